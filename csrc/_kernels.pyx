@@ -1,0 +1,588 @@
+# fastmlp's compiled kernels.
+#
+#   layer forward    Z := X @ W + b ;  A := act(Z)
+#   layer backward   δz := G ⊙ act'(A) ;  db := Σ_rows δz ;  D := δz @ Wᵀ ;  dW := Xᵀ @ δz
+#   losses           the loss and ∂L/∂(output) in one pass over the rows
+#   Plan             forward + loss + backward (+ SGD update) of a whole network in ONE
+#                    call, looping over the layers in C with the GIL released
+#
+# Arrays are row-major (C order), float32 or float64, one code path via the fused
+# type `floating`.  No `def` here validates anything: fastmlp._validation has already
+# checked dtype, contiguity, shapes, finiteness and sizes (< 2**31) of every array,
+# because everything below runs without bounds checks.
+
+cimport numpy as cnp
+from libc.math cimport log
+
+from _blas cimport floating, _gemm, _gemv_rowvec
+from _activations cimport *
+
+import numpy as np
+
+cnp.import_array()
+
+ACTIVATION_CODES = {
+    "identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
+    "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "elu": ACT_ELU,
+    "softplus": ACT_SOFTPLUS, "gelu": ACT_GELU, "softmax": ACT_SOFTMAX,
+}
+
+cdef enum:
+    LOSS_MSE = 0
+    LOSS_CROSS_ENTROPY = 1
+    LOSS_BINARY_CROSS_ENTROPY = 2
+
+LOSS_CODES = {"mse": LOSS_MSE, "cross_entropy": LOSS_CROSS_ENTROPY,
+              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY}
+
+ctypedef cnp.npy_intp intp
+
+
+# ---------------------------------------------------------------------------
+# Layer kernels
+# ---------------------------------------------------------------------------
+
+cdef void _layer_forward(const floating* X, const floating* W, const floating* b,
+                         floating* Z, floating* A, int B, int n_in, int n_out,
+                         int act, floating alpha) noexcept nogil:
+    """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU)."""
+    cdef Py_ssize_t i, j
+    cdef floating* z
+    if B == 1:
+        # Z = X @ W  (one row: GEMV)
+        _gemv_rowvec(n_in, n_out, <floating>1, X, W, <floating>0, Z)
+    else:
+        # Z = X @ W
+        _gemm(c'n', c'n', B, n_out, n_in, <floating>1, X, n_in, W, n_out,
+              <floating>0, Z, n_out)
+    for i in range(B):
+        z = Z + i * n_out
+        for j in range(n_out):
+            z[j] += b[j]
+        _act_row(z, A + i * n_out, n_out, act, alpha)
+
+
+cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
+                          const floating* Z, const floating* X, const floating* W,
+                          floating* D, floating* dW, floating* db,
+                          int B, int n_in, int n_out, int act, floating alpha,
+                          floating w_scale, floating w_beta) noexcept nogil:
+    """The δ kernel, from G = ∂L/∂A:
+
+        δz := G ⊙ act'(A)              (into dZ, which may alias G)
+        db := Σ_rows δz
+        D  := δz @ Wᵀ                  (the δ of the layer below; skipped when D is NULL)
+        dW := w_scale · Xᵀ @ δz + w_beta · dW
+
+    D is computed before dW is written, so dW may be W itself: with
+    w_scale = -lr and w_beta = 1 - lr·l2 the SGD update is folded into the GEMM.
+    """
+    cdef Py_ssize_t i, j
+    cdef floating* dz
+    for j in range(n_out):
+        db[j] = 0
+    for i in range(B):
+        dz = dZ + i * n_out
+        _dact_row(G + i * n_out, A + i * n_out, Z + i * n_out, dz, n_out, act, alpha)
+        for j in range(n_out):
+            db[j] += dz[j]
+    if D != NULL:
+        # D = dZ @ W.T
+        _gemm(c'n', c't', B, n_in, n_out, <floating>1, dZ, n_out, W, n_out,
+              <floating>0, D, n_in)
+    # dW = w_scale * X.T @ dZ + w_beta * dW
+    _gemm(c't', c'n', n_in, n_out, B, w_scale, X, n_in, dZ, n_out, w_beta, dW, n_out)
+
+
+# ---------------------------------------------------------------------------
+# Losses, fused with the output layer.  Each returns the batch-mean loss and, when
+# G is not NULL, writes ∂L/∂(output) into G.  row_loss, when not NULL, receives
+# each row's un-averaged loss (the numerical gradient uses it).
+# ---------------------------------------------------------------------------
+
+cdef double _loss_mse(const floating* A, const floating* T, floating* G,
+                      double* row_loss, int B, int n) noexcept nogil:
+    """L = Σ_rows ½ Σ_k (a - t)² / B ;  G := (A - T) / B  (∂L/∂A)."""
+    cdef Py_ssize_t i, k
+    cdef double total = 0, r
+    cdef floating e
+    cdef floating inv_b = <floating>1 / B
+    for i in range(B):
+        r = 0
+        for k in range(n):
+            e = A[i * n + k] - T[i * n + k]
+            r += <double>e * e
+            if G != NULL:
+                G[i * n + k] = e * inv_b
+        r *= 0.5
+        if row_loss != NULL:
+            row_loss[i] = r
+        total += r
+    return total / B
+
+
+cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
+                             floating* G, double* row_loss, int B, int n) noexcept nogil:
+    """Softmax + cross-entropy from logits Z, which are replaced by P = softmax(Z).
+
+    L = Σ_rows Σ_k t_k (lse - z_k) / B, with lse = log Σ_k e^z_k;
+    G := (P Σ_k t_k - T) / B  (∂L/∂Z).  Targets are labels (T is NULL) or rows T.
+    """
+    cdef Py_ssize_t i, k
+    cdef double total = 0, r, s, lse, t_sum
+    cdef floating m, p
+    cdef floating* z
+    cdef floating inv_b = <floating>1 / B
+    for i in range(B):
+        z = Z + i * n
+        m = z[0]
+        for k in range(1, n):
+            if z[k] > m:
+                m = z[k]
+        s = 0
+        for k in range(n):
+            s += _exp(z[k] - m)
+        lse = m + log(s)
+        if labels != NULL:
+            r = lse - z[labels[i]]
+            t_sum = 1
+        else:
+            r = 0
+            t_sum = 0
+            for k in range(n):
+                r += T[i * n + k] * (lse - z[k])
+                t_sum += T[i * n + k]
+        for k in range(n):
+            z[k] = _exp(<floating>(z[k] - lse))
+        if G != NULL:
+            for k in range(n):
+                p = z[k] * <floating>t_sum
+                if labels != NULL:
+                    if k == labels[i]:
+                        p -= 1
+                else:
+                    p -= T[i * n + k]
+                G[i * n + k] = p * inv_b
+        if row_loss != NULL:
+            row_loss[i] = r
+        total += r
+    return total / B
+
+
+cdef double _loss_sigmoid_bce(floating* Z, const floating* T, floating* G,
+                              double* row_loss, int B, int n) noexcept nogil:
+    """Sigmoid + binary cross-entropy from logits Z, which are replaced by P = σ(Z).
+
+    L = Σ_rows Σ_k [softplus(z) - t z] / B  (= -t log p - (1-t) log(1-p), stably);
+    G := (P - T) / B  (∂L/∂Z).
+    """
+    cdef Py_ssize_t i, k
+    cdef double total = 0, r
+    cdef floating z, p
+    cdef floating inv_b = <floating>1 / B
+    for i in range(B):
+        r = 0
+        for k in range(n):
+            z = Z[i * n + k]
+            r += <double>_softplus(z) - <double>T[i * n + k] * z
+            p = _sigmoid(z)
+            Z[i * n + k] = p
+            if G != NULL:
+                G[i * n + k] = (p - T[i * n + k]) * inv_b
+        if row_loss != NULL:
+            row_loss[i] = r
+        total += r
+    return total / B
+
+
+cdef double _loss(int loss, floating* out, const floating* T, const intp* labels,
+                  floating* G, double* row_loss, int B, int n) noexcept nogil:
+    """Dispatch on the loss code.  out is the output activation for MSE, logits else."""
+    if loss == LOSS_MSE:
+        return _loss_mse(out, T, G, row_loss, B, n)
+    if loss == LOSS_CROSS_ENTROPY:
+        return _loss_softmax_ce(out, T, labels, G, row_loss, B, n)
+    return _loss_sigmoid_bce(out, T, G, row_loss, B, n)
+
+
+cdef double _sum_squares(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double s = 0
+    for i in range(n):
+        s += <double>x[i] * x[i]
+    return s
+
+
+# ---------------------------------------------------------------------------
+# Entry points for one layer (Layer uses these) and for checks
+# ---------------------------------------------------------------------------
+
+cdef inline bint _is_f64(cnp.ndarray a):
+    return cnp.PyArray_TYPE(a) == cnp.NPY_DOUBLE
+
+
+cdef inline void* _ptr(cnp.ndarray a):
+    return cnp.PyArray_DATA(a) if a is not None else NULL
+
+
+cdef extern from *:
+    # set by setup.py: 1 when built with FASTMLP_DEBUG=1
+    bint FASTMLP_DEBUG
+
+
+cdef _expect(str name, cnp.ndarray a, Py_ssize_t rows, Py_ssize_t cols, bint f64):
+    """Debug builds only: the array the kernel will index as rows×cols really is one."""
+    if a is None:
+        return
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a) or _is_f64(a) != f64 or \
+            cnp.PyArray_SIZE(a) != rows * cols:
+        raise AssertionError(f"kernel argument {name}: expected a C-contiguous "
+                             f"{'float64' if f64 else 'float32'} array of {rows}x{cols}, "
+                             f"got {(<object>a).dtype} {(<object>a).shape}")
+
+
+def layer_forward(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, cnp.ndarray Z,
+                  cnp.ndarray A, int act, double alpha):
+    """Z := X @ W + b ; A := act(Z).  Pass Z = A unless the layer keeps Z."""
+    cdef int B = X.shape[0], n_in = W.shape[0], n_out = W.shape[1]
+    cdef void* x = _ptr(X)
+    cdef void* w = _ptr(W)
+    cdef void* bb = _ptr(b)
+    cdef void* z = _ptr(Z)
+    cdef void* a = _ptr(A)
+    cdef bint f64 = _is_f64(X)
+    if FASTMLP_DEBUG:
+        _expect("X", X, B, n_in, f64); _expect("W", W, n_in, n_out, f64)
+        _expect("b", b, 1, n_out, f64); _expect("Z", Z, B, n_out, f64)
+        _expect("A", A, B, n_out, f64)
+    if f64:
+        with nogil:
+            _layer_forward(<double*>x, <double*>w, <double*>bb, <double*>z, <double*>a,
+                           B, n_in, n_out, act, alpha)
+    else:
+        with nogil:
+            _layer_forward(<float*>x, <float*>w, <float*>bb, <float*>z, <float*>a,
+                           B, n_in, n_out, act, <float>alpha)
+
+
+def layer_backward(cnp.ndarray G, cnp.ndarray dZ, cnp.ndarray A, cnp.ndarray Z,
+                   cnp.ndarray X, cnp.ndarray W, cnp.ndarray D, cnp.ndarray dW,
+                   cnp.ndarray db, int act, double alpha):
+    """δz := G ⊙ act'(A) ; db := Σ δz ; D := δz @ Wᵀ (if D is not None) ; dW := Xᵀ @ δz."""
+    cdef int B = X.shape[0], n_in = W.shape[0], n_out = W.shape[1]
+    cdef void* g = _ptr(G)
+    cdef void* dz = _ptr(dZ)
+    cdef void* a = _ptr(A)
+    cdef void* z = _ptr(Z)
+    cdef void* x = _ptr(X)
+    cdef void* w = _ptr(W)
+    cdef void* d = _ptr(D)
+    cdef void* dw = _ptr(dW)
+    cdef void* dbb = _ptr(db)
+    cdef bint f64 = _is_f64(X)
+    if FASTMLP_DEBUG:
+        _expect("G", G, B, n_out, f64); _expect("dZ", dZ, B, n_out, f64)
+        _expect("A", A, B, n_out, f64); _expect("Z", Z, B, n_out, f64)
+        _expect("X", X, B, n_in, f64); _expect("W", W, n_in, n_out, f64)
+        _expect("D", D, B, n_in, f64); _expect("dW", dW, n_in, n_out, f64)
+        _expect("db", db, 1, n_out, f64)
+    if f64:
+        with nogil:
+            _layer_backward(<double*>g, <double*>dz, <double*>a, <double*>z, <double*>x,
+                            <double*>w, <double*>d, <double*>dw, <double*>dbb,
+                            B, n_in, n_out, act, alpha, <double>1, <double>0)
+    else:
+        with nogil:
+            _layer_backward(<float*>g, <float*>dz, <float*>a, <float*>z, <float*>x,
+                            <float*>w, <float*>d, <float*>dw, <float*>dbb,
+                            B, n_in, n_out, act, <float>alpha, <float>1, <float>0)
+
+
+def activate(cnp.ndarray Z, cnp.ndarray A, int act, double alpha):
+    """A := act(Z), row by row (Z and A are B×n; A may be Z)."""
+    cdef Py_ssize_t i, B = Z.shape[0], n = Z.shape[1]
+    cdef void* z = _ptr(Z)
+    cdef void* a = _ptr(A)
+    if FASTMLP_DEBUG:
+        _expect("A", A, B, n, _is_f64(Z))
+    if _is_f64(Z):
+        with nogil:
+            for i in range(B):
+                _act_row(<double*>z + i * n, <double*>a + i * n, n, act, alpha)
+    else:
+        with nogil:
+            for i in range(B):
+                _act_row(<float*>z + i * n, <float*>a + i * n, n, act, <float>alpha)
+
+
+def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,
+                 cnp.ndarray G, cnp.ndarray row_loss):
+    """Batch-mean loss of `out` against T (rows) or labels; G := ∂L/∂out if given.
+
+    For cross-entropy and binary cross-entropy `out` holds logits and is replaced
+    by the probabilities.  row_loss (float64, length B), if given, gets each row's loss.
+    """
+    cdef int B = out.shape[0], n = out.shape[1]
+    cdef void* o = _ptr(out)
+    cdef void* t = _ptr(T)
+    cdef intp* lab = <intp*>_ptr(labels)
+    cdef void* g = _ptr(G)
+    cdef double* rl = <double*>_ptr(row_loss)
+    cdef double value
+    cdef bint f64 = _is_f64(out)
+    if FASTMLP_DEBUG:
+        _expect("T", T, B, n, f64); _expect("G", G, B, n, f64)
+        if labels is not None and (cnp.PyArray_SIZE(labels) != B or
+                                   cnp.PyArray_TYPE(labels) != cnp.NPY_INTP):
+            raise AssertionError("kernel argument labels: expected intp of length B")
+        if row_loss is not None and cnp.PyArray_SIZE(row_loss) != B:
+            raise AssertionError("kernel argument row_loss: expected length B")
+    if f64:
+        with nogil:
+            value = _loss(loss, <double*>o, <double*>t, lab, <double*>g, rl, B, n)
+    else:
+        with nogil:
+            value = _loss(loss, <float*>o, <float*>t, lab, <float*>g, rl, B, n)
+    return value
+
+
+def all_finite(cnp.ndarray a):
+    """True when no element of the contiguous float array is NaN or ±inf."""
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(a)
+    cdef bint ok = True
+    cdef double* d
+    cdef float* f
+    if _is_f64(a):
+        d = <double*>_ptr(a)
+        with nogil:
+            for i in range(n):
+                if d[i] - d[i] != 0:      # NaN - NaN and inf - inf are NaN
+                    ok = False
+                    break
+    else:
+        f = <float*>_ptr(a)
+        with nogil:
+            for i in range(n):
+                if f[i] - f[i] != 0:
+                    ok = False
+                    break
+    return ok
+
+
+# ---------------------------------------------------------------------------
+# Plan: a whole network in one call
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    MODE_GRADIENT = 0      # fill the flat gradient buffer
+    MODE_SGD = 1           # fold a plain SGD step into the backward GEMMs
+
+
+cdef class Plan:
+    """Raw pointers to a network's flat parameter and gradient buffers and to
+    workspaces preallocated for the largest batch seen, so that forward, loss,
+    backward and the SGD update of every layer run in one call without the GIL.
+
+    Built by Network; holds references to every array it points into.
+    """
+    cdef readonly int n_layers
+    cdef readonly int loss
+    cdef readonly Py_ssize_t capacity
+    cdef bint f64
+    cdef bint fused_output   # the loss applies softmax/sigmoid to the logits itself
+    cdef int* sizes          # n_layers + 1 widths, input first
+    cdef int* act            # activation code per layer
+    cdef double* alpha       # activation parameter per layer
+    cdef Py_ssize_t* off     # offsets of W0, b0, W1, b1, ... in the flat buffers
+    cdef char* params
+    cdef char* grads
+    cdef char** A            # per-layer output, capacity × sizes[l+1]
+    cdef char** Z            # per-layer pre-activation if kept apart (GELU), else A
+    cdef char* delta0        # two δ buffers, capacity × widest layer, used in turn
+    cdef char* delta1
+    cdef object _owner       # the arrays the pointers above point into
+    cdef object _work
+    cdef cnp.ndarray _pointers
+
+    def __cinit__(self, cnp.ndarray params, cnp.ndarray grads, cnp.ndarray sizes,
+                  cnp.ndarray codes, cnp.ndarray alphas, cnp.ndarray offsets,
+                  int loss):
+        """sizes: int32 (L+1); codes: int32 (L); alphas: float64 (L);
+        offsets: intp (2L), W0, b0, W1, b1, ... offsets into params and grads."""
+        self.n_layers = codes.shape[0]
+        self.loss = loss
+        self.fused_output = loss != LOSS_MSE
+        self.f64 = _is_f64(params)
+        self._owner = (params, grads, sizes, codes, alphas, offsets)
+        self.sizes = <int*>_ptr(sizes)
+        self.act = <int*>_ptr(codes)
+        self.alpha = <double*>_ptr(alphas)
+        self.off = <Py_ssize_t*>_ptr(offsets)
+        self.params = <char*>_ptr(params)
+        self.grads = <char*>_ptr(grads)
+        self.capacity = 0
+        self._pointers = np.zeros(2 * self.n_layers, dtype=np.intp)
+        self.A = <char**>_ptr(self._pointers)
+        self.Z = self.A + self.n_layers
+
+    def reserve(self, Py_ssize_t batch):
+        """Make the workspaces hold `batch` rows (they only ever grow)."""
+        if batch <= self.capacity:
+            return
+        dtype = np.float64 if self.f64 else np.float32
+        widest = max(self.sizes[l + 1] for l in range(self.n_layers))
+        work = [np.empty(batch * widest, dtype=dtype),
+                np.empty(batch * widest, dtype=dtype)]
+        self.delta0 = <char*>_ptr(work[0])
+        self.delta1 = <char*>_ptr(work[1])
+        for l in range(self.n_layers):
+            a = np.empty(batch * self.sizes[l + 1], dtype=dtype)
+            z = np.empty_like(a) if self.act[l] == ACT_GELU else a
+            work += [a, z]
+            self.A[l] = <char*>_ptr(a)
+            self.Z[l] = <char*>_ptr(z)
+        self._work = work
+        self.capacity = batch
+
+    def forward(self, cnp.ndarray X, cnp.ndarray out, bint logits=False):
+        """out := the network's output for X: probabilities under a fused loss,
+        or with `logits` the output layer's Z (what the fused losses take)."""
+        cdef int B = X.shape[0]
+        self.reserve(B)
+        cdef void* x = _ptr(X)
+        cdef void* o = _ptr(out)
+        if FASTMLP_DEBUG:
+            _expect("X", X, B, self.sizes[0], self.f64)
+            _expect("out", out, B, self.sizes[self.n_layers], self.f64)
+        if self.f64:
+            with nogil:
+                _plan_forward(self, <double*>x, <double*>o, B, logits)
+        else:
+            with nogil:
+                _plan_forward(self, <float*>x, <float*>o, B, logits)
+
+    def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
+                 double l2, cnp.ndarray dX):
+        """The loss; fills the flat gradient buffer, and dX := ∂L/∂X if dX is given."""
+        return self._run(X, T, labels, 0.0, l2, dX, MODE_GRADIENT)
+
+    def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
+                 double lr, double l2):
+        """The loss before the step; then params := params - lr · (∇L + l2 · W)."""
+        return self._run(X, T, labels, lr, l2, None, MODE_SGD)
+
+    cdef double _run(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
+                     double lr, double l2, cnp.ndarray dX, int mode):
+        cdef int B = X.shape[0]
+        self.reserve(B)
+        cdef void* x = _ptr(X)
+        cdef void* t = _ptr(T)
+        cdef intp* lab = <intp*>_ptr(labels)
+        cdef void* dx = _ptr(dX)
+        cdef double value
+        if FASTMLP_DEBUG:
+            _expect("X", X, B, self.sizes[0], self.f64)
+            _expect("T", T, B, self.sizes[self.n_layers], self.f64)
+            _expect("dX", dX, B, self.sizes[0], self.f64)
+            if labels is not None and cnp.PyArray_SIZE(labels) != B:
+                raise AssertionError("kernel argument labels: expected length B")
+        if self.f64:
+            with nogil:
+                value = _plan_step(self, <double*>x, <double*>t, lab, <double*>dx,
+                                   B, lr, l2, mode)
+        else:
+            with nogil:
+                value = _plan_step(self, <float*>x, <float*>t, lab, <float*>dx,
+                                   B, lr, l2, mode)
+        return value
+
+
+cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
+                        bint logits) noexcept nogil:
+    """Every layer's forward; the last one writes into `out`.
+
+    With `logits`, a fused loss's output layer stops at Z (the loss applies
+    softmax/sigmoid itself); otherwise `out` is the output activation.
+    """
+    cdef int l, act, L = p.n_layers
+    cdef const floating* inp = X
+    cdef floating* P = <floating*>p.params
+    cdef floating* a
+    cdef floating* z
+    for l in range(L):
+        act = p.act[l]
+        a = <floating*>p.A[l]
+        z = <floating*>p.Z[l]
+        if l == L - 1:
+            if logits and p.fused_output:
+                act = ACT_IDENTITY
+            if z == a:
+                z = out
+            a = out
+        _layer_forward(inp, P + p.off[2 * l], P + p.off[2 * l + 1], z, a,
+                       B, p.sizes[l], p.sizes[l + 1], act, <floating>p.alpha[l])
+        inp = a
+
+
+cdef double _plan_step(Plan p, const floating* X, const floating* T,
+                       const intp* labels, floating* dX, int B, double lr, double l2,
+                       int mode) noexcept nogil:
+    """One training step: forward, loss, backward; then the gradient or the SGD update."""
+    cdef int l, act, L = p.n_layers
+    cdef floating* P = <floating*>p.params
+    cdef floating* Gr = <floating*>p.grads
+    cdef floating* out = <floating*>p.A[L - 1]
+    cdef floating* G = <floating*>p.delta0
+    cdef floating* below
+    cdef floating* W
+    cdef floating* b
+    cdef floating* db
+    cdef floating* dW
+    cdef const floating* inp
+    cdef Py_ssize_t j, n_w
+    cdef double value, penalty = 0
+
+    # L2 penalty ½·l2·Σ‖W‖², taken before any update
+    if l2 != 0:
+        for l in range(L):
+            penalty += _sum_squares(P + p.off[2 * l], <Py_ssize_t>p.sizes[l] * p.sizes[l + 1])
+        penalty *= 0.5 * l2
+
+    # forward, then the loss and G = ∂L/∂(output), or ∂L/∂Z for a fused loss
+    _plan_forward(p, X, out, B, True)
+    value = _loss(p.loss, out, T, labels, G, NULL, B, p.sizes[L])
+
+    # backward, last layer first; the first layer's δ goes to dX (skipped if NULL)
+    for l in range(L - 1, -1, -1):
+        act = ACT_IDENTITY if (l == L - 1 and p.fused_output) else p.act[l]
+        inp = X if l == 0 else <const floating*>p.A[l - 1]
+        if l == 0:
+            below = dX
+        elif G == <floating*>p.delta0:
+            below = <floating*>p.delta1
+        else:
+            below = <floating*>p.delta0
+        W = P + p.off[2 * l]
+        b = P + p.off[2 * l + 1]
+        dW = Gr + p.off[2 * l]
+        db = Gr + p.off[2 * l + 1]
+        n_w = <Py_ssize_t>p.sizes[l] * p.sizes[l + 1]
+        if mode == MODE_SGD:
+            # δ below from the old W, then W := (1 - lr·l2) W - lr · Xᵀ δz in the GEMM
+            _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
+                            W, db, B, p.sizes[l], p.sizes[l + 1], act,
+                            <floating>p.alpha[l], <floating>(-lr),
+                            <floating>(1 - lr * l2))
+            # b := b - lr · db
+            for j in range(p.sizes[l + 1]):
+                b[j] -= <floating>lr * db[j]
+        else:
+            _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
+                            dW, db, B, p.sizes[l], p.sizes[l + 1], act,
+                            <floating>p.alpha[l], <floating>1, <floating>0)
+            if l2 != 0:
+                # dW += l2 · W
+                for j in range(n_w):
+                    dW[j] += <floating>l2 * W[j]
+        G = below
+    return value + penalty

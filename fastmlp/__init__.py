@@ -1,0 +1,18 @@
+"""fastmlp: a compiled multilayer-perceptron engine for the CPU.
+
+    Layer          one layer, forward / backward in the seed articles' vocabulary
+    Network        a whole MLP; one compiled call per training step
+    gradcheck      central-difference gradients to verify every analytic one
+    datasets       small built-in data (xor, two spirals)
+"""
+from . import activations, datasets, gradcheck, losses
+from .activations import ACTIVATIONS
+from .gradcheck import check_gradients, numerical_gradient
+from .layer import Layer
+from .losses import LOSSES
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = ["Layer", "Network", "ACTIVATIONS", "LOSSES", "activations", "losses",
+           "gradcheck", "check_gradients", "numerical_gradient", "datasets", "__version__"]

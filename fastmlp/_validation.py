@@ -1,0 +1,136 @@
+"""Every check that stands between user input and the compiled kernels.
+
+The kernels run without bounds checks and without the GIL, so nothing reaches them
+that has not passed through here: dtype, C order, shapes, finiteness, sizes.
+Errors name the argument, what was expected and what was given.
+"""
+import numbers
+
+import numpy as np
+
+from . import _kernels
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+MAX_DIM = 2**31 - 1   # BLAS integers are 32-bit
+
+
+def check_dtype(dtype, name="dtype"):
+    """np.float32 or np.float64 (as a numpy dtype); anything else is a TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}")
+    return dt
+
+
+def check_size(value, name, minimum=1):
+    """A whole number in [minimum, 2**31 - 1]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if not minimum <= value <= MAX_DIM:
+        raise ValueError(f"{name} must be between {minimum} and {MAX_DIM} "
+                         f"(BLAS sizes are 32-bit), got {value}")
+    return int(value)
+
+
+def _float_array(x, name, dtype):
+    """x as an array of `dtype`, accepting only real floating input."""
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind != "f" or arr.dtype.itemsize < 4:
+        what = "float16" if arr.dtype == np.float16 else str(arr.dtype)
+        raise TypeError(f"{name} must hold float32 or float64 values, got dtype {what}")
+    if arr.dtype != dtype or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    return arr
+
+
+def check_finite(arr, name):
+    if not _kernels.all_finite(arr):
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
+def check_matrix(x, name, dtype, n_cols, allow_vector=True):
+    """A finite, C-ordered (B, n_cols) array of `dtype`, B >= 1.
+
+    A 1-D array of length n_cols is taken as one row when allow_vector is set.
+    Fortran-ordered, strided and other-precision float arrays are copied.
+    """
+    arr = _float_array(x, name, dtype)
+    if arr.ndim == 1 and allow_vector and arr.shape[0] == n_cols:
+        arr = arr.reshape(1, n_cols)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (batch, {n_cols}), "
+                         f"got shape {arr.shape}")
+    if arr.shape[1] != n_cols:
+        raise ValueError(f"{name} must have {n_cols} columns, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: a batch needs at least one row, got shape {arr.shape}")
+    if arr.shape[0] > MAX_DIM:
+        raise ValueError(f"{name} has {arr.shape[0]} rows; at most {MAX_DIM} are supported")
+    check_finite(arr, name)
+    return arr
+
+
+def check_targets(y, name, loss, n_out, batch, dtype):
+    """Targets for `loss` as (T, labels): exactly one of them is not None.
+
+    cross_entropy: integer class labels of shape (batch,) in [0, n_out), or rows
+    of shape (batch, n_out) (one-hot or soft, non-negative).
+    binary_cross_entropy: values in [0, 1] of shape (batch, n_out).
+    mse: any finite values of shape (batch, n_out).
+    For one output, shape (batch,) is accepted for the last two.
+    """
+    arr = np.asarray(y)
+    if loss == "cross_entropy" and arr.ndim == 1:
+        return None, check_labels(arr, name, n_out, batch)
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(dtype)
+    if arr.ndim == 1 and n_out == 1:
+        arr = arr.reshape(-1, 1)
+    T = _float_array(arr, name, dtype)
+    if T.ndim != 2 or T.shape != (batch, n_out):
+        hint = " or integer labels of shape ({},)".format(batch) if loss == "cross_entropy" else ""
+        raise ValueError(f"{name} must have shape ({batch}, {n_out}){hint} to match the "
+                         f"batch and the network's outputs, got shape {np.shape(y)}")
+    check_finite(T, name)
+    if loss == "cross_entropy" and T.min() < 0:
+        raise ValueError(f"{name}: cross-entropy target rows must be non-negative")
+    if loss == "binary_cross_entropy" and (T.min() < 0 or T.max() > 1):
+        raise ValueError(f"{name}: binary cross-entropy targets must lie in [0, 1]")
+    return T, None
+
+
+def check_labels(y, name, n_classes, batch):
+    """Class labels: integers of shape (batch,) in [0, n_classes), as intp."""
+    arr = np.asarray(y)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise TypeError(f"{name} must hold integer class labels, got non-integer "
+                            f"values of dtype {arr.dtype}")
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"{name} must have shape ({batch},) to match the batch, "
+                         f"got shape {arr.shape}")
+    labels = np.ascontiguousarray(arr, dtype=np.intp)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)][0]
+        raise ValueError(f"{name} holds class label {bad}, outside [0, {n_classes})")
+    return labels
+
+
+def check_scalar(value, name, minimum=None, allow_zero=True):
+    """A finite real number, optionally >= minimum (or > minimum if not allow_zero)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None:
+        if value < minimum or (not allow_zero and value == minimum):
+            op = ">=" if allow_zero else ">"
+            raise ValueError(f"{name} must be {op} {minimum}, got {value}")
+    return value

@@ -1,0 +1,257 @@
+"""Network: a stack of Layers whose parameters live in ONE flat buffer.
+
+    params = [W0.ravel(), b0, W1.ravel(), b1, ...]     (each layer's W, b are views)
+    grads  = the same layout for dW, db
+
+A training step (forward, loss, backward, SGD update) is a single compiled call
+(_kernels.Plan) that loops over the layers in C with preallocated workspaces.
+"""
+import threading
+
+import numpy as np
+
+from . import _kernels
+from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
+                          check_targets)
+from .activations import get_activation
+from .layer import Layer
+from .losses import get_loss
+
+
+class Network:
+    """A multilayer perceptron.
+
+    Parameters
+    ----------
+    sizes : list of int, or list of Layer
+        Layer widths, input first (e.g. [784, 128, 10]), or ready-made Layers whose
+        parameters are then copied into the network's flat buffer (the Layers
+        become views of it).
+    activation : str
+        Hidden-layer activation (see fastmlp.activations.ACTIVATIONS).
+    loss : "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
+        output, multi-label) or "mse" (identity output unless output_activation).
+    dtype : np.float32 (default, fast) or np.float64 (the reference).
+    seed : int or None; the same seed gives bit-identical initial weights.
+    output_activation : str, optional; only with loss="mse".
+    alpha : float, optional; parameter of a leaky_relu / elu hidden activation.
+    l2 : float; L2 penalty ½·l2·Σ‖W‖² on the weights (not biases).
+    """
+
+    def __init__(self, sizes, activation="relu", loss="cross_entropy", dtype=np.float32,
+                 seed=None, *, output_activation=None, alpha=None, l2=0.0):
+        self._loss = get_loss(loss)
+        self.l2 = check_scalar(l2, "l2", minimum=0.0)
+        if isinstance(sizes, (list, tuple)) and sizes and all(isinstance(s, Layer) for s in sizes):
+            layers = list(sizes)
+            self.dtype = layers[0].dtype
+        else:
+            layers = self._make_layers(sizes, activation, output_activation, alpha,
+                                       check_dtype(dtype), seed)
+            self.dtype = layers[0].dtype
+        self._check_layers(layers)
+        self.layers = layers
+        self._build_buffers()
+
+    # -- construction --------------------------------------------------------
+
+    def _make_layers(self, sizes, activation, output_activation, alpha, dtype, seed):
+        if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
+            raise ValueError("sizes must be a list of at least two layer widths "
+                             f"(input first) or a list of Layers, got {sizes!r}")
+        sizes = [check_size(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+        out_act = self._loss.output_activation
+        if output_activation is not None:
+            if out_act is not None and output_activation != out_act:
+                raise ValueError(f"loss {self._loss.name!r} needs a {out_act} output layer, "
+                                 f"got output_activation={output_activation!r}")
+            out_act = output_activation
+        out_act = out_act or "identity"
+        get_activation(activation, alpha)          # validate before building anything
+        rng = np.random.default_rng(seed)
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            layer = Layer(n_in, n_out, out_act if last else activation, dtype,
+                          seed=rng, alpha=None if last else alpha)
+            layers.append(layer)
+        return layers
+
+    def _check_layers(self, layers):
+        for i, layer in enumerate(layers):
+            if layer.dtype != self.dtype:
+                raise TypeError(f"layers[{i}] has dtype {layer.dtype}, but layers[0] has "
+                                f"{self.dtype}: all layers must share one dtype")
+            if i and layer.n_in != layers[i - 1].n_out:
+                raise ValueError(f"layers[{i}] takes {layer.n_in} inputs but layers[{i - 1}] "
+                                 f"gives {layers[i - 1].n_out} outputs")
+            if i < len(layers) - 1 and layer.activation == "softmax":
+                raise ValueError(f"layers[{i}]: softmax is only supported on the output layer")
+        need = self._loss.output_activation
+        if need is not None and layers[-1].activation != need:
+            raise ValueError(f"loss {self._loss.name!r} needs a {need} output layer, "
+                             f"got {layers[-1].activation!r}")
+
+    def _build_buffers(self):
+        offsets, total = [], 0
+        for layer in self.layers:
+            offsets += [total, total + layer.n_in * layer.n_out]
+            total += (layer.n_in + 1) * layer.n_out
+        self._params = np.empty(total, self.dtype)
+        self._grads = np.zeros(total, self.dtype)
+        for layer, w_off in zip(self.layers, offsets[::2]):
+            n_w = layer.n_in * layer.n_out
+            layer._bind(self._params[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
+                        self._params[w_off + n_w:w_off + n_w + layer.n_out],
+                        self._grads[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
+                        self._grads[w_off + n_w:w_off + n_w + layer.n_out])
+        self.sizes = [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+        self._plan = _kernels.Plan(
+            self._params, self._grads,
+            np.array(self.sizes, dtype=np.int32),
+            np.array([layer._code for layer in self.layers], dtype=np.int32),
+            np.array([layer.alpha for layer in self.layers], dtype=np.float64),
+            np.array(offsets, dtype=np.intp),
+            self._loss.code)
+        # the workspaces are shared: one compiled call at a time per network
+        self._lock = threading.Lock()
+
+    # -- properties ----------------------------------------------------------
+
+    @property
+    def loss_name(self):
+        return self._loss.name
+
+    @property
+    def n_params(self):
+        return self._params.size
+
+    @property
+    def params(self):
+        """The flat parameter buffer itself (W0, b0, W1, b1, ...); writes go live."""
+        return self._params
+
+    @property
+    def grads(self):
+        """The flat gradient buffer, filled by gradient() (same layout as params)."""
+        return self._grads
+
+    def get_params(self):
+        """A copy of the flat parameter vector W0, b0, W1, b1, ..."""
+        return self._params.copy()
+
+    def set_params(self, flat):
+        """Copy a flat vector (as from get_params) into the parameters."""
+        arr = np.asarray(flat)
+        if arr.shape != self._params.shape:
+            raise ValueError(f"flat must have shape {self._params.shape} (this network's "
+                             f"parameter count), got {arr.shape}")
+        if arr.dtype.kind != "f":
+            raise TypeError(f"flat must hold float values, got dtype {arr.dtype}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("flat contains NaN or infinity")
+        self._params[...] = arr
+
+    # -- inputs --------------------------------------------------------------
+
+    def _inputs(self, X, name="X"):
+        return check_matrix(X, name, self.dtype, self.sizes[0])
+
+    def _targets(self, y, batch, name="y"):
+        return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
+
+    # -- forward -------------------------------------------------------------
+
+    def forward(self, X):
+        """The output layer's activations for X (probabilities under cross-entropy)."""
+        X = self._inputs(X)
+        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        with self._lock:
+            self._plan.forward(X, out)
+        return out
+
+    def predict(self, X):
+        """Class labels under cross_entropy, 0/1 labels per output under
+        binary_cross_entropy, the outputs themselves under mse."""
+        out = self.forward(X)
+        if self._loss.name == "cross_entropy":
+            return out.argmax(axis=1)
+        if self._loss.name == "binary_cross_entropy":
+            return (out > 0.5).astype(np.intp)
+        return out
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax) or per-label probabilities (sigmoid)."""
+        if not self._loss.classifier:
+            raise AttributeError("predict_proba needs a classification loss "
+                                 f"(cross_entropy or binary_cross_entropy), not {self._loss.name!r}")
+        return self.forward(X)
+
+    # -- loss and gradients --------------------------------------------------
+
+    def loss(self, X, y):
+        """The batch-mean loss (plus the L2 penalty) at the current parameters."""
+        X = self._inputs(X)
+        T, labels = self._targets(y, X.shape[0])
+        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        with self._lock:
+            self._plan.forward(X, out, True)
+        value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None)
+        return value + self._penalty()
+
+    def _penalty(self):
+        if self.l2 == 0:
+            return 0.0
+        return 0.5 * self.l2 * sum(float(np.dot(l.W.ravel(), l.W.ravel())) for l in self.layers)
+
+    def gradient(self, X, y):
+        """(loss, grad): grad is one flat vector ordered like params (W0, b0, W1, ...).
+
+        The layers' dW and db views are filled too.
+        """
+        X = self._inputs(X)
+        T, labels = self._targets(y, X.shape[0])
+        with self._lock:
+            value = self._plan.gradient(X, T, labels, self.l2, None)
+            return value, self._grads.copy()
+
+    def input_gradient(self, X, y):
+        """∂L/∂X for a batch (L the batch-mean loss), same shape as X."""
+        X = self._inputs(X)
+        T, labels = self._targets(y, X.shape[0])
+        dX = np.empty_like(X)
+        with self._lock:
+            self._plan.gradient(X, T, labels, self.l2, dX)
+        return dX
+
+    def train_step(self, X, y, lr):
+        """One plain SGD step, params -= lr · ∇L, in one compiled call.
+
+        Returns the loss before the step.  The update is folded into the
+        backward GEMMs, so the gradient buffer is not filled (use gradient()).
+        """
+        lr = check_scalar(lr, "lr", minimum=0.0)
+        X = self._inputs(X)
+        T, labels = self._targets(y, X.shape[0])
+        with self._lock:
+            return self._plan.sgd_step(X, T, labels, lr, self.l2)
+
+    # -- copies --------------------------------------------------------------
+
+    def astype(self, dtype):
+        """A new Network of the same architecture in `dtype` (parameters cast)."""
+        dtype = check_dtype(dtype)
+        layers = [Layer(l.n_in, l.n_out, l.activation, dtype, seed=0,
+                        alpha=l.alpha if l.activation in ("leaky_relu", "elu") else None)
+                  for l in self.layers]
+        net = Network(layers, loss=self._loss.name, l2=self.l2)
+        net._params[...] = self._params
+        return net
+
+    def copy(self):
+        return self.astype(self.dtype)
+
+    def __repr__(self):
+        acts = ", ".join(l.activation for l in self.layers)
+        return (f"Network({self.sizes}, activations=[{acts}], loss={self._loss.name!r}, "
+                f"dtype=np.{self.dtype.name}, n_params={self.n_params})")

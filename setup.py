@@ -1,0 +1,38 @@
+"""Build fastmlp's compiled kernels (csrc/*.pyx -> fastmlp._kernels).
+
+FASTMLP_DEBUG=1 at build time turns Cython's bounds/wraparound checks back on and
+makes every kernel entry point re-check the shapes, dtypes and contiguity of the
+arrays it is handed, for hunting bugs.  Release builds use neither, nor
+-ffast-math or -march=native.
+"""
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTMLP_DEBUG", "0") not in ("", "0")
+
+extensions = [
+    Extension(
+        "fastmlp._kernels",
+        ["csrc/_kernels.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       ("FASTMLP_DEBUG", "1" if DEBUG else "0")],
+    )
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["csrc"],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": DEBUG,
+            "wraparound": DEBUG,
+            "initializedcheck": DEBUG,
+            "cdivision": True,
+        },
+    )
+)
