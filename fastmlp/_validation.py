@@ -4,6 +4,7 @@ The kernels run without bounds checks and without the GIL, so nothing reaches th
 that has not passed through here: dtype, C order, shapes, finiteness, sizes.
 Errors name the argument, what was expected and what was given.
 """
+import math
 import numbers
 
 import numpy as np
@@ -124,10 +125,11 @@ def check_labels(y, name, n_classes, batch):
 
 def check_scalar(value, name, minimum=None, allow_zero=True):
     """A finite real number, optionally >= minimum (or > minimum if not allow_zero)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
+    if type(value) is not float:     # the common case skips the slower ABC check
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+        value = float(value)
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None:
         if value < minimum or (not allow_zero and value == minimum):
