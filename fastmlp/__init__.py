@@ -5,6 +5,14 @@
     gradcheck      central-difference gradients to verify every analytic one
     datasets       small built-in data (xor, two spirals)
 """
+try:
+    from . import _kernels
+except ImportError as exc:       # the source tree, not an installed build
+    raise ImportError(
+        f"fastmlp's compiled kernels are missing from {__path__[0]}: this is the source "
+        "checkout, not an installed build.  Run `pip install .` and import fastmlp from "
+        "outside the checkout (or use the `fastmlp` command).") from exc
+
 from . import activations, datasets, gradcheck, losses
 from .activations import ACTIVATIONS
 from .gradcheck import check_gradients, numerical_gradient
