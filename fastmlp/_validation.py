@@ -20,7 +20,7 @@ def check_dtype(dtype, name="dtype"):
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        dt = None
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}") from None
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}")
     return dt
@@ -36,15 +36,17 @@ def check_size(value, name, minimum=1):
     return int(value)
 
 
-def _float_array(x, name, dtype):
-    """x as an array of `dtype`, accepting only real floating input."""
-    arr = np.asarray(x)
-    kind = arr.dtype.kind
-    if kind != "f" or arr.dtype.itemsize < 4:
-        what = "float16" if arr.dtype == np.float16 else str(arr.dtype)
-        raise TypeError(f"{name} must hold float32 or float64 values, got dtype {what}")
+def _check_float_dtype(arr, name):
+    if arr.dtype.kind != "f" or arr.dtype.itemsize < 4:
+        raise TypeError(f"{name} must hold float32 or float64 values, got dtype {arr.dtype}")
+
+
+def _as_c_array(arr, dtype):
+    """arr as a C-ordered array of dtype, copying only when it must.  Values beyond
+    float32's range become inf here and are rejected by the finiteness check."""
     if arr.dtype != dtype or not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr, dtype=dtype)
+        with np.errstate(over="ignore"):
+            arr = np.ascontiguousarray(arr, dtype=dtype)
     return arr
 
 
@@ -59,7 +61,8 @@ def check_matrix(x, name, dtype, n_cols, allow_vector=True):
     A 1-D array of length n_cols is taken as one row when allow_vector is set.
     Fortran-ordered, strided and other-precision float arrays are copied.
     """
-    arr = _float_array(x, name, dtype)
+    arr = np.asarray(x)
+    _check_float_dtype(arr, name)
     if arr.ndim == 1 and allow_vector and arr.shape[0] == n_cols:
         arr = arr.reshape(1, n_cols)
     if arr.ndim != 2:
@@ -71,6 +74,7 @@ def check_matrix(x, name, dtype, n_cols, allow_vector=True):
         raise ValueError(f"{name} is empty: a batch needs at least one row, got shape {arr.shape}")
     if arr.shape[0] > MAX_DIM:
         raise ValueError(f"{name} has {arr.shape[0]} rows; at most {MAX_DIM} are supported")
+    arr = _as_c_array(arr, dtype)
     check_finite(arr, name)
     return arr
 
@@ -91,11 +95,12 @@ def check_targets(y, name, loss, n_out, batch, dtype):
         arr = arr.astype(dtype)
     if arr.ndim == 1 and n_out == 1:
         arr = arr.reshape(-1, 1)
-    T = _float_array(arr, name, dtype)
-    if T.ndim != 2 or T.shape != (batch, n_out):
-        hint = " or integer labels of shape ({},)".format(batch) if loss == "cross_entropy" else ""
+    _check_float_dtype(arr, name)
+    if arr.shape != (batch, n_out):
+        hint = f" or integer labels of shape ({batch},)" if loss == "cross_entropy" else ""
         raise ValueError(f"{name} must have shape ({batch}, {n_out}){hint} to match the "
                          f"batch and the network's outputs, got shape {np.shape(y)}")
+    T = _as_c_array(arr, dtype)
     check_finite(T, name)
     if loss == "cross_entropy" and T.min() < 0:
         raise ValueError(f"{name}: cross-entropy target rows must be non-negative")
@@ -108,7 +113,9 @@ def check_labels(y, name, n_classes, batch):
     """Class labels: integers of shape (batch,) in [0, n_classes), as intp."""
     arr = np.asarray(y)
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinity")
+        if np.any(arr != np.round(arr)):
             raise TypeError(f"{name} must hold integer class labels, got non-integer "
                             f"values of dtype {arr.dtype}")
     elif arr.dtype.kind not in "iu":

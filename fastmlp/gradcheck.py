@@ -245,20 +245,22 @@ def relative_error(a, n, rel_floor):
     return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
 
 
-def check_gradients(net, X, y, eps=None, tolerance=1e-6, rel_floor=1e-5):
+def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None):
     """Compare backprop (net.gradient) with the numerical gradient, per W and b.
 
     Both are computed in float64: on the network itself, or on a float64 copy of a
     float32 network.  rel_floor (default 1e-5) keeps the comparison of coordinates
     far below the gradient's scale above the numerical gradient's own rounding
-    noise (about 1e-13 · |L|).  Returns a GradientReport; report.ok is
-    max_rel_error <= tolerance.
+    noise (about 1e-13 · |L|).  tolerance defaults to 1e-6.  Returns a
+    GradientReport; report.ok is max_rel_error <= tolerance.
     """
+    tolerance = 1e-6 if tolerance is None else float(tolerance)
+    rel_floor = 1e-5 if rel_floor is None else float(rel_floor)
     ref = net if net.dtype == np.float64 else net.astype(np.float64)
     _, analytic = ref.gradient(X, y)
     numeric, kinked = _numerical(ref, X, y, eps, "params")
     err = relative_error(analytic, numeric, rel_floor)
-    report = GradientReport(dtype=net.dtype.name, tolerance=float(tolerance))
+    report = GradientReport(dtype=net.dtype.name, tolerance=tolerance)
     offset = 0
     for l, layer in enumerate(net.layers):
         for name, n in ((f"W{l}", layer.n_in * layer.n_out), (f"b{l}", layer.n_out)):

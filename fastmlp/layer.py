@@ -53,6 +53,7 @@ class Layer:
         self._db = np.zeros_like(self._b)
         init_weights(self._W, act.init, np.random.default_rng(seed))
         self.X = self.A = self.Z = self.delta = None
+        self._network = None       # the Network whose buffers W and b live in
 
     # W and b are fixed buffers (in a Network, views into its flat parameter
     # vector): assigning copies into them, so the network never loses track.
@@ -90,8 +91,9 @@ class Layer:
             raise ValueError(f"{name} contains NaN or infinity")
         return arr
 
-    def _bind(self, W, b, dW, db):
+    def _bind(self, network, W, b, dW, db):
         """Adopt views into a network's flat buffers (values copied in first)."""
+        self._network = network
         W[...] = self._W
         b[...] = self._b
         self._W, self._b, self._dW, self._db = W, b, dW, db

@@ -78,7 +78,13 @@ class Network:
         return layers
 
     def _check_layers(self, layers):
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("the same Layer object appears twice in layers")
         for i, layer in enumerate(layers):
+            if layer._network is not None:
+                raise ValueError(f"layers[{i}] already belongs to a Network (its W and b "
+                                 "live in that network's buffer); use network.copy() or "
+                                 "new Layers")
             if layer.dtype != self.dtype:
                 raise TypeError(f"layers[{i}] has dtype {layer.dtype}, but layers[0] has "
                                 f"{self.dtype}: all layers must share one dtype")
@@ -101,7 +107,7 @@ class Network:
         self._grads = np.zeros(total, self.dtype)
         for layer, w_off in zip(self.layers, offsets[::2]):
             n_w = layer.n_in * layer.n_out
-            layer._bind(self._params[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
+            layer._bind(self, self._params[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
                         self._params[w_off + n_w:w_off + n_w + layer.n_out],
                         self._grads[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
                         self._grads[w_off + n_w:w_off + n_w + layer.n_out])
