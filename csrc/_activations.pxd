@@ -1,7 +1,8 @@
 # Activation functions: forward on a row, and the derivative written in terms of
-# the OUTPUT a = f(z), so backward needs no stored pre-activation.  The one
-# exception is GELU, whose derivative is not a function of its output: GELU layers
-# keep Z.  Softmax is row-wise; its backward is the Jacobian-vector product.
+# the OUTPUT a = f(z), so backward needs no stored pre-activation.  Two exceptions
+# keep Z: GELU, whose derivative is not a function of its output, and ELU, whose
+# a + α would cancel catastrophically for z << 0 (α·e^z is exact from z).
+# Softmax is row-wise; its backward is the Jacobian-vector product.
 #
 # Stability: every form here is finite for |z| up to 1e4 in float32 and float64
 # (sigmoid split on the sign of z, softplus through log1p(exp(-|z|)), softmax with
@@ -31,6 +32,11 @@ cdef extern from *:
     """
     const double _SQRT1_2 "FASTMLP_SQRT1_2"
     const double _INV_SQRT_2PI "FASTMLP_INV_SQRT_2PI"
+
+
+cdef inline bint _keeps_z(int act) noexcept nogil:
+    """Whether a layer with this activation keeps its pre-activation Z for backward."""
+    return act == ACT_GELU or act == ACT_ELU
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -129,7 +135,7 @@ cdef inline void _act_row(const floating* z, floating* a, Py_ssize_t n,
 cdef inline void _dact_row(const floating* g, const floating* a, const floating* z,
                            floating* dz, Py_ssize_t n, int act,
                            floating alpha) noexcept nogil:
-    """dz := g ⊙ act'(z), with act' taken from the output a (z only for GELU).
+    """dz := g ⊙ act'(z), with act' taken from the output a (from z for GELU, ELU).
 
     dz may alias g.  For softmax this is the row's Jacobian-vector product
     dz_j = a_j (g_j - Σ_k g_k a_k).
@@ -153,8 +159,9 @@ cdef inline void _dact_row(const floating* g, const floating* a, const floating*
         for j in range(n):
             dz[j] = g[j] if a[j] > 0 else alpha * g[j]
     elif act == ACT_ELU:
+        # elu'(z) = α e^z for z <= 0
         for j in range(n):
-            dz[j] = g[j] if a[j] > 0 else g[j] * (a[j] + alpha)
+            dz[j] = g[j] if z[j] > 0 else g[j] * alpha * _exp(z[j])
     elif act == ACT_SOFTPLUS:
         # softplus'(z) = sigmoid(z) = 1 - e^-a
         for j in range(n):

@@ -45,7 +45,7 @@ ctypedef cnp.npy_intp intp
 cdef void _layer_forward(const floating* X, const floating* W, const floating* b,
                          floating* Z, floating* A, int B, int n_in, int n_out,
                          int act, floating alpha) noexcept nogil:
-    """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU)."""
+    """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU, ELU)."""
     cdef Py_ssize_t i, j
     cdef floating* z
     if B == 1:
@@ -397,7 +397,7 @@ cdef class Plan:
     cdef char* params
     cdef char* grads
     cdef char** A            # per-layer output, capacity × sizes[l+1]
-    cdef char** Z            # per-layer pre-activation if kept apart (GELU), else A
+    cdef char** Z            # per-layer pre-activation if kept apart (GELU, ELU), else A
     cdef char* delta0        # two δ buffers, capacity × widest layer, used in turn
     cdef char* delta1
     cdef object _owner       # the arrays the pointers above point into
@@ -437,7 +437,7 @@ cdef class Plan:
         self.delta1 = <char*>_ptr(work[1])
         for l in range(self.n_layers):
             a = np.empty(batch * self.sizes[l + 1], dtype=dtype)
-            z = np.empty_like(a) if self.act[l] == ACT_GELU else a
+            z = np.empty_like(a) if _keeps_z(self.act[l]) else a
             work += [a, z]
             self.A[l] = <char*>_ptr(a)
             self.Z[l] = <char*>_ptr(z)

@@ -2,8 +2,8 @@
 
 Derivatives are written in terms of the layer's OUTPUT a = f(z), the way the seed
 articles write sigmoid' = a(1 - a) and tanh' = 1 - a², so a layer need not keep z.
-GELU is the exception (its derivative is not a function of its output): GELU
-layers keep z.  The NumPy functions here document the math and serve users; the
+Two exceptions keep z: GELU (its derivative is not a function of its output) and
+ELU (a + α cancels for z << 0, while α·e^z is exact).  The NumPy functions here document the math and serve users; the
 kernels in csrc/_activations.pxd compute the same things in one fused pass.
 """
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ class Activation:
     name: str
     code: int              # the kernel's ACT_* code
     forward: Callable      # f(z, alpha) -> a
-    derivative: Callable   # f'(a, z, alpha), from the output a (z only if keeps_z)
+    derivative: Callable   # f'(a, z, alpha), from the output a (from z if keeps_z)
     init: str              # "he" for the ReLU family, "glorot" otherwise
     alpha: float = 0.0     # default parameter (leaky_relu slope, elu scale)
     keeps_z: bool = False
@@ -57,7 +57,8 @@ ACTIVATIONS = {a.name: a for a in [
     _entry("leaky_relu", lambda z, al=0.01: np.where(z > 0, z, al * z),
            lambda a, z, al=0.01: np.where(a > 0, 1, al).astype(a.dtype), "he", alpha=0.01),
     _entry("elu", lambda z, al=1.0: np.where(z > 0, z, al * np.expm1(np.minimum(z, 0))),
-           lambda a, z, al=1.0: np.where(a > 0, 1, a + al).astype(a.dtype), "he", alpha=1.0),
+           lambda a, z, al=1.0: np.where(z > 0, 1, al * np.exp(np.minimum(z, 0))).astype(a.dtype),
+           "he", alpha=1.0, keeps_z=True),
     _entry("softplus", _softplus, lambda a, z, al=None: -np.expm1(-a), "glorot"),
     _entry("gelu", _gelu, _gelu_prime, "he", keeps_z=True),
     # softmax's derivative is a Jacobian, applied row-wise as a_j (g_j - Σ_k g_k a_k)
