@@ -102,11 +102,14 @@ cdef inline void _act_row(const floating* z, floating* a, Py_ssize_t n,
             else:
                 a[j] = tanh(z[j])
     elif act == ACT_RELU:
+        # loads into locals first: a select on locals vectorizes, a conditional load does not
         for j in range(n):
-            a[j] = z[j] if z[j] > 0 else 0
+            t = z[j]
+            a[j] = t if t > 0 else 0
     elif act == ACT_LEAKY_RELU:
         for j in range(n):
-            a[j] = z[j] if z[j] > 0 else alpha * z[j]
+            t = z[j]
+            a[j] = t * (1 if t > 0 else alpha)
     elif act == ACT_ELU:
         for j in range(n):
             a[j] = z[j] if z[j] > 0 else alpha * _expm1(z[j])
@@ -153,11 +156,16 @@ cdef inline void _dact_row(const floating* g, const floating* a, const floating*
         for j in range(n):
             dz[j] = g[j] * (1 - a[j] * a[j])
     elif act == ACT_RELU:
+        # loads into locals first: a select on locals vectorizes, a conditional load does not
         for j in range(n):
-            dz[j] = g[j] if a[j] > 0 else 0
+            s = g[j]
+            t = a[j]
+            dz[j] = s if t > 0 else 0
     elif act == ACT_LEAKY_RELU:
         for j in range(n):
-            dz[j] = g[j] if a[j] > 0 else alpha * g[j]
+            s = g[j]
+            t = a[j]
+            dz[j] = s * (1 if t > 0 else alpha)
     elif act == ACT_ELU:
         # elu'(z) = α e^z for z <= 0
         for j in range(n):

@@ -346,27 +346,40 @@ def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,
     return value
 
 
+cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """No NaN or ±inf in x (t - t is NaN exactly for those); a branch-free OR
+    reduction, so that it vectorizes."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating t
+    for i in range(n):
+        t = x[i]
+        bad |= (t - t) != 0
+    return not bad
+
+
 def all_finite(cnp.ndarray a):
     """True when no element of the contiguous float array is NaN or ±inf."""
-    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(a)
-    cdef bint ok = True
-    cdef double* d
-    cdef float* f
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    cdef void* p = _ptr(a)
+    cdef bint ok
     if _is_f64(a):
-        d = <double*>_ptr(a)
         with nogil:
-            for i in range(n):
-                if d[i] - d[i] != 0:      # NaN - NaN and inf - inf are NaN
-                    ok = False
-                    break
+            ok = _all_finite(<double*>p, n)
     else:
-        f = <float*>_ptr(a)
         with nogil:
-            for i in range(n):
-                if f[i] - f[i] != 0:
-                    ok = False
-                    break
+            ok = _all_finite(<float*>p, n)
     return ok
+
+
+def first_label_outside(cnp.ndarray labels, intp n_classes):
+    """Index of the first label (contiguous intp) outside [0, n_classes), or -1."""
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(labels)
+    cdef intp* lab = <intp*>_ptr(labels)
+    for i in range(n):
+        if lab[i] < 0 or lab[i] >= n_classes:
+            return i
+    return -1
 
 
 # ---------------------------------------------------------------------------

@@ -124,9 +124,9 @@ def check_labels(y, name, n_classes, batch):
         raise ValueError(f"{name} must have shape ({batch},) to match the batch, "
                          f"got shape {arr.shape}")
     labels = np.ascontiguousarray(arr, dtype=np.intp)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        bad = labels[(labels < 0) | (labels >= n_classes)][0]
-        raise ValueError(f"{name} holds class label {bad}, outside [0, {n_classes})")
+    bad = _kernels.first_label_outside(labels, n_classes)
+    if bad >= 0:
+        raise ValueError(f"{name} holds class label {labels[bad]}, outside [0, {n_classes})")
     return labels
 
 
