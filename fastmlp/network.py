@@ -234,7 +234,8 @@ class Network:
         """One plain SGD step, params -= lr · ∇L, in one compiled call.
 
         Returns the loss before the step.  The update is folded into the
-        backward GEMMs, so the gradient buffer is not filled (use gradient()).
+        backward GEMMs, so the gradient buffer is left partly stale: call
+        gradient() for gradients.
         """
         lr = check_scalar(lr, "lr", minimum=0.0)
         X = self._inputs(X)
