@@ -54,9 +54,12 @@ def _numerical(net, X, y, eps, wrt):
     h = default_eps(net) if eps is None else float(eps)
     if not np.isfinite(h) or h <= 0:
         raise ValueError(f"eps must be a positive finite number, got {eps!r}")
-    fwd = _Forward(net, X, T, labels)
+    fwd = _Forward(net, X, T, labels)      # X here is after the network's scaler
     if wrt == "inputs":
-        return fwd.input_gradient(h)
+        grad, kinked = fwd.input_gradient(h)
+        if net.scaler is not None:          # back to the user's units
+            grad /= net.scaler.scale.astype(net.dtype)
+        return grad, kinked
     grad = np.empty(net.n_params)
     kinked = np.zeros(net.n_params, bool)
     offset = 0
