@@ -1,4 +1,4 @@
-"""Build fastmlp's compiled kernels (csrc/*.pyx -> fastmlp._kernels).
+"""Build fastmlp's compiled kernels (csrc/_kernels.pyx, csrc/_optim.pyx -> fastmlp._kernels, fastmlp._optim).
 
 FASTMLP_DEBUG=1 at build time turns Cython's bounds/wraparound checks back on and
 makes every kernel entry point re-check the shapes, dtypes and contiguity of the
@@ -15,12 +15,13 @@ DEBUG = os.environ.get("FASTMLP_DEBUG", "0") not in ("", "0")
 
 extensions = [
     Extension(
-        "fastmlp._kernels",
-        ["csrc/_kernels.pyx"],
+        f"fastmlp.{name}",
+        [f"csrc/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
                        ("FASTMLP_DEBUG", "1" if DEBUG else "0")],
     )
+    for name in ("_kernels", "_optim")
 ]
 
 setup(

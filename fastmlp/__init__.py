@@ -1,9 +1,10 @@
 """fastmlp: a compiled multilayer-perceptron engine for the CPU.
 
     Layer          one layer, forward / backward in the seed articles' vocabulary
-    Network        a whole MLP; one compiled call per training step
+    Network        a whole MLP; one compiled call per training step; fit / evaluate
+    optim          SGD, Adam, AdamW (compiled updates), schedules, L-BFGS
     gradcheck      central-difference gradients to verify every analytic one
-    datasets       small built-in data (xor, two spirals)
+    datasets       built-in data (xor, two spirals, regression), IDX and CSV loaders
 """
 try:
     from . import _kernels
@@ -13,14 +14,19 @@ except ImportError as exc:       # the source tree, not an installed build
         "checkout, not an installed build.  Run `pip install .` and import fastmlp from "
         "outside the checkout (or use the `fastmlp` command).") from exc
 
-from . import activations, datasets, gradcheck, losses
+from . import activations, datasets, gradcheck, losses, optim, preprocessing, training
 from .activations import ACTIVATIONS
 from .gradcheck import check_gradients, numerical_gradient
 from .layer import Layer
 from .losses import LOSSES
 from .network import Network
+from .optim import SGD, Adam, AdamW
+from .preprocessing import Standardizer
+from .training import DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["Layer", "Network", "ACTIVATIONS", "LOSSES", "activations", "losses",
-           "gradcheck", "check_gradients", "numerical_gradient", "datasets", "__version__"]
+__all__ = ["Layer", "Network", "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW",
+           "Standardizer", "History", "DivergenceError", "activations", "losses", "optim",
+           "training", "preprocessing", "gradcheck", "check_gradients", "numerical_gradient",
+           "datasets", "__version__"]

@@ -6,16 +6,18 @@
 A training step (forward, loss, backward, SGD update) is a single compiled call
 (_kernels.Plan) that loops over the layers in C with preallocated workspaces.
 """
+import math
 import threading
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
                           check_targets)
 from .activations import get_activation
 from .layer import Layer
 from .losses import get_loss
+from .preprocessing import Standardizer
 
 
 class Network:
@@ -52,6 +54,8 @@ class Network:
         self._check_layers(layers)
         self.layers = layers
         self._build_buffers()
+        self._scaler = None
+        self.training = {}     # how the network was trained (saved with the model)
 
     # -- construction --------------------------------------------------------
 
@@ -119,8 +123,13 @@ class Network:
             np.array([layer.alpha for layer in self.layers], dtype=np.float64),
             np.array(offsets, dtype=np.intp),
             self._loss.code)
+        # weight decay applies to weights, not biases
+        self._weight_mask = np.zeros(total, np.uint8)
+        for layer, w_off in zip(self.layers, offsets[::2]):
+            self._weight_mask[w_off:w_off + layer.n_in * layer.n_out] = 1
         # the workspaces are shared: one compiled call at a time per network
         self._lock = threading.Lock()
+        self._optimizer = None          # kept by fit / partial_fit between calls
 
     # -- properties ----------------------------------------------------------
 
@@ -160,8 +169,27 @@ class Network:
 
     # -- inputs --------------------------------------------------------------
 
+    @property
+    def scaler(self):
+        """A Standardizer applied to every X this network is given, or None."""
+        return self._scaler
+
+    @scaler.setter
+    def scaler(self, value):
+        if value is not None:
+            if not isinstance(value, Standardizer):
+                raise TypeError(f"scaler must be a Standardizer or None, got "
+                                f"{type(value).__name__}")
+            if value.n_features != self.sizes[0]:
+                raise ValueError(f"scaler has {value.n_features} features, the network "
+                                 f"takes {self.sizes[0]} inputs")
+        self._scaler = value
+
     def _inputs(self, X, name="X"):
-        return check_matrix(X, name, self.dtype, self.sizes[0])
+        X = check_matrix(X, name, self.dtype, self.sizes[0])
+        if self._scaler is not None:
+            X = self._scaler.transform(X, self.dtype)
+        return X
 
     def _targets(self, y, batch, name="y"):
         return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
@@ -199,11 +227,20 @@ class Network:
         """The batch-mean loss (plus the L2 penalty) at the current parameters."""
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
+        return self._loss_prepared(X, T, labels)
+
+    def _loss_prepared(self, X, T, labels):
+        """loss() on arrays already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._lock:
             self._plan.forward(X, out, True)
-        value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None)
-        return value + self._penalty()
+        return self._loss_of_logits(out, T, labels)
+
+    def _loss_of_logits(self, out, T, labels):
+        """The loss from the output layer's Z (the output itself under mse); `out` is
+        replaced by the output activations."""
+        return _kernels.loss_forward(self._loss.code, out, T, labels, None, None) \
+            + self._penalty()
 
     def _penalty(self):
         if self.l2 == 0:
@@ -222,26 +259,82 @@ class Network:
             return value, self._grads.copy()
 
     def input_gradient(self, X, y):
-        """∂L/∂X for a batch (L the batch-mean loss), same shape as X."""
+        """∂L/∂X for a batch (L the batch-mean loss), same shape as X, in X's own
+        units (through the scaler, if the network has one)."""
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
         dX = np.empty_like(X)
         with self._lock:
             self._plan.gradient(X, T, labels, self.l2, dX)
+        if self._scaler is not None:
+            dX /= self._scaler.scale.astype(self.dtype)
         return dX
 
-    def train_step(self, X, y, lr):
-        """One plain SGD step, params -= lr · ∇L, in one compiled call.
+    def train_step(self, X, y, lr=None, optimizer=None):
+        """One training step on the batch (X, y); returns the loss before it.
 
-        Returns the loss before the step.  The update is folded into the
-        backward GEMMs, so the gradient buffer is left partly stale: call
-        gradient() for gradients.
+        With lr: plain SGD, params -= lr · ∇L, in ONE compiled call (the update is
+        folded into the backward GEMMs, so the gradient buffer is left partly stale:
+        call gradient() for gradients).  With optimizer (a fastmlp.optim.Optimizer):
+        the gradient (one call), then the optimizer's update (one fused loop), with
+        its weight decay on the weights only.
         """
-        lr = check_scalar(lr, "lr", minimum=0.0)
+        if (lr is None) == (optimizer is None):
+            raise TypeError("train_step needs exactly one of lr (plain SGD) or optimizer")
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
+        if optimizer is None:
+            lr = check_scalar(lr, "lr", minimum=0.0)
+            with self._lock:
+                return self._plan.sgd_step(X, T, labels, lr, self.l2)
+        if not isinstance(optimizer, optim.Optimizer):
+            raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
+                            f"got {type(optimizer).__name__}")
         with self._lock:
-            return self._plan.sgd_step(X, T, labels, lr, self.l2)
+            value = self._plan.gradient(X, T, labels, self.l2, None)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"the loss is {value}; the parameters were not updated")
+            optimizer._apply(self._params, self._grads, self._weight_mask)
+        return value
+
+    # -- training (fastmlp.training) ------------------------------------------
+
+    def fit(self, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
+            seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
+            patience=5, min_delta=1e-4, callbacks=None, verbose=0, **options):
+        """Train on (X, y); returns a History (per epoch: loss, val_loss, val metric, lr,
+        seconds).
+
+        optimizer: "sgd", "adam", "adamw", "lbfgs" (full batch; epochs = iterations)
+        or an Optimizer object (its own lr and settings are used).  Further options:
+        schedule ("constant", "step", "cosine", "invscaling" or a schedule object),
+        clip_norm, weight_decay, standardize (fit a Standardizer on the training rows
+        and keep it with the network).  early_stopping watches val_loss and restores
+        the best epoch's weights.  callbacks: callables f(net, record); True stops.
+        A NaN/inf loss or gradient raises training.DivergenceError (epoch, step);
+        Ctrl-C returns the history so far with history.interrupted set.
+        """
+        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size,
+                            optimizer=optimizer, lr=lr, shuffle=shuffle, seed=seed,
+                            validation_data=validation_data,
+                            validation_fraction=validation_fraction,
+                            early_stopping=early_stopping, patience=patience,
+                            min_delta=min_delta, callbacks=callbacks, verbose=verbose,
+                            **options)
+
+    def partial_fit(self, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True,
+                    seed=None):
+        """One epoch over (X, y), continuing with the network's optimizer state."""
+        return training.partial_fit(self, X, y, batch_size=batch_size, optimizer=optimizer,
+                                    lr=lr, shuffle=shuffle, seed=seed)
+
+    def evaluate(self, X, y):
+        """{"loss": ..., "accuracy" (classification) or "r2" (regression): ...}."""
+        return training.evaluate(self, X, y)
+
+    def score(self, X, y):
+        """Accuracy for classification, R² for regression."""
+        return training.score(self, X, y)
 
     # -- copies --------------------------------------------------------------
 
@@ -253,6 +346,8 @@ class Network:
                   for l in self.layers]
         net = Network(layers, loss=self._loss.name, l2=self.l2)
         net._params[...] = self._params
+        net.scaler = self._scaler
+        net.training = dict(self.training)
         return net
 
     def copy(self):

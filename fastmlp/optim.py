@@ -1,0 +1,281 @@
+"""Optimizers over a network's ONE flat parameter vector, each update one compiled loop.
+
+    opt = Adam(lr=1e-3)
+    for X, y in batches:
+        net.train_step(X, y, optimizer=opt)      # gradient (one call) + update (one call)
+
+or by hand: ``net.gradient(X, y)`` fills ``net.grads``; ``opt.step(net.params, net.grads)``.
+
+SGD (momentum, Nesterov), Adam and AdamW follow PyTorch's update rules exactly
+(torch.optim.SGD with dampening 0, Adam, AdamW).  Every optimizer takes a learning-rate
+schedule, clipping by global gradient norm, and weight decay (coupled L2 for SGD/Adam,
+decoupled for AdamW) restricted, inside fit, to the weights (not the biases).
+L-BFGS (full batch) runs scipy.optimize.minimize on the flat vector with the analytic
+gradient.
+"""
+import math
+
+import numpy as np
+import scipy.optimize
+
+from . import _optim
+from ._validation import check_scalar
+
+_OK, _BAD_GRAD, _BAD_PARAMS = (_optim.STATUS[k] for k in ("ok", "nonfinite_grad",
+                                                          "nonfinite_params"))
+
+
+# -- learning-rate schedules: a factor of the base rate after t updates -------------
+
+class Constant:
+    def __call__(self, t):
+        return 1.0
+
+    def __repr__(self):
+        return "Constant()"
+
+
+class StepDecay:
+    """Multiply the rate by gamma every step_size updates."""
+
+    def __init__(self, step_size, gamma=0.1):
+        if int(step_size) < 1:
+            raise ValueError(f"step_size must be >= 1, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = check_scalar(gamma, "gamma", minimum=0.0, allow_zero=False)
+
+    def __call__(self, t):
+        return self.gamma ** (t // self.step_size)
+
+    def __repr__(self):
+        return f"StepDecay(step_size={self.step_size}, gamma={self.gamma})"
+
+
+class Cosine:
+    """Half a cosine from 1 down to min_factor over total_steps updates, then flat."""
+
+    def __init__(self, total_steps, min_factor=0.0):
+        if int(total_steps) < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        self.total_steps = int(total_steps)
+        self.min_factor = check_scalar(min_factor, "min_factor", minimum=0.0)
+
+    def __call__(self, t):
+        progress = min(t, self.total_steps) / self.total_steps
+        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def __repr__(self):
+        return f"Cosine(total_steps={self.total_steps}, min_factor={self.min_factor})"
+
+
+class InverseScaling:
+    """scikit-learn's 'invscaling': the rate divided by (t + 1) ** power_t."""
+
+    def __init__(self, power_t=0.5):
+        self.power_t = check_scalar(power_t, "power_t", minimum=0.0)
+
+    def __call__(self, t):
+        return 1.0 / (t + 1) ** self.power_t
+
+    def __repr__(self):
+        return f"InverseScaling(power_t={self.power_t})"
+
+
+SCHEDULES = {"constant": Constant, "step": StepDecay, "cosine": Cosine,
+             "invscaling": InverseScaling}
+
+
+def make_schedule(spec, total_steps=None):
+    """A schedule object from an instance, a callable, None or a name.
+
+    By name, total_steps sets the horizon: "step" decays by 10x at a third and two
+    thirds of it, "cosine" spans it.
+    """
+    if spec is None or spec == "constant":
+        return Constant()
+    if callable(spec):
+        return spec
+    if spec == "invscaling":
+        return InverseScaling()
+    if spec in ("step", "cosine"):
+        if total_steps is None:
+            raise ValueError(f"schedule {spec!r} by name needs the number of updates; "
+                             f"pass a {SCHEDULES[spec].__name__} object instead")
+        return StepDecay(max(1, total_steps // 3)) if spec == "step" else Cosine(total_steps)
+    raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, a callable or None, "
+                     f"got {spec!r}")
+
+
+# -- first-order optimizers -----------------------------------------------------------
+
+class Optimizer:
+    """Base class: the learning rate, its schedule, clipping and weight decay.
+
+    t counts the updates made so far; the rate used by the next one is lr · schedule(t).
+    """
+
+    def __init__(self, lr, schedule=None, clip_norm=None, weight_decay=0.0):
+        self.lr = check_scalar(lr, "lr", minimum=0.0)
+        self.schedule = make_schedule(schedule)
+        self.clip_norm = (None if clip_norm is None else
+                          check_scalar(clip_norm, "clip_norm", minimum=0.0, allow_zero=False))
+        self.weight_decay = check_scalar(weight_decay, "weight_decay", minimum=0.0)
+        self.t = 0
+        self._state = None
+
+    @property
+    def current_lr(self):
+        return self.lr * self.schedule(self.t)
+
+    def reset(self):
+        """Forget the step count and the moment buffers."""
+        self.t = 0
+        self._state = None
+
+    def step(self, params, grads, decay_mask=None):
+        """params -= update(grads), in place, in one compiled call.
+
+        params and grads: 1-D C-contiguous arrays of one float dtype and length.
+        decay_mask: optional bool/uint8 array, weight decay only where it is true.
+        A NaN or inf gradient raises FloatingPointError and updates nothing.
+        """
+        for name, arr in (("params", params), ("grads", grads)):
+            if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind != "f" \
+                    or arr.dtype.itemsize < 4 or not arr.flags.c_contiguous:
+                raise TypeError(f"{name} must be a 1-D C-contiguous float32/float64 array")
+        if grads.shape != params.shape or grads.dtype != params.dtype:
+            raise ValueError(f"grads must match params: {params.dtype} {params.shape}, "
+                             f"got {grads.dtype} {grads.shape}")
+        if not params.flags.writeable:
+            raise ValueError("params must be writeable")
+        if decay_mask is not None:
+            decay_mask = np.ascontiguousarray(decay_mask, dtype=np.uint8)
+            if decay_mask.shape != params.shape:
+                raise ValueError(f"decay_mask must have shape {params.shape}, "
+                                 f"got {decay_mask.shape}")
+        self._apply(params, grads, decay_mask)
+
+    def _apply(self, params, grads, mask):
+        """The update on arrays already known to be right (fit's hot path)."""
+        if self._state is None or self._state[0].shape != params.shape \
+                or self._state[0].dtype != params.dtype:
+            self._state = self._new_state(params)
+        status = self._update(params, grads, mask, self.current_lr)
+        if status == _BAD_GRAD:
+            raise FloatingPointError("the gradient contains NaN or infinity; "
+                                     "the parameters were not updated")
+        self.t += 1
+        if status == _BAD_PARAMS:
+            raise FloatingPointError("the update left NaN or infinity in the parameters "
+                                     "(learning rate too large?)")
+
+    def _clip(self):
+        return 0.0 if self.clip_norm is None else self.clip_norm
+
+
+class SGD(Optimizer):
+    """p -= lr · d with d = g (+ momentum buffer, optionally Nesterov), g += wd · p."""
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 schedule=None, clip_norm=None):
+        super().__init__(lr, schedule, clip_norm, weight_decay)
+        self.momentum = check_scalar(momentum, "momentum", minimum=0.0)
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def _new_state(self, params):
+        return (np.zeros_like(params),)
+
+    def _update(self, params, grads, mask, lr):
+        buf = self._state[0] if self.momentum else None
+        return _optim.sgd_step(params, grads, buf, mask, lr, self.momentum, self.nesterov,
+                               self.weight_decay, self._clip(), self.t == 0)
+
+    def __repr__(self):
+        return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
+                f"weight_decay={self.weight_decay})")
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; weight_decay is coupled (added to the gradient)."""
+
+    decoupled = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 schedule=None, clip_norm=None):
+        super().__init__(lr, schedule, clip_norm, weight_decay)
+        b1, b2 = betas
+        for name, b in (("betas[0]", b1), ("betas[1]", b2)):
+            b = check_scalar(b, name, minimum=0.0)
+            if b >= 1:
+                raise ValueError(f"{name} must be in [0, 1), got {b}")
+        self.betas = (float(b1), float(b2))
+        self.eps = check_scalar(eps, "eps", minimum=0.0, allow_zero=False)
+
+    def _new_state(self, params):
+        return (np.zeros_like(params), np.zeros_like(params))
+
+    def _update(self, params, grads, mask, lr):
+        m, v = self._state
+        return _optim.adam_step(params, grads, m, v, mask, lr, self.betas[0], self.betas[1],
+                                self.eps, self.t + 1, self.weight_decay, self.decoupled,
+                                self._clip())
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+                f"weight_decay={self.weight_decay})")
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr · wd before the Adam step."""
+
+    decoupled = True
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01,
+                 schedule=None, clip_norm=None):
+        super().__init__(lr, betas, eps, weight_decay, schedule, clip_norm)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def make_optimizer(spec, lr=None, **options):
+    """An Optimizer from an instance (returned as is) or a name in OPTIMIZERS."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if spec not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS) + ['lbfgs']} or an "
+                         f"Optimizer, got {spec!r}")
+    if lr is not None:
+        options["lr"] = lr
+    return OPTIMIZERS[spec](**options)
+
+
+# -- L-BFGS, full batch -------------------------------------------------------------
+
+def lbfgs(net, X, y, max_iter=200, tol=1e-7, max_fun=15000, callback=None):
+    """Minimize net.loss(X, y) over the flat parameter vector with L-BFGS-B and the
+    analytic gradient (full batch, in float64 as scipy works).  The network ends at
+    the solution; returns scipy's OptimizeResult."""
+    X = net._inputs(X)
+    T, labels = net._targets(y, X.shape[0])
+    return lbfgs_prepared(net, X, T, labels, max_iter, tol, max_fun, callback)
+
+
+def lbfgs_prepared(net, X, T, labels, max_iter=200, tol=1e-7, max_fun=15000, callback=None):
+    """lbfgs() on arrays already validated (and scaled)."""
+    plan, params, grads = net._plan, net.params, net.grads
+
+    def loss_and_grad(theta):
+        params[...] = theta
+        with net._lock:
+            value = plan.gradient(X, T, labels, net.l2, None)
+        return value, grads.astype(np.float64)
+
+    result = scipy.optimize.minimize(
+        loss_and_grad, params.astype(np.float64), jac=True, method="L-BFGS-B",
+        callback=callback, options={"maxiter": int(max_iter), "maxfun": int(max_fun),
+                                    "gtol": float(tol), "ftol": float(tol)})
+    params[...] = result.x
+    return result

@@ -1,0 +1,288 @@
+"""Training a Network: fit, partial_fit, evaluate, score.
+
+One step of fit is two compiled calls, on batches sliced (never copied) from data
+that was validated, standardized and shuffled once per epoch:
+
+    loss = plan.gradient(X[i:j], y[i:j])      forward + loss + backward, grads filled
+    optimizer update(params, grads)           one fused loop over the flat vectors
+
+A NaN or inf loss or gradient stops the run with DivergenceError naming the epoch
+and step, before the bad update, so the weights are those of the last finite step.
+Ctrl-C stops it too, keeping the weights and the history so far.
+"""
+import math
+import time
+
+import numpy as np
+
+from . import optim
+from ._validation import check_matrix, check_scalar, check_size, check_targets
+from .preprocessing import Standardizer
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a NaN or infinite loss or gradient."""
+
+    def __init__(self, message, epoch, step, history):
+        super().__init__(message)
+        self.epoch, self.step, self.history = epoch, step, history
+
+
+class History:
+    """Per-epoch records of a fit: history["loss"], history["val_loss"], ...
+
+    Each record has epoch, loss (mean training loss over the epoch's batches), lr,
+    seconds, and with validation data val_loss and val_accuracy or val_r2.
+    interrupted is True after Ctrl-C; stopped_early and best_epoch describe early
+    stopping (the network then holds best_epoch's weights).
+    """
+
+    def __init__(self):
+        self.records = []
+        self.interrupted = False
+        self.stopped_early = False
+        self.best_epoch = None
+
+    def __getitem__(self, key):
+        return [r.get(key) for r in self.records]
+
+    def __len__(self):
+        return len(self.records)
+
+    def __repr__(self):
+        flags = "".join([", interrupted" * self.interrupted,
+                         f", stopped early (best epoch {self.best_epoch})" * self.stopped_early])
+        last = self.records[-1] if self.records else {}
+        return f"History({len(self)} epochs, last loss {last.get('loss')}{flags})"
+
+
+# -- metrics ---------------------------------------------------------------------
+
+def metric_name(net):
+    return "accuracy" if net._loss.classifier else "r2"
+
+
+def score(net, X, y):
+    """Accuracy for classifiers (all labels right, for multi-label), R² for regression
+    (averaged over outputs, as scikit-learn's r2_score)."""
+    out = net.forward(X)
+    if net.loss_name == "cross_entropy":
+        Tt, labels = net._targets(y, out.shape[0])
+        truth = labels if labels is not None else Tt.argmax(axis=1)
+        return float((out.argmax(axis=1) == truth).mean())
+    T, _ = net._targets(y, out.shape[0])
+    if net.loss_name == "binary_cross_entropy":
+        return float(((out > 0.5) == (T > 0.5)).all(axis=1).mean())
+    T = T.astype(np.float64)
+    ss_res = ((T - out) ** 2).sum(axis=0)
+    ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
+    return float(r2.mean())
+
+
+def evaluate(net, X, y):
+    """{"loss": ..., "accuracy" or "r2": ...} on (X, y)."""
+    return {"loss": float(net.loss(X, y)), metric_name(net): score(net, X, y)}
+
+
+# -- fitting ---------------------------------------------------------------------
+
+def _prepare(net, X, y, name_X="X", name_y="y"):
+    X = check_matrix(X, name_X, net.dtype, net.sizes[0])
+    T, labels = check_targets(y, name_y, net.loss_name, net.sizes[-1], X.shape[0], net.dtype)
+    return X, T, labels
+
+
+def _take(arr, idx):
+    return None if arr is None else arr[idx]
+
+
+def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
+        seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
+        patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
+        clip_norm=None, weight_decay=0.0, standardize=False, print_fn=print):
+    epochs = check_size(epochs, "epochs")
+    batch_size = check_size(batch_size, "batch_size")
+    patience = check_size(patience, "patience")
+    min_delta = check_scalar(min_delta, "min_delta", minimum=0.0)
+    validation_fraction = check_scalar(validation_fraction, "validation_fraction", minimum=0.0)
+    if validation_fraction >= 1:
+        raise ValueError(f"validation_fraction must be below 1, got {validation_fraction}")
+    callbacks = list(callbacks or [])
+    rng = np.random.default_rng(seed)
+
+    # validate once; split off validation rows; standardize once
+    X, T, labels = _prepare(net, X, y)
+    val = None
+    if validation_data is not None:
+        val = _prepare(net, *validation_data, "validation_data[0]", "validation_data[1]")
+    elif validation_fraction > 0:
+        n_val = int(round(validation_fraction * X.shape[0]))
+        if not 1 <= n_val < X.shape[0]:
+            raise ValueError(f"validation_fraction={validation_fraction} of {X.shape[0]} "
+                             "rows leaves no validation or no training rows")
+        order = rng.permutation(X.shape[0])
+        v, t = order[:n_val], order[n_val:]
+        val = (X[v], _take(T, v), _take(labels, v))
+        X, T, labels = X[t], _take(T, t), _take(labels, t)
+    if standardize and net.scaler is None:
+        net.scaler = Standardizer.fit(X)
+    if net.scaler is not None:
+        X = net.scaler.transform(X, net.dtype)
+        if val is not None:
+            val = (net.scaler.transform(val[0], net.dtype),) + val[1:]
+    if early_stopping and val is None:
+        raise ValueError("early_stopping needs validation_data or validation_fraction > 0")
+
+    n = X.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    history = History()
+    net.training = {"optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
+                    "lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+                    "standardize": net.scaler is not None, "weight_decay": weight_decay,
+                    "clip_norm": clip_norm, "schedule": schedule if schedule is None or
+                    isinstance(schedule, str) else repr(schedule), "l2": net.l2}
+
+    if optimizer == "lbfgs":
+        return _fit_lbfgs(net, X, T, labels, val, epochs, history, verbose, print_fn)
+
+    opt = optim.make_optimizer(
+        optimizer, lr, **({} if isinstance(optimizer, optim.Optimizer) else
+                          {"schedule": optim.make_schedule(schedule, epochs * steps_per_epoch),
+                           "clip_norm": clip_norm, "weight_decay": weight_decay}))
+    net._optimizer = opt
+    best = (math.inf, None)
+    wait = 0
+    t_start = time.perf_counter()
+    try:
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            order = rng.permutation(n) if shuffle else slice(None)
+            Xe, Te, Le = X[order], _take(T, order), _take(labels, order)
+            lr_now = opt.current_lr
+            loss = _epoch(net, opt, Xe, Te, Le, batch_size, epoch, history)
+            record = {"epoch": epoch, "loss": loss, "lr": lr_now}
+            if val is not None:
+                record.update(_validation_scores(net, *val))
+            record["seconds"] = time.perf_counter() - t0
+            history.records.append(record)
+            if verbose:
+                print_fn(_progress_line(record, epochs, n, time.perf_counter() - t_start,
+                                        metric_name(net)))
+            stop = any(cb(net, record) for cb in callbacks)
+            if early_stopping:
+                if record["val_loss"] < best[0] - min_delta:
+                    best, wait = (record["val_loss"], net.get_params()), 0
+                    history.best_epoch = epoch
+                else:
+                    wait += 1
+                    if wait >= patience:
+                        history.stopped_early = stop = True
+            if stop:
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+        if verbose:
+            print_fn(f"interrupted after {len(history)} epochs; weights and history kept")
+    if early_stopping and best[1] is not None:
+        net.set_params(best[1])
+    return history
+
+
+def _epoch(net, opt, X, T, labels, batch_size, epoch, history):
+    """One pass over (already shuffled) data; the mean training loss."""
+    plan, params, grads, mask = net._plan, net.params, net.grads, net._weight_mask
+    n = X.shape[0]
+    total = 0.0
+    for step, start in enumerate(range(0, n, batch_size), 1):
+        stop = min(n, start + batch_size)
+        with net._lock:
+            loss = plan.gradient(X[start:stop], _slice(T, start, stop),
+                                 _slice(labels, start, stop), net.l2, None)
+        if not math.isfinite(loss):
+            raise DivergenceError(f"the loss became {loss} at epoch {epoch}, step {step}; "
+                                  "the weights are those of the last finite step",
+                                  epoch, step, history)
+        try:
+            opt._apply(params, grads, mask)
+        except FloatingPointError as exc:
+            raise DivergenceError(f"epoch {epoch}, step {step}: {exc}", epoch, step,
+                                  history) from None
+        total += loss * (stop - start)
+    return total / n
+
+
+def _slice(arr, start, stop):
+    return None if arr is None else arr[start:stop]
+
+
+def _validation_scores(net, Xv, Tv, Lv):
+    """val_loss and the metric on prepared (scaled) validation arrays."""
+    out = np.empty((Xv.shape[0], net.sizes[-1]), net.dtype)
+    with net._lock:
+        net._plan.forward(Xv, out, True)
+    loss = net._loss_of_logits(out, Tv, Lv)          # out now holds the output activations
+    if net.loss_name == "cross_entropy":
+        truth = Lv if Lv is not None else Tv.argmax(axis=1)
+        return {"val_loss": loss, "val_accuracy": float((out.argmax(axis=1) == truth).mean())}
+    if net.loss_name == "binary_cross_entropy":
+        return {"val_loss": loss,
+                "val_accuracy": float(((out > 0.5) == (Tv > 0.5)).all(axis=1).mean())}
+    T = Tv.astype(np.float64)
+    ss_res = ((T - out) ** 2).sum(axis=0)
+    ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
+    return {"val_loss": loss, "val_r2": float(r2.mean())}
+
+
+def _progress_line(record, epochs, n, elapsed, metric):
+    e = record["epoch"]
+    parts = [f"epoch {e:>{len(str(epochs))}}/{epochs}", f"loss {record['loss']:.4f}"]
+    if "val_loss" in record:
+        parts.append(f"val_loss {record['val_loss']:.4f}")
+        value = record[f"val_{metric}"]
+        parts.append(f"val_{metric} {value:.2%}" if metric == "accuracy"
+                     else f"val_r2 {value:.4f}")
+    parts.append(f"{n / record['seconds']:,.0f} samples/s")
+    parts.append(f"{record['seconds']:.2f}s")
+    if e < epochs:
+        parts.append(f"ETA {elapsed / e * (epochs - e):.0f}s")
+    return "  ".join(parts)
+
+
+def _fit_lbfgs(net, X, T, labels, val, max_iter, history, verbose, print_fn):
+    """Full-batch L-BFGS on prepared arrays; one history record per iteration."""
+    t0 = [time.perf_counter()]
+
+    def record(theta):
+        entry = {"epoch": len(history) + 1, "loss": float(net._loss_prepared(X, T, labels)),
+                 "lr": None}
+        if val is not None:
+            entry.update(_validation_scores(net, *val))
+        entry["seconds"] = time.perf_counter() - t0[0]
+        t0[0] = time.perf_counter()
+        history.records.append(entry)
+        if verbose:
+            print_fn(f"iteration {entry['epoch']}  loss {entry['loss']:.6f}")
+
+    try:
+        optim.lbfgs_prepared(net, X, T, labels, max_iter=max_iter, callback=record)
+    except KeyboardInterrupt:
+        history.interrupted = True
+    return history
+
+
+def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True, seed=None):
+    """One epoch over (X, y) with the network's persistent optimizer (created on the
+    first call: `optimizer` or Adam with `lr`, default 1e-3).  Returns the mean loss."""
+    batch_size = check_size(batch_size, "batch_size")
+    if optimizer is not None or getattr(net, "_optimizer", None) is None:
+        net._optimizer = optim.make_optimizer(optimizer or "adam",
+                                              1e-3 if lr is None else lr)
+    X, T, labels = _prepare(net, X, y)
+    if net.scaler is not None:
+        X = net.scaler.transform(X, net.dtype)
+    order = np.random.default_rng(seed).permutation(X.shape[0]) if shuffle else slice(None)
+    history = History()
+    return _epoch(net, net._optimizer, X[order], _take(T, order), _take(labels, order),
+                  batch_size, len(history) + 1, history)
