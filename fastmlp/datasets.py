@@ -1,9 +1,30 @@
-"""Small built-in data sets: no files, no downloads.
+"""Data sets: small built-in ones (no files, no downloads) and loaders for files.
 
-    xor(n)        2 features, 2 classes: the sign of x0 · x1 (XOR of the quadrants)
-    spirals(n)    2 features, 2 classes: two interleaved spirals
+Built in:
+    xor(n)            2 features, 2 classes: the sign of x0 · x1 (XOR of the quadrants)
+    spirals(n)        2 features, 2 classes: two interleaved spirals
+    regression(n)     n_features features, one smooth nonlinear real target
+
+From files:
+    load_idx(path)          one array from an IDX file (the MNIST format), gzipped or raw
+    load_mnist(directory)   MNIST images scaled to [0, 1] and their labels
+    load_csv(path)          a numeric CSV file with a header row
+    save_csv(path, X, y)    the reverse of load_csv
+
+Every loader raises ValueError naming the file for malformed content;
+FileNotFoundError passes through with the path.
 """
+import csv
+import gzip
+import math
+import os
+import zlib
+from array import array
+from pathlib import Path
+
 import numpy as np
+
+from ._validation import check_dtype, check_scalar, check_size
 
 
 def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
@@ -25,3 +46,319 @@ def spirals(n=400, noise=0.2, turns=1.5, seed=None, dtype=np.float64):
     y = np.repeat(np.array([0, 1], dtype=np.intp), m)
     order = rng.permutation(2 * m)
     return X[order].astype(dtype), y[order]
+
+
+def regression(n=500, n_features=2, noise=0.05, seed=None, dtype=np.float64):
+    """(X, y): X of shape (n, n_features), uniform in [-2, 2]; y of shape (n, 1),
+
+        y = f(X) + noise · ε,   ε ~ N(0, 1) independently per row, where
+        f(x) = sin(x0) · cos(x1) + 0.5 · x0 + 0.25 · Σ_{j≥2} x_j²
+
+    For n_features = 1 there is no x1 and f(x) = sin(x0) + 0.5 · x0 (cos(0) = 1).
+    X is drawn first, so X does not depend on `noise` for a given seed.
+    """
+    n = check_size(n, "n")
+    n_features = check_size(n_features, "n_features")
+    noise = check_scalar(noise, "noise", minimum=0.0)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2.0, 2.0, size=(n, n_features))
+    x0 = X[:, 0]
+    x1 = X[:, 1] if n_features > 1 else np.zeros(n)
+    f = np.sin(x0) * np.cos(x1) + 0.5 * x0 + 0.25 * np.sum(X[:, 2:] ** 2, axis=1)
+    y = f + noise * rng.standard_normal(n)
+    return X.astype(dtype), y.reshape(n, 1).astype(dtype)
+
+
+# ---------------------------------------------------------------------------
+# IDX files (MNIST)
+# ---------------------------------------------------------------------------
+
+# type byte -> element type; multi-byte types are big-endian in the file
+IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_maybe_gzipped(path):
+    """The bytes of the file at `path`, decompressed if they start with the gzip magic."""
+    data = Path(path).read_bytes()
+    if data[:2] != GZIP_MAGIC:
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{os.fspath(path)}: corrupt gzip stream ({exc})") from None
+
+
+def load_idx(path):
+    """The array stored in an IDX file (the format of the MNIST files), gzipped or raw.
+
+    Layout (all integers big-endian):
+        bytes 0-1     0x00 0x00
+        byte  2       element type: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+                      0x0D float32, 0x0E float64
+        byte  3       number of dimensions d (at least 1)
+        4 · d bytes   the size of each dimension, uint32
+        the rest      the elements in C (row-major) order, exactly prod(sizes) of them
+
+    A file starting with the gzip magic bytes 1f 8b is decompressed first, whatever
+    its name.  Returns a new, writable array in native byte order with the file's
+    element type and shape.  Malformed files raise ValueError naming the file.
+    """
+    name = os.fspath(path)
+    data = _read_maybe_gzipped(path)
+    if len(data) < 4:
+        raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, too short for a header")
+    if data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{name}: not an IDX file: it must start with bytes 00 00, "
+                         f"found {data[0]:02x} {data[1]:02x}")
+    code, ndim = data[2], data[3]
+    if code not in IDX_TYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_TYPES)
+        raise ValueError(f"{name}: unknown IDX element type 0x{code:02X} (known: {known})")
+    if ndim == 0:
+        raise ValueError(f"{name}: the IDX header gives zero dimensions")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{name}: truncated header: {ndim} dimensions need {header} "
+                         f"header bytes, the file has {len(data)}")
+    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = IDX_TYPES[code]
+    count = math.prod(shape)
+    expected = count * dtype.itemsize
+    found = len(data) - header
+    if found != expected:
+        problem = "truncated" if found < expected else "trailing bytes after the data"
+        raise ValueError(f"{name}: {problem}: expected {expected} data bytes after the "
+                         f"header, found {found} (shape {shape} of {dtype.name})")
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=header)
+    return arr.reshape(shape).astype(dtype.newbyteorder("="))
+
+
+# ---------------------------------------------------------------------------
+# MNIST
+# ---------------------------------------------------------------------------
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find_file(directory, base):
+    """directory/base if it exists, else directory/base.gz; FileNotFoundError if neither."""
+    candidates = [directory / base, directory / (base + ".gz")]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = " or ".join(str(c) for c in candidates)
+    hint = "" if directory.is_dir() else f" (the directory {directory} does not exist)"
+    raise FileNotFoundError(f"MNIST file not found: looked for {looked}{hint}")
+
+
+def load_mnist(directory, split="train", dtype=np.float32, flatten=True):
+    """(X, y) for one MNIST split from the four standard IDX files in `directory`.
+
+    split "train" reads train-images-idx3-ubyte and train-labels-idx1-ubyte, split
+    "test" reads t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte; each may also be
+    gzipped with a .gz suffix (the uncompressed file is used when both exist).
+
+    X: the images as `dtype` (np.float32 or np.float64), pixel / 255 so in [0, 1],
+       of shape (n, rows · cols), i.e. (n, 784) for MNIST, or (n, rows, cols) =
+       (n, 28, 28) when flatten is False.
+    y: the labels, np.intp of shape (n,), in 0..9.
+
+    The image file must hold a 3-D uint8 array and the label file a 1-D uint8 array
+    of the same length with values 0..9; anything else is a ValueError.
+    """
+    if split not in MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    dtype = check_dtype(dtype)
+    directory = Path(directory)
+    image_file, label_file = (_find_file(directory, base) for base in MNIST_FILES[split])
+    images, labels = load_idx(image_file), load_idx(label_file)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ValueError(f"{image_file}: MNIST images must be a 3-D uint8 array, got "
+                         f"{images.ndim}-D {images.dtype} of shape {images.shape}")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise ValueError(f"{label_file}: MNIST labels must be a 1-D uint8 array, got "
+                         f"{labels.ndim}-D {labels.dtype} of shape {labels.shape}")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{image_file} holds {images.shape[0]} images but {label_file} "
+                         f"holds {labels.shape[0]} labels")
+    if labels.size and labels.max() > 9:
+        i = int(np.argmax(labels > 9))
+        raise ValueError(f"{label_file}: label {labels[i]} at index {i} is outside 0..9")
+    X = images.reshape(images.shape[0], -1) if flatten else images
+    X = X.astype(dtype)
+    X /= 255
+    return X, labels.astype(np.intp)
+
+
+# ---------------------------------------------------------------------------
+# CSV files
+# ---------------------------------------------------------------------------
+
+def _csv_records(file, name, delimiter):
+    """(line, fields) for each non-blank record of an open CSV file; `line` is the
+    1-based line of the file on which the record starts (quoted fields may span lines)."""
+    reader = csv.reader(file, delimiter=delimiter)
+    while True:
+        line = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValueError(f"{name}: line {line}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{name}: line {line}: not UTF-8 text ({exc.reason})") from None
+        if fields:
+            yield line, fields
+
+
+def _check_column_names(names, where):
+    """Column names must be non-empty and distinct."""
+    seen = set()
+    for j, col in enumerate(names):
+        if not col:
+            raise ValueError(f"{where}: column {j + 1} has an empty name; every column "
+                             "needs one")
+        if col in seen:
+            raise ValueError(f"{where}: column name {col!r} appears more than once")
+        seen.add(col)
+
+
+def _parse_row(fields, names, name, line):
+    """The fields of one data row as finite floats, or a ValueError naming the cell."""
+    if len(fields) != len(names):
+        raise ValueError(f"{name}: line {line}: expected {len(names)} fields (one per "
+                         f"header column), found {len(fields)}")
+    try:
+        values = list(map(float, fields))
+        if all(map(math.isfinite, values)):
+            return values
+    except ValueError:
+        pass
+    for col, cell in zip(names, fields):     # find the culprit for the message
+        where = f"{name}: line {line}, column {col!r}"
+        if not cell.strip():
+            raise ValueError(f"{where}: empty cell (missing values are not supported)")
+        try:
+            value = float(cell)
+        except ValueError:
+            raise ValueError(f"{where}: {cell!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {cell!r} is not a finite number")
+    raise AssertionError("unreachable")     # pragma: no cover
+
+
+def _target_column(target, names, name):
+    """The index of the target column, given by name or by (possibly negative) index."""
+    if isinstance(target, str):
+        if target not in names:
+            raise ValueError(f"{name}: no column named {target!r}; the columns are "
+                             + ", ".join(repr(col) for col in names))
+        return names.index(target)
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        if not -len(names) <= target < len(names):
+            raise ValueError(f"{name}: target column index {target} is out of range for "
+                             f"{len(names)} columns")
+        return int(target) % len(names)
+    raise TypeError(f"target must be a column name (str) or index (int), got "
+                    f"{type(target).__name__} {target!r}")
+
+
+def load_csv(path, target=None, delimiter=",", dtype=np.float64):
+    """(X, y, feature_names) from a numeric CSV file with a header row.
+
+    Format: UTF-8 text (a leading byte-order mark is ignored), fields separated by
+    `delimiter` and optionally quoted as the csv module does.  The first non-blank
+    record is the header of column names (surrounding spaces stripped; names must be
+    non-empty and distinct); every later record is one data row with exactly one
+    field per column.  Completely blank lines are skipped.  Every cell must be a
+    finite number as Python's float() reads it ("3", "-0.5", "1e-3", " 2 ");
+    empty cells, text, "nan" and "inf" are errors.
+
+    target: a column name or an int column index (negative counts from the end);
+        that column becomes y, shape (n,), and the others X.  With target None,
+        y is None and every column is a feature.
+    dtype: np.float32 or np.float64, for X and y.
+
+    Returns X of shape (n, n_features), y, and the list of X's column names.
+    Errors are ValueErrors naming the file and, for a bad row or cell, its line
+    number in the file and the column, e.g.
+        data.csv: line 17, column 'age': 'abc' is not a number
+    """
+    dtype = check_dtype(dtype)
+    name = os.fspath(path)
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        records = _csv_records(file, name, delimiter)
+        first = next(records, None)
+        if first is None:
+            raise ValueError(f"{name}: the file is empty; expected a header row of "
+                             "column names")
+        names = [col.strip() for col in first[1]]
+        _check_column_names(names, f"{name}: line {first[0]} (header)")
+        t = None if target is None else _target_column(target, names, name)
+        values = array("d")
+        n_rows = 0
+        for line, fields in records:
+            values.extend(_parse_row(fields, names, name, line))
+            n_rows += 1
+    if n_rows == 0:
+        raise ValueError(f"{name}: the file has a header row but no data rows")
+    table = np.frombuffer(values, dtype=np.float64).reshape(n_rows, len(names))
+    features = [j for j in range(len(names)) if j != t]
+    if not features:
+        raise ValueError(f"{name}: no feature columns: the only column is the target")
+    X = np.ascontiguousarray(table[:, features], dtype=dtype)
+    y = None if t is None else table[:, t].astype(dtype)
+    return X, y, [names[j] for j in features]
+
+
+def _as_cells(arr, what):
+    """The values of a real, finite array as Python numbers (bools as ints), via tolist."""
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contains NaN or infinity, which load_csv rejects")
+    return (arr.astype(np.int64) if arr.dtype.kind == "b" else arr).tolist()
+
+
+def save_csv(path, X, y=None, feature_names=None, target_name="target", delimiter=","):
+    """Write X, and y as a last column named `target_name`, as a CSV file with a header.
+
+    X: a non-empty 2-D array of finite real numbers; y: None or n finite real numbers,
+    shape (n,) or (n, 1).  feature_names default to x0, x1, ...  Floats are written
+    with Python's shortest round-trip repr, integers as integers, so
+    load_csv(path, target=target_name) gives back exactly X and y (as float64; or as
+    float32 for float32 inputs read with dtype=np.float32).
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.size == 0:
+        raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+    names = ([f"x{j}" for j in range(X.shape[1])] if feature_names is None
+             else [str(col) for col in feature_names])
+    if len(names) != X.shape[1]:
+        raise ValueError(f"feature_names has {len(names)} names for {X.shape[1]} columns")
+    rows = _as_cells(X, "X")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape not in ((X.shape[0],), (X.shape[0], 1)):
+            raise ValueError(f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, 1) to "
+                             f"match X, got shape {y.shape}")
+        names.append(str(target_name))
+        for row, value in zip(rows, _as_cells(y.reshape(-1), "y")):
+            row.append(value)
+    _check_column_names(names, "save_csv")
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
