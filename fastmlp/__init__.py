@@ -14,7 +14,7 @@ except ImportError as exc:       # the source tree, not an installed build
         "checkout, not an installed build.  Run `pip install .` and import fastmlp from "
         "outside the checkout (or use the `fastmlp` command).") from exc
 
-from . import activations, datasets, gradcheck, losses, optim, preprocessing, training
+from . import activations, datasets, gradcheck, io, losses, optim, preprocessing, training
 from .activations import ACTIVATIONS
 from .gradcheck import check_gradients, numerical_gradient
 from .layer import Layer
@@ -28,5 +28,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Layer", "Network", "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW",
            "Standardizer", "History", "DivergenceError", "activations", "losses", "optim",
-           "training", "preprocessing", "gradcheck", "check_gradients", "numerical_gradient",
+           "training", "preprocessing", "io", "gradcheck", "check_gradients", "numerical_gradient",
            "datasets", "__version__"]

@@ -336,6 +336,21 @@ class Network:
         """Accuracy for classification, R² for regression."""
         return training.score(self, X, y)
 
+    # -- model files (fastmlp.io) --------------------------------------------
+
+    def save(self, path):
+        """Write a model file: architecture, parameters, scaler, training settings
+        (a versioned .npz described in fastmlp.io), atomically."""
+        from . import io
+        with self._lock:             # no training step can land mid-snapshot
+            io.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model file written by save()."""
+        from . import io
+        return io.load(path)
+
     # -- copies --------------------------------------------------------------
 
     def astype(self, dtype):

@@ -1,0 +1,401 @@
+"""Model files: save(net, path) and load(path) -> Network.
+
+The format ("fastmlp.model", version 1)
+=======================================
+
+A model file is a NumPy ``.npz`` archive: a ZIP file whose members are ``.npy``
+arrays.  fastmlp writes it uncompressed (``np.savez``, ZIP_STORED; the parameters
+are random-looking floats that barely compress) but reads compressed archives
+(``np.savez_compressed``) too.  Nothing in it needs pickle: it loads with
+``np.load(path, allow_pickle=False)``, and fastmlp never loads it any other way.
+
+Members (the ``.npz`` keys):
+
+    meta           0-d array of dtype ``<U…`` (a NumPy unicode string) holding one
+                   JSON object, described below.
+    params         1-D array of length ``n_params``, dtype ``float32`` or ``float64``
+                   (the network's dtype): the flat parameter vector
+                   ``[W0.ravel(), b0, W1.ravel(), b1, ...]`` (``Network.params``),
+                   each ``Wi`` of shape ``(sizes[i], sizes[i+1])`` in C (row-major)
+                   order, each ``bi`` of length ``sizes[i+1]``.  All finite.
+    scaler_mean    only if meta["scaler"] is true: 1-D float64, length ``sizes[0]``,
+    scaler_scale   finite (scale > 0); the input Standardizer, x' = (x - mean) / scale.
+
+Byte order is whatever the ``.npy`` headers say (NumPy writes native order,
+little-endian on all common platforms).  Readers ignore members they do not know.
+
+The meta JSON object (every key is required):
+
+    "format"           "fastmlp.model"
+    "version"          1 (an integer; a reader refuses versions newer than its own)
+    "sizes"            [n_in, n_hidden..., n_out]: ints >= 1, at least two
+    "activations"      one activation name per layer (len(sizes) - 1 names), from
+                       fastmlp.ACTIVATIONS; softmax only on the output layer
+    "alphas"           one number per layer: the activation parameter (layer.alpha):
+                       the slope of leaky_relu, the scale of elu; for the other
+                       activations it is written as the registry default and ignored
+    "loss"             "mse", "cross_entropy" or "binary_cross_entropy"
+    "l2"               the L2 penalty coefficient, a finite number >= 0
+    "dtype"            "float32" or "float64" (the dtype of params)
+    "n_params"         len(params) = Σ (sizes[i] + 1) · sizes[i+1]
+    "scaler"           true if the scaler_mean / scaler_scale members are present
+    "training"         a JSON object: Network.training, how the network was trained
+    "fastmlp_version"  the fastmlp version that wrote the file (informational)
+
+The JSON is strict (``allow_nan=False``: no NaN or Infinity tokens) and ASCII
+(non-ASCII characters are \\u-escaped).  Readers ignore keys they do not know, so
+keys may be added without a version bump; a change that old readers would
+misread bumps "version".
+
+Numbers round-trip exactly: JSON floats are written with Python's shortest
+repr, and params / scaler arrays are stored bit for bit, so a loaded network's
+parameters and predictions are bit-identical to the saved one's.
+
+Paths are used exactly as given: ``save(net, "model")`` writes a file named
+``model``, not ``model.npz`` (``np.savez`` would append ``.npz`` to a name; we
+write through a file object so it cannot).  ``.npz`` is the conventional suffix.
+
+Saving is atomic: the archive is written to a temporary file in the target's
+directory, flushed and fsync'ed, then renamed over the target (``os.replace``).
+A crash or error mid-save leaves an existing target untouched and removes the
+temporary file.  The new file gets the permissions an ordinary ``open()`` would
+give it (0o666 minus the umask).
+
+Loading validates everything before building a network: a file that is not a
+ZIP, is truncated or corrupted (ZIP CRCs are checked), has no ``meta`` (a foreign
+``.npz``), has meta that is not JSON or not this format, is from a newer format
+version, lacks keys, or has params of the wrong length, dtype or shape, or
+non-finite values, or names an unknown activation or loss, raises ValueError
+naming the file.  OS errors opening the file (FileNotFoundError,
+PermissionError, ...) pass through unchanged.
+"""
+import json
+import math
+import numbers
+import os
+import secrets
+import zipfile
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .layer import Layer
+from .losses import LOSSES
+from .network import Network
+from .preprocessing import Standardizer
+
+FORMAT = "fastmlp.model"
+VERSION = 1
+_PARAMETRIZED = ("leaky_relu", "elu")
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_META_KEYS = ("format", "version", "sizes", "activations", "alphas", "loss", "l2", "dtype",
+              "n_params", "scaler", "training", "fastmlp_version")
+
+__all__ = ["save", "load", "FORMAT", "VERSION"]
+
+
+# ---------------------------------------------------------------------------
+# save
+# ---------------------------------------------------------------------------
+
+def save(net, path):
+    """Write `net` to the model file `path` (exactly that name), atomically.
+
+    The file holds the architecture, the loss and l2, the parameters, the input
+    scaler and net.training (see the module docstring for the format).  Raises
+    TypeError / ValueError, before touching the file system, if net.training is
+    not JSON-serializable or the parameters are not finite.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"save() needs a fastmlp Network, got {type(net).__name__}")
+    path = _fspath(path)
+    meta, arrays = _serialize(net)
+    arrays = {"meta": np.array(meta), **arrays}   # 0-d '<U…': no pickle needed
+    _atomic_write(path, arrays)
+
+
+def _serialize(net):
+    """(meta JSON text, {name: array}), all validated."""
+    from . import __version__            # at call time: fastmlp/__init__ may import us
+
+    training = _check_training(net.training)
+    params = net.get_params()
+    if not np.all(np.isfinite(params)):
+        raise ValueError("the network's parameters contain NaN or infinity: refusing to "
+                         "save a model that could not be loaded")
+    scaler = net.scaler
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "sizes": [int(s) for s in net.sizes],
+        "activations": [layer.activation for layer in net.layers],
+        "alphas": [float(layer.alpha) for layer in net.layers],
+        "loss": net.loss_name,
+        "l2": float(net.l2),
+        "dtype": np.dtype(net.dtype).name,
+        "n_params": int(params.size),
+        "scaler": scaler is not None,
+        "training": training,
+        "fastmlp_version": __version__,
+    }
+    text = json.dumps(meta, allow_nan=False)
+    arrays = {"params": params}
+    if scaler is not None:
+        arrays["scaler_mean"] = np.ascontiguousarray(scaler.mean, dtype=np.float64)
+        arrays["scaler_scale"] = np.ascontiguousarray(scaler.scale, dtype=np.float64)
+    return text, arrays
+
+
+def _check_training(training):
+    """net.training, checked to survive the JSON round trip (tuples become lists)."""
+    if not isinstance(training, dict):
+        raise TypeError(f"net.training must be a dict, got {type(training).__name__}")
+    _check_json(training, "net.training")
+    return training
+
+
+def _check_json(value, where):
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is {value}: NaN and infinity cannot be saved "
+                             "(model files hold strict JSON); store None or a string")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} has the key {key!r} of type {type(key).__name__}: "
+                                "model files hold JSON, whose keys are strings")
+            _check_json(item, f"{where}[{key!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]")
+        return
+    hint = ""
+    if isinstance(value, (np.generic, np.ndarray)):
+        hint = " (convert NumPy values with .item() or .tolist())"
+    raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}, "
+                    f"which is not JSON-serializable{hint}: net.training may hold only "
+                    "dicts with string keys, lists, str, int, float, bool and None")
+
+
+def _fspath(path):
+    path = os.fspath(path)
+    return os.fsdecode(path) if isinstance(path, bytes) else path
+
+
+def _atomic_write(path, arrays):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = _create_temp(directory, os.path.basename(path))
+    try:
+        try:
+            f = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
+            np.savez(f, **arrays)        # a file object: no ".npz" gets appended
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _create_temp(directory, name):
+    """A new, exclusively created file next to the target.  Unlike mkstemp (mode
+    0o600), its mode is 0o666 minus the umask, as for any file open() creates."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
+def _fsync_directory(directory):
+    """Make the rename durable (POSIX); best effort, not possible everywhere."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------
+
+class _Invalid(Exception):
+    """A problem with the file's contents (becomes a ValueError naming the file)."""
+
+
+def load(path):
+    """Read a model file written by save(): a Network with its parameters, input
+    scaler and .training restored, bit for bit.
+
+    Raises ValueError naming the file if it is not a valid fastmlp model file
+    (see the module docstring); OS errors opening it pass through.
+    """
+    path = _fspath(path)
+    with open(path, "rb") as f:          # FileNotFoundError etc. pass through
+        try:
+            return _read(f)
+        except _Invalid as exc:
+            raise ValueError(f"'{path}' is not a valid fastmlp model file: {exc}") from None
+        except Exception as exc:         # zipfile / numpy / zlib errors on a bad file
+            raise ValueError(f"'{path}' is not a valid fastmlp model file (corrupted or "
+                             f"truncated?): {type(exc).__name__}: {exc}") from exc
+
+
+def _read(f):
+    head = f.read(4)
+    f.seek(0)
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise _Invalid("it is not an .npz (ZIP) archive")
+    try:
+        npz = np.load(f, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise _Invalid(f"its ZIP structure is damaged (truncated?): {exc}") from None
+    with npz:
+        if not isinstance(npz, np.lib.npyio.NpzFile):      # pragma: no cover
+            raise _Invalid("it is not an .npz archive")
+        if "meta" not in npz.files:
+            raise _Invalid(f"it has no 'meta' entry (members: {sorted(npz.files)}); "
+                           "this .npz was not written by fastmlp")
+        meta = _parse_meta(_member(npz, "meta"))
+        dtype = _DTYPES[meta["dtype"]]
+        params = _array(npz, "params", dtype, (meta["n_params"],))
+        if not np.all(np.isfinite(params)):
+            raise _Invalid("params contains NaN or infinity")
+        scaler = None
+        if meta["scaler"]:
+            shape = (meta["sizes"][0],)
+            mean = _array(npz, "scaler_mean", np.dtype(np.float64), shape)
+            scale = _array(npz, "scaler_scale", np.dtype(np.float64), shape)
+            try:
+                scaler = Standardizer(mean, scale)
+            except ValueError as exc:
+                raise _Invalid(f"bad scaler: {exc}") from None
+    return _build(meta, params, scaler)
+
+
+def _member(npz, name):
+    if name not in npz.files:
+        raise _Invalid(f"the {name!r} entry is missing")
+    try:
+        return npz[name]
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise _Invalid(f"the {name!r} entry holds Python objects (pickled data), "
+                           "which fastmlp never loads") from None
+        raise
+
+
+def _array(npz, name, dtype, shape):
+    arr = _member(npz, name)
+    if arr.dtype.kind != "f" or arr.dtype.itemsize != dtype.itemsize:
+        raise _Invalid(f"{name} has dtype {arr.dtype}, expected {dtype.name}")
+    if arr.shape != shape:
+        raise _Invalid(f"{name} has shape {arr.shape}, expected {shape} for this "
+                       "architecture")
+    return arr
+
+
+def _parse_meta(arr):
+    if arr.shape != () or arr.dtype.kind != "U":
+        raise _Invalid(f"'meta' must be a 0-d unicode string array, got dtype {arr.dtype} "
+                       f"and shape {arr.shape}")
+    try:
+        meta = json.loads(str(arr[()]))
+    except (ValueError, RecursionError) as exc:
+        raise _Invalid(f"'meta' is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise _Invalid(f"'meta' must be a JSON object, got {type(meta).__name__}")
+    fmt = meta.get("format")
+    if fmt != FORMAT:
+        raise _Invalid(f"meta format is {fmt!r}, expected {FORMAT!r}")
+    version = meta.get("version")
+    if not _is_int(version) or version < 1:
+        raise _Invalid(f"meta version must be a positive integer, got {version!r}")
+    if version > VERSION:
+        raise _Invalid(f"it was written by a newer fastmlp (format version {version}; this "
+                       f"fastmlp reads versions up to {VERSION}): upgrade fastmlp")
+    missing = [k for k in _META_KEYS if k not in meta]
+    if missing:
+        raise _Invalid(f"meta lacks the key(s) {', '.join(map(repr, missing))}")
+
+    sizes = meta["sizes"]
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(_is_int(s) and 1 <= s <= 2**31 - 1 for s in sizes)):
+        raise _Invalid(f"meta sizes must be a list of at least two positive integers, "
+                       f"got {sizes!r}")
+    n_layers = len(sizes) - 1
+    acts = meta["activations"]
+    if not isinstance(acts, list) or len(acts) != n_layers:
+        raise _Invalid(f"meta activations must be a list of {n_layers} names, got {acts!r}")
+    for i, name in enumerate(acts):
+        if not isinstance(name, str) or name not in ACTIVATIONS:
+            raise _Invalid(f"unknown activation {name!r} for layer {i} (known: "
+                           f"{sorted(ACTIVATIONS)})")
+    alphas = meta["alphas"]
+    if (not isinstance(alphas, list) or len(alphas) != n_layers
+            or not all(_is_number(a) and math.isfinite(a) for a in alphas)):
+        raise _Invalid(f"meta alphas must be a list of {n_layers} finite numbers, "
+                       f"got {alphas!r}")
+    loss = meta["loss"]
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise _Invalid(f"unknown loss {loss!r} (known: {sorted(LOSSES)})")
+    l2 = meta["l2"]
+    if not _is_number(l2) or not math.isfinite(l2) or l2 < 0:
+        raise _Invalid(f"meta l2 must be a finite number >= 0, got {l2!r}")
+    if meta["dtype"] not in _DTYPES:
+        raise _Invalid(f"meta dtype must be 'float32' or 'float64', got {meta['dtype']!r}")
+    expected = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if not _is_int(meta["n_params"]) or meta["n_params"] != expected:
+        raise _Invalid(f"meta n_params is {meta['n_params']!r}, but sizes {sizes} have "
+                       f"{expected} parameters")
+    if not isinstance(meta["scaler"], bool):
+        raise _Invalid(f"meta scaler must be true or false, got {meta['scaler']!r}")
+    if not isinstance(meta["training"], dict):
+        raise _Invalid(f"meta training must be a JSON object, got {meta['training']!r}")
+    return meta
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _build(meta, params, scaler):
+    dtype = _DTYPES[meta["dtype"]]
+    sizes = meta["sizes"]
+    try:
+        layers = [Layer(n_in, n_out, act, dtype, seed=0,
+                        alpha=alpha if act in _PARAMETRIZED else None)
+                  for n_in, n_out, act, alpha in zip(sizes[:-1], sizes[1:],
+                                                      meta["activations"], meta["alphas"])]
+        net = Network(layers, loss=meta["loss"], l2=meta["l2"])
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(f"inconsistent architecture: {exc}") from None
+    net.params[...] = params             # same dtype (byte order aside): bit-exact
+    net.scaler = scaler
+    net.training = meta["training"]
+    return net
