@@ -1,0 +1,288 @@
+"""The fastmlp command line: `fastmlp COMMAND ...` or `python -m fastmlp COMMAND ...`.
+
+    demo        train small networks on built-in data, check gradients (no downloads)
+    train       train on a CSV file or an MNIST (IDX) directory, save a model file
+    predict     predictions of a saved model for a CSV file or IDX directory
+    evaluate    loss and accuracy / R² of a saved model on labelled data
+    gradcheck   backprop against central differences for a saved model on data
+    info        architecture, parameter count, dtype and training settings of a model
+
+Data: a path ending in .csv (header row; --target names the label column) or a
+directory with MNIST IDX files (train-*/t10k-*, optionally .gz; --split picks which).
+Bad input ends with a one-line message on stderr and exit status 2.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+EXIT_ERROR = 2
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, no traceback."""
+
+
+# -- data -------------------------------------------------------------------------
+
+def load_data(path, target=None, split="train", need_target=True):
+    """(X, y, feature_names) from a .csv file or an MNIST IDX directory."""
+    from . import datasets
+    if os.path.isdir(path):
+        X, y = datasets.load_mnist(path, split=split)
+        return X, y, [f"pixel{i}" for i in range(X.shape[1])]
+    if not os.path.exists(path):
+        raise CommandError(f"no such file or directory: {path}")
+    if not path.lower().endswith(".csv"):
+        raise CommandError(f"{path}: expected a .csv file or an MNIST IDX directory")
+    if need_target and target is None:
+        raise CommandError("--target COLUMN is required for CSV data")
+    X, y, names = datasets.load_csv(path, target=target)
+    return X, y, names
+
+
+def _is_classification(y, loss):
+    if loss is not None:
+        return loss != "mse"
+    return bool(np.all(y == np.round(y)) and np.unique(y).size <= 100)
+
+
+def _features_for(net, X, names, path):
+    """Check the data's columns against the model's, reordering CSV columns by name."""
+    expected = net.training.get("feature_names")
+    if expected and names and list(names) != list(expected):
+        missing = [c for c in expected if c not in names]
+        if missing:
+            raise CommandError(f"{path}: missing feature column(s) {missing[:5]} "
+                               "that the model was trained on")
+        X = X[:, [list(names).index(c) for c in expected]]
+    if X.shape[1] != net.sizes[0]:
+        raise CommandError(f"{path}: {X.shape[1]} feature columns, the model takes "
+                           f"{net.sizes[0]}")
+    return X
+
+
+def _encode_targets(net, y):
+    """Class labels -> indices 0..K-1 (with the model's stored classes), else as is."""
+    classes = net.training.get("classes")
+    if classes is None:
+        return y
+    lookup = {c: i for i, c in enumerate(classes)}
+    try:
+        return np.array([lookup[v] for v in y.tolist()], dtype=np.intp)
+    except KeyError as exc:
+        raise CommandError(f"label {exc.args[0]} was not among the training classes "
+                           f"{classes[:10]}") from None
+
+
+def _decode_predictions(net, pred):
+    classes = net.training.get("classes")
+    return np.asarray(classes)[pred] if classes is not None else pred
+
+
+# -- commands ---------------------------------------------------------------------
+
+def cmd_demo(args):
+    from .demo import run
+    return 0 if run(seed=args.seed) else 1
+
+
+def cmd_train(args):
+    from . import Network
+    X, y, names = load_data(args.data, args.target, split="train")
+    classify = _is_classification(y, args.loss)
+    if classify:
+        classes, y = np.unique(y, return_inverse=True)
+        loss, n_out = "cross_entropy", classes.size
+        if n_out < 2:
+            raise CommandError(f"{args.data}: the target has a single class")
+    else:
+        loss, n_out = "mse", 1
+    sizes = [X.shape[1]] + args.hidden + [n_out]
+    net = Network(sizes, activation=args.activation, loss=loss,
+                  dtype=np.float64 if args.dtype == "float64" else np.float32,
+                  seed=args.seed, l2=args.l2)
+    print(f"training {net} on {X.shape[0]} rows of {args.data}")
+    history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size,
+                      optimizer=args.optimizer, lr=args.lr, seed=args.seed,
+                      validation_fraction=args.validation_fraction,
+                      early_stopping=args.early_stopping, standardize=args.standardize,
+                      verbose=1)
+    if classify and np.all(classes == np.round(classes)):
+        classes = classes.astype(np.int64)
+    net.training.update({"data": os.path.abspath(args.data), "target": args.target,
+                         "feature_names": list(names),
+                         "classes": classes.tolist() if classify else None,
+                         "epochs_run": len(history), "final_loss": history["loss"][-1]})
+    if history.interrupted:
+        print("interrupted: saving the weights reached so far")
+    net.save(args.out)
+    print(f"train {_metric_text(net.evaluate(X, y))}; saved {args.out}")
+    return 0
+
+
+def _metric_text(scores):
+    return "  ".join(f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}"
+                     for k, v in scores.items())
+
+
+def _load_model(path):
+    from . import Network
+    if not os.path.exists(path):
+        raise CommandError(f"no such model file: {path}")
+    return Network.load(path)
+
+
+def cmd_predict(args):
+    net = _load_model(args.model)
+    X, _, names = load_data(args.data, args.target, split=args.split, need_target=False)
+    X = _features_for(net, X, names, args.data)
+    out = net.forward(X)
+    if net.loss_name == "cross_entropy":
+        pred = _decode_predictions(net, out.argmax(axis=1))
+        rows = [[p] + [f"{q:.6g}" for q in probs] for p, probs in zip(pred.tolist(), out)]
+        header = ["prediction"] + [f"p_{c}" for c in (net.training.get("classes")
+                                                       or range(out.shape[1]))]
+    else:
+        rows = [[f"{v:.6g}" for v in r] for r in out]
+        header = [f"output{k}" for k in range(out.shape[1])]
+    lines = [",".join(map(str, header))] + [",".join(map(str, r)) for r in rows]
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        print(f"{len(rows)} predictions written to {args.out}")
+    else:
+        print("\n".join(lines[:args.show + 1]))
+        if len(rows) > args.show:
+            print(f"... ({len(rows)} rows; --out FILE writes them all)")
+    return 0
+
+
+def cmd_evaluate(args):
+    net = _load_model(args.model)
+    X, y, names = load_data(args.data, args.target or net.training.get("target"),
+                            split=args.split)
+    X = _features_for(net, X, names, args.data)
+    print(f"{args.data}: {X.shape[0]} rows  {_metric_text(net.evaluate(X, _encode_targets(net, y)))}")
+    return 0
+
+
+def cmd_gradcheck(args):
+    from .gradcheck import check_gradients
+    net = _load_model(args.model)
+    X, y, names = load_data(args.data, args.target or net.training.get("target"),
+                            split=args.split)
+    X = _features_for(net, X, names, args.data)
+    rows = min(args.rows, X.shape[0])
+    report = check_gradients(net, X[:rows], _encode_targets(net, y)[:rows])
+    print(f"{rows} rows of {args.data}\n{report}")
+    return 0 if report.ok else 1
+
+
+def cmd_info(args):
+    net = _load_model(args.model)
+    print(f"model      {args.model}")
+    print(f"layers     {' -> '.join(map(str, net.sizes))}")
+    for i, layer in enumerate(net.layers):
+        extra = f" (alpha {layer.alpha})" if layer.activation in ("leaky_relu", "elu") else ""
+        print(f"  layer {i}  {layer.n_in} x {layer.n_out}  {layer.activation}{extra}")
+    print(f"loss       {net.loss_name}" + (f", l2 {net.l2}" if net.l2 else ""))
+    print(f"parameters {net.n_params:,}")
+    print(f"dtype      {net.dtype.name}")
+    print(f"scaler     {'standardizes inputs' if net.scaler is not None else 'none'}")
+    settings = {k: v for k, v in net.training.items() if k not in ("feature_names",)}
+    if settings:
+        print("training   " + json.dumps(settings, default=str))
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------
+
+def _hidden(text):
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated widths, got {text!r}")
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"--hidden widths must be positive, got {text!r}")
+    return sizes
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fastmlp", description="A compiled multilayer-perceptron engine for the CPU.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="train small networks on built-in data and check "
+                       "their gradients (no downloads)",
+                       description="Train small networks on built-in data (xor, two "
+                       "spirals) with train_step, check every gradient against central "
+                       "differences, and time backprop against the numerical fallback.")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("train", help="train a network on a CSV file or MNIST directory",
+                       description="Train a network and save it as a model file. "
+                       "Classification (softmax cross-entropy) when the target holds "
+                       "integers (<= 100 classes), regression (mse) otherwise.")
+    p.add_argument("data", help="a .csv file (with --target) or an MNIST IDX directory")
+    p.add_argument("--target", help="the label column of a CSV file")
+    p.add_argument("--hidden", type=_hidden, default=[128],
+                   help="hidden layer widths, e.g. 512,256 (default 128)")
+    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--loss", choices=["cross_entropy", "mse"],
+                   help="force classification or regression")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "lbfgs"])
+    p.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the weights")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--validation-fraction", type=float, default=0.0)
+    p.add_argument("--early-stopping", action="store_true")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="do not standardize the inputs (they are by default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="model.npz", help="model file (default model.npz)")
+    p.set_defaults(run=cmd_train)
+
+    for name, func, text in (("predict", cmd_predict, "predictions of a saved model"),
+                             ("evaluate", cmd_evaluate, "loss and accuracy or R² of a model"),
+                             ("gradcheck", cmd_gradcheck, "check a model's gradients")):
+        p = sub.add_parser(name, help=text, description=text + ".")
+        p.add_argument("model", help="a model file written by `fastmlp train`")
+        p.add_argument("data", help="a .csv file or an MNIST IDX directory")
+        p.add_argument("--target", help="label column (default: the one trained on)")
+        p.add_argument("--split", default="test", choices=["train", "test"],
+                       help="which MNIST split of an IDX directory (default test)")
+        if name == "predict":
+            p.add_argument("--out", help="write all predictions to this CSV file")
+            p.add_argument("--show", type=int, default=10, help="rows to print (default 10)")
+        if name == "gradcheck":
+            p.add_argument("--rows", type=int, default=32, help="rows to use (default 32)")
+        p.set_defaults(run=func)
+
+    p = sub.add_parser("info", help="describe a model file", description="Architecture, "
+                       "parameter count, dtype and training settings of a model file.")
+    p.add_argument("model")
+    p.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return args.run(args)
+    except (CommandError, ValueError, TypeError, OSError, KeyError) as exc:
+        message = str(exc) or type(exc).__name__
+        print(f"fastmlp {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"fastmlp {args.command}: interrupted", file=sys.stderr)
+        return 130
