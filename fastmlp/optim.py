@@ -21,8 +21,8 @@ import scipy.optimize
 from . import _optim
 from ._validation import check_scalar
 
-_OK, _BAD_GRAD, _BAD_PARAMS = (_optim.STATUS[k] for k in ("ok", "nonfinite_grad",
-                                                          "nonfinite_params"))
+_OK, _BAD_GRAD, _BAD_PARAMS, _UNSAFE = (
+    _optim.STATUS[k] for k in ("ok", "nonfinite_grad", "nonfinite_params", "unsafe"))
 
 
 # -- learning-rate schedules: a factor of the base rate after t updates -------------
@@ -101,7 +101,7 @@ def make_schedule(spec, total_steps=None):
         if total_steps is None:
             raise ValueError(f"schedule {spec!r} by name needs the number of updates; "
                              f"pass a {SCHEDULES[spec].__name__} object instead")
-        return StepDecay(max(1, total_steps // 3)) if spec == "step" else Cosine(total_steps)
+        return StepDecay(-(-total_steps // 3)) if spec == "step" else Cosine(total_steps)
     raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, a callable or None, "
                      f"got {spec!r}")
 
@@ -122,6 +122,7 @@ class Optimizer:
         self.weight_decay = check_scalar(weight_decay, "weight_decay", minimum=0.0)
         self.t = 0
         self._state = None
+        self._ones = None
 
     @property
     def current_lr(self):
@@ -140,8 +141,8 @@ class Optimizer:
         A NaN or inf gradient raises FloatingPointError and updates nothing.
         """
         for name, arr in (("params", params), ("grads", grads)):
-            if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind != "f" \
-                    or arr.dtype.itemsize < 4 or not arr.flags.c_contiguous:
+            if not isinstance(arr, np.ndarray) or arr.ndim != 1 or not arr.flags.c_contiguous \
+                    or arr.dtype not in (np.float32, np.float64):
                 raise TypeError(f"{name} must be a 1-D C-contiguous float32/float64 array")
         if grads.shape != params.shape or grads.dtype != params.dtype:
             raise ValueError(f"grads must match params: {params.dtype} {params.shape}, "
@@ -156,18 +157,35 @@ class Optimizer:
         self._apply(params, grads, decay_mask)
 
     def _apply(self, params, grads, mask):
-        """The update on arrays already known to be right (fit's hot path)."""
+        """The update on arrays already known to be right (fit's hot path).
+
+        The kernel writes nothing it cannot prove finite; when its bound cannot rule
+        out overflow (a huge learning rate or huge weights) it answers "unsafe", and
+        the update is made on a backed-up state, undone if anything overflowed.
+        """
         if self._state is None or self._state[0].shape != params.shape \
                 or self._state[0].dtype != params.dtype:
+            self.reset()
             self._state = self._new_state(params)
-        status = self._update(params, grads, mask, self.current_lr)
+        lr = self.current_lr
+        if mask is None:                  # the kernels take a mask: decay everywhere
+            if self._ones is None or self._ones.size != params.size:
+                self._ones = np.ones(params.size, np.uint8)
+            mask = self._ones
+        status = self._update(params, grads, mask, lr, False)
+        if status == _UNSAFE:
+            backup = [params.copy()] + [s.copy() for s in self._state]
+            status = self._update(params, grads, mask, lr, True)
+            if status == _BAD_PARAMS:
+                for target, saved in zip([params, *self._state], backup):
+                    target[...] = saved
+                raise FloatingPointError("the update would have left NaN or infinity in the "
+                                         "parameters (learning rate too large?); they were "
+                                         "left as they were")
         if status == _BAD_GRAD:
             raise FloatingPointError("the gradient contains NaN or infinity; "
                                      "the parameters were not updated")
         self.t += 1
-        if status == _BAD_PARAMS:
-            raise FloatingPointError("the update left NaN or infinity in the parameters "
-                                     "(learning rate too large?)")
 
     def _clip(self):
         return 0.0 if self.clip_norm is None else self.clip_norm
@@ -187,10 +205,10 @@ class SGD(Optimizer):
     def _new_state(self, params):
         return (np.zeros_like(params),)
 
-    def _update(self, params, grads, mask, lr):
+    def _update(self, params, grads, mask, lr, force):
         buf = self._state[0] if self.momentum else None
         return _optim.sgd_step(params, grads, buf, mask, lr, self.momentum, self.nesterov,
-                               self.weight_decay, self._clip(), self.t == 0)
+                               self.weight_decay, self._clip(), self.t == 0, force)
 
     def __repr__(self):
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
@@ -216,11 +234,11 @@ class Adam(Optimizer):
     def _new_state(self, params):
         return (np.zeros_like(params), np.zeros_like(params))
 
-    def _update(self, params, grads, mask, lr):
+    def _update(self, params, grads, mask, lr, force):
         m, v = self._state
         return _optim.adam_step(params, grads, m, v, mask, lr, self.betas[0], self.betas[1],
                                 self.eps, self.t + 1, self.weight_decay, self.decoupled,
-                                self._clip())
+                                self._clip(), force)
 
     def __repr__(self):
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "

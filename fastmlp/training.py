@@ -66,17 +66,23 @@ def score(net, X, y):
     """Accuracy for classifiers (all labels right, for multi-label), R² for regression
     (averaged over outputs, as scikit-learn's r2_score)."""
     out = net.forward(X)
+    T, labels = net._targets(y, out.shape[0])
+    return _metric(net, out, T, labels)
+
+
+def _metric(net, out, T, labels):
+    """The score of output activations `out` against prepared targets."""
     if net.loss_name == "cross_entropy":
-        Tt, labels = net._targets(y, out.shape[0])
-        truth = labels if labels is not None else Tt.argmax(axis=1)
+        truth = labels if labels is not None else T.argmax(axis=1)
         return float((out.argmax(axis=1) == truth).mean())
-    T, _ = net._targets(y, out.shape[0])
     if net.loss_name == "binary_cross_entropy":
         return float(((out > 0.5) == (T > 0.5)).all(axis=1).mean())
     T = T.astype(np.float64)
     ss_res = ((T - out) ** 2).sum(axis=0)
     ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
-    r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
+    # a constant column scores 1 if predicted exactly, else 0 (as scikit-learn)
+    r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
+                  np.where(ss_res == 0, 1.0, 0.0))
     return float(r2.mean())
 
 
@@ -109,9 +115,23 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     if validation_fraction >= 1:
         raise ValueError(f"validation_fraction must be below 1, got {validation_fraction}")
     callbacks = list(callbacks or [])
+    if any(not callable(cb) for cb in callbacks):
+        raise TypeError("callbacks must be callables f(net, record)")
+    if early_stopping and validation_data is None and validation_fraction == 0:
+        raise ValueError("early_stopping needs validation_data or validation_fraction > 0")
+    if optimizer == "lbfgs":
+        ignored = [k for k, v in (("early_stopping", early_stopping), ("schedule", schedule),
+                                  ("clip_norm", clip_norm), ("weight_decay", weight_decay))
+                   if v]
+        if ignored:
+            raise ValueError(f"optimizer='lbfgs' does not take {', '.join(ignored)} "
+                             "(use l2 on the network for a penalty)")
+    elif not isinstance(optimizer, optim.Optimizer):
+        optim.make_optimizer(optimizer, lr)          # a bad name fails before any change
     rng = np.random.default_rng(seed)
 
-    # validate once; split off validation rows; standardize once
+    # validate once; split off validation rows; standardize once (nothing on the
+    # network changes before every argument has been checked)
     X, T, labels = _prepare(net, X, y)
     val = None
     if validation_data is not None:
@@ -131,8 +151,6 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         X = net.scaler.transform(X, net.dtype)
         if val is not None:
             val = (net.scaler.transform(val[0], net.dtype),) + val[1:]
-    if early_stopping and val is None:
-        raise ValueError("early_stopping needs validation_data or validation_fraction > 0")
 
     n = X.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
@@ -169,7 +187,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
             if verbose:
                 print_fn(_progress_line(record, epochs, n, time.perf_counter() - t_start,
                                         metric_name(net)))
-            stop = any(cb(net, record) for cb in callbacks)
+            stop = any([cb(net, record) for cb in callbacks])     # every one is called
             if early_stopping:
                 if record["val_loss"] < best[0] - min_delta:
                     best, wait = (record["val_loss"], net.get_params()), 0
@@ -222,17 +240,7 @@ def _validation_scores(net, Xv, Tv, Lv):
     with net._lock:
         net._plan.forward(Xv, out, True)
     loss = net._loss_of_logits(out, Tv, Lv)          # out now holds the output activations
-    if net.loss_name == "cross_entropy":
-        truth = Lv if Lv is not None else Tv.argmax(axis=1)
-        return {"val_loss": loss, "val_accuracy": float((out.argmax(axis=1) == truth).mean())}
-    if net.loss_name == "binary_cross_entropy":
-        return {"val_loss": loss,
-                "val_accuracy": float(((out > 0.5) == (Tv > 0.5)).all(axis=1).mean())}
-    T = Tv.astype(np.float64)
-    ss_res = ((T - out) ** 2).sum(axis=0)
-    ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
-    r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
-    return {"val_loss": loss, "val_r2": float(r2.mean())}
+    return {"val_loss": loss, f"val_{metric_name(net)}": _metric(net, out, Tv, Lv)}
 
 
 def _progress_line(record, epochs, n, elapsed, metric):
@@ -273,12 +281,21 @@ def _fit_lbfgs(net, X, T, labels, val, max_iter, history, verbose, print_fn):
 
 
 def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True, seed=None):
-    """One epoch over (X, y) with the network's persistent optimizer (created on the
-    first call: `optimizer` or Adam with `lr`, default 1e-3).  Returns the mean loss."""
+    """One epoch over (X, y) with the network's persistent optimizer, whose state
+    carries over from call to call.  It is created on first use (`optimizer`, a name
+    or an Optimizer, default "adam"), or replaced when a different kind or another
+    Optimizer object is given; lr, when given, sets its learning rate.  Returns the
+    mean loss."""
     batch_size = check_size(batch_size, "batch_size")
-    if optimizer is not None or getattr(net, "_optimizer", None) is None:
-        net._optimizer = optim.make_optimizer(optimizer or "adam",
-                                              1e-3 if lr is None else lr)
+    current = net._optimizer
+    if isinstance(optimizer, optim.Optimizer):
+        current = optimizer
+    elif current is None or (optimizer is not None and
+                             type(current) is not optim.OPTIMIZERS.get(optimizer)):
+        current = optim.make_optimizer(optimizer or "adam", lr)
+    if lr is not None:
+        current.lr = check_scalar(lr, "lr", minimum=0.0)
+    net._optimizer = current
     X, T, labels = _prepare(net, X, y)
     if net.scaler is not None:
         X = net.scaler.transform(X, net.dtype)

@@ -49,7 +49,7 @@ def test_gradient_check_example(tmp_path, monkeypatch):
 @pytest.mark.skipif(not MNIST.is_dir(), reason="MNIST-24k files not present")
 def test_training_example(tmp_path, monkeypatch):
     ns = run_block(block_with("net.fit(X, y, epochs=10"), tmp_path, monkeypatch)
-    assert ns["net"].evaluate(ns["Xt"], ns["yt"])["accuracy"] > 0.97
+    assert ns["net"].evaluate(ns["Xt"], ns["yt"])["accuracy"] > 0.96      # 10% held out
     assert (tmp_path / "mnist.npz").exists()
 
 
