@@ -70,28 +70,31 @@ cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
     """The δ kernel, from G = ∂L/∂A:
 
         δz := G ⊙ act'(A)              (into dZ, which may alias G)
-        db := Σ_rows δz
+        db := Σ_rows δz                (skipped when db is NULL)
         D  := δz @ Wᵀ                  (the δ of the layer below; skipped when D is NULL)
-        dW := w_scale · Xᵀ @ δz + w_beta · dW
+        dW := w_scale · Xᵀ @ δz + w_beta · dW      (skipped when dW is NULL)
 
     D is computed before dW is written, so dW may be W itself: with
     w_scale = -lr and w_beta = 1 - lr·l2 the SGD update is folded into the GEMM.
     """
     cdef Py_ssize_t i, j
     cdef floating* dz
-    for j in range(n_out):
-        db[j] = 0
+    if db != NULL:
+        for j in range(n_out):
+            db[j] = 0
     for i in range(B):
         dz = dZ + i * n_out
         _dact_row(G + i * n_out, A + i * n_out, Z + i * n_out, dz, n_out, act, alpha)
-        for j in range(n_out):
-            db[j] += dz[j]
+        if db != NULL:
+            for j in range(n_out):
+                db[j] += dz[j]
     if D != NULL:
         # D = dZ @ W.T
         _gemm(c'n', c't', B, n_in, n_out, <floating>1, dZ, n_out, W, n_out,
               <floating>0, D, n_in)
-    # dW = w_scale * X.T @ dZ + w_beta * dW
-    _gemm(c't', c'n', n_in, n_out, B, w_scale, X, n_in, dZ, n_out, w_beta, dW, n_out)
+    if dW != NULL:
+        # dW = w_scale * X.T @ dZ + w_beta * dW
+        _gemm(c't', c'n', n_in, n_out, B, w_scale, X, n_in, dZ, n_out, w_beta, dW, n_out)
 
 
 # ---------------------------------------------------------------------------
@@ -389,6 +392,7 @@ def first_label_outside(cnp.ndarray labels, intp n_classes):
 cdef enum:
     MODE_GRADIENT = 0      # fill the flat gradient buffer
     MODE_SGD = 1           # fold a plain SGD step into the backward GEMMs
+    MODE_INPUTS = 2        # only ∂L/∂X: no weight or bias gradients
 
 
 cdef class Plan:
@@ -475,9 +479,30 @@ cdef class Plan:
                 _plan_forward(self, <float*>x, <float*>o, B, logits)
 
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
-                 double l2, cnp.ndarray dX):
-        """The loss; fills the flat gradient buffer, and dX := ∂L/∂X if dX is given."""
-        return self._run(X, T, labels, 0.0, l2, dX, MODE_GRADIENT)
+                 double l2, cnp.ndarray dX, bint inputs_only=False):
+        """The loss; fills the flat gradient buffer, and dX := ∂L/∂X if dX is given.
+        With inputs_only, only dX (the weight-gradient GEMMs are skipped)."""
+        return self._run(X, T, labels, 0.0, l2, dX,
+                         MODE_INPUTS if inputs_only else MODE_GRADIENT)
+
+    def vjp(self, cnp.ndarray X, cnp.ndarray G, cnp.ndarray dX, bint logits=False):
+        """dX := Gᵀ ∂f/∂X row by row: the vector-Jacobian product of the network's
+        output f (its logits with `logits`, under a fused loss) with G (B×n_out)."""
+        cdef int B = X.shape[0]
+        self.reserve(B)
+        cdef void* x = _ptr(X)
+        cdef void* g = _ptr(G)
+        cdef void* dx = _ptr(dX)
+        if FASTMLP_DEBUG:
+            _expect("X", X, B, self.sizes[0], self.f64)
+            _expect("G", G, B, self.sizes[self.n_layers], self.f64)
+            _expect("dX", dX, B, self.sizes[0], self.f64)
+        if self.f64:
+            with nogil:
+                _plan_vjp(self, <double*>x, <double*>g, <double*>dx, B, logits)
+        else:
+            with nogil:
+                _plan_vjp(self, <float*>x, <float*>g, <float*>dx, B, logits)
 
     def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double lr, double l2):
@@ -541,18 +566,9 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
                        const intp* labels, floating* dX, int B, double lr, double l2,
                        int mode) noexcept nogil:
     """One training step: forward, loss, backward; then the gradient or the SGD update."""
-    cdef int l, act, L = p.n_layers
+    cdef int l, L = p.n_layers
     cdef floating* P = <floating*>p.params
-    cdef floating* Gr = <floating*>p.grads
     cdef floating* out = <floating*>p.A[L - 1]
-    cdef floating* G = <floating*>p.delta0
-    cdef floating* below
-    cdef floating* W
-    cdef floating* b
-    cdef floating* db
-    cdef floating* dW
-    cdef const floating* inp
-    cdef Py_ssize_t j, n_w
     cdef double value, penalty = 0
 
     # L2 penalty ½·l2·Σ‖W‖², taken before any update
@@ -563,11 +579,42 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
 
     # forward, then the loss and G = ∂L/∂(output), or ∂L/∂Z for a fused loss
     _plan_forward(p, X, out, B, True)
-    value = _loss(p.loss, out, T, labels, G, NULL, B, p.sizes[L])
+    value = _loss(p.loss, out, T, labels, <floating*>p.delta0, NULL, B, p.sizes[L])
+    _plan_backward(p, X, dX, B, p.fused_output, mode, lr, l2)
+    return value + penalty
 
-    # backward, last layer first; the first layer's δ goes to dX (skipped if NULL)
+
+cdef void _plan_vjp(Plan p, const floating* X, const floating* G_out, floating* dX, int B,
+                    bint logits) noexcept nogil:
+    """dX := the vector-Jacobian product of the network output with G_out."""
+    cdef Py_ssize_t j
+    _plan_forward(p, X, <floating*>p.A[p.n_layers - 1], B, logits)
+    cdef floating* G = <floating*>p.delta0
+    for j in range(<Py_ssize_t>B * p.sizes[p.n_layers]):
+        G[j] = G_out[j]
+    _plan_backward(p, X, dX, B, logits and p.fused_output, MODE_INPUTS, 0, 0)
+
+
+cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
+                         bint identity_output, int mode, double lr,
+                         double l2) noexcept nogil:
+    """Backward from G = p.delta0 (∂L/∂ of the last layer's output, or of its Z when
+    identity_output), last layer first.  The δ below each layer goes to the other
+    δ buffer, the first layer's to dX (skipped if NULL).  mode: the gradient into
+    p.grads (+ l2·W), the SGD update folded into the GEMMs, or inputs only."""
+    cdef int l, act, L = p.n_layers
+    cdef floating* P = <floating*>p.params
+    cdef floating* Gr = <floating*>p.grads
+    cdef floating* G = <floating*>p.delta0
+    cdef floating* below
+    cdef floating* W
+    cdef floating* b
+    cdef floating* db
+    cdef floating* dW
+    cdef const floating* inp
+    cdef Py_ssize_t j, n_w
     for l in range(L - 1, -1, -1):
-        act = ACT_IDENTITY if (l == L - 1 and p.fused_output) else p.act[l]
+        act = ACT_IDENTITY if (l == L - 1 and identity_output) else p.act[l]
         inp = X if l == 0 else <const floating*>p.A[l - 1]
         if l == 0:
             below = dX
@@ -589,6 +636,10 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
             # b := b - lr · db
             for j in range(p.sizes[l + 1]):
                 b[j] -= <floating>lr * db[j]
+        elif mode == MODE_INPUTS:
+            _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
+                            NULL, NULL, B, p.sizes[l], p.sizes[l + 1], act,
+                            <floating>p.alpha[l], <floating>1, <floating>0)
         else:
             _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
                             dW, db, B, p.sizes[l], p.sizes[l + 1], act,
@@ -598,4 +649,3 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
                 for j in range(n_w):
                     dW[j] += <floating>l2 * W[j]
         G = below
-    return value + penalty

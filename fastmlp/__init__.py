@@ -4,6 +4,7 @@
     Network        a whole MLP; one compiled call per training step; fit / evaluate
     optim          SGD, Adam, AdamW (compiled updates), schedules, L-BFGS
     gradcheck      central-difference gradients to verify every analytic one
+    invert         which inputs make a trained network give a desired output
     datasets       built-in data (xor, two spirals, regression), IDX and CSV loaders
 """
 try:
@@ -14,9 +15,10 @@ except ImportError as exc:       # the source tree, not an installed build
         "checkout, not an installed build.  Run `pip install .` and import fastmlp from "
         "outside the checkout (or use the `fastmlp` command).") from exc
 
-from . import activations, datasets, gradcheck, io, losses, optim, preprocessing, training
+from . import activations, datasets, gradcheck, inversion, io, losses, optim, preprocessing, training
 from .activations import ACTIVATIONS
 from .gradcheck import check_gradients, numerical_gradient
+from .inversion import InversionResult, invert
 from .layer import Layer
 from .losses import LOSSES
 from .network import Network
@@ -26,7 +28,7 @@ from .training import DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["Layer", "Network", "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW",
+__all__ = ["Layer", "Network", "invert", "InversionResult", "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW",
            "Standardizer", "History", "DivergenceError", "activations", "losses", "optim",
            "training", "preprocessing", "io", "gradcheck", "check_gradients", "numerical_gradient",
            "datasets", "__version__"]

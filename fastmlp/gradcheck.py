@@ -57,9 +57,7 @@ def _numerical(net, X, y, eps, wrt):
     fwd = _Forward(net, X, T, labels)      # X here is after the network's scaler
     if wrt == "inputs":
         grad, kinked = fwd.input_gradient(h)
-        if net.scaler is not None:          # back to the user's units
-            grad /= net.scaler.scale.astype(net.dtype)
-        return grad, kinked
+        return net._to_user_units(grad), kinked
     grad = np.empty(net.n_params)
     kinked = np.zeros(net.n_params, bool)
     offset = 0

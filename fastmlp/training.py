@@ -145,6 +145,10 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         v, t = order[:n_val], order[n_val:]
         val = (X[v], _take(T, v), _take(labels, v))
         X, T, labels = X[t], _take(T, t), _take(labels, t)
+    # the training inputs' range and mean, in the user's units (input inversion
+    # keeps its answers inside them by default; they are saved with the model)
+    data_range = {"input_min": X.min(axis=0).tolist(), "input_max": X.max(axis=0).tolist(),
+                  "input_mean": X.mean(axis=0, dtype=np.float64).tolist()}
     if standardize and net.scaler is None:
         net.scaler = Standardizer.fit(X)
     if net.scaler is not None:
@@ -159,7 +163,8 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                     "lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed,
                     "standardize": net.scaler is not None, "weight_decay": weight_decay,
                     "clip_norm": clip_norm, "schedule": schedule if schedule is None or
-                    isinstance(schedule, str) else repr(schedule), "l2": net.l2}
+                    isinstance(schedule, str) else repr(schedule), "l2": net.l2,
+                    **data_range}
 
     if optimizer == "lbfgs":
         return _fit_lbfgs(net, X, T, labels, val, epochs, history, verbose, print_fn)

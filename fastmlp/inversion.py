@@ -1,0 +1,347 @@
+"""Input inversion: which inputs x make a trained network give a desired output?
+
+    result = fastmlp.invert(net, target=[0.5, 1.2], fixed={2: 0.7})
+    result.x, result.output, result.residual, result.success, result.solutions
+
+The search minimizes, over the free features of x (in the user's own units),
+
+    regression target t:   ½ Σ_k m_k (f_k(x) - t_k)²        (m: the specified outputs)
+    class c (classifier):  -log softmax(z(x))_c,  or a logit margin
+                           softplus(max_{j≠c} z_j - z_c + margin)
+    plus, optionally,      ½ reg · Σ_i ((x_i - x_ref_i) / s_i)²
+
+with L-BFGS-B inside box bounds (by default the training data's range, when the model
+knows it).  All restarts are stacked into ONE batch: every evaluation of the objective
+is one compiled forward + vector-Jacobian product for all of them at once, and scipy
+sees a single separable problem over all restarts' free features.  The inverse is
+rarely unique: the distinct solutions found are returned, sorted by residual.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+
+from ._validation import check_scalar, check_size
+
+
+@dataclass
+class InversionResult:
+    """The answer of invert().
+
+    x: the best input found (user's units); output: the network's output there;
+    residual: max |f_k(x) - t_k| over the specified outputs (regression), or
+    1 - p_c (class target); success: whether the target was reached (see invert);
+    solutions: every distinct solution, best first, as (x, output, residual) tuples.
+    """
+    x: np.ndarray
+    output: np.ndarray
+    residual: float
+    success: bool
+    message: str
+    n_iter: int
+    n_evaluations: int
+    solutions: list = field(default_factory=list)
+
+    def __repr__(self):
+        return (f"InversionResult(success={self.success}, residual={self.residual:.3g}, "
+                f"{len(self.solutions)} distinct solution(s), message={self.message!r})")
+
+
+def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cross_entropy",
+           margin=2.0, mask=None, fixed=None, bounds="training", x0=None, reg=0.0,
+           x_ref=None, n_restarts=16, starts=None, max_iter=500, tol=1e-15, gtol=1e-10,
+           atol=1e-4, rtol=1e-3, seed=None, distinct_tol=1e-3):
+    """Search for inputs x with net(x) ≈ target (or of class `class_index`).
+
+    target: n_out values for regression; NaN entries (or mask == False) are free.
+    class_index: for a cross_entropy network, the class to reach with probability
+        >= min_prob, by objective "cross_entropy" or "margin" (the winning logit ahead
+        of the others by `margin`).
+    fixed: {feature index: value} or a boolean mask over the features (their values
+        then come from x0); fixed features keep their values exactly.
+    bounds: "training" (the training data's range if the model has it, else none),
+        None, a (lo, hi) pair for every feature, or an (n_in, 2) array; +-inf allowed.
+    x0: a starting point (also the source of masked fixed values); reg > 0 pulls x
+        toward x_ref (default x0, else the training mean), in units of the training
+        spread (the scaler's, if any).
+    n_restarts: starting points, all optimized as one batch: x0 (if given), then the
+        rows of `starts` (e.g. training samples), then random points within the bounds.
+    max_iter, tol, gtol: L-BFGS-B's iteration limit and its ftol / gtol (the objective
+        of all restarts together; ftol acts on its absolute value once below 1).  A class
+        search stops as soon as every restart reaches min_prob.
+    success: regression, max |f - t| <= atol + rtol · max|t| on the specified outputs;
+        class, p_c >= min_prob.
+    """
+    n_in, n_out = net.sizes[0], net.sizes[-1]
+    n_restarts = check_size(n_restarts, "n_restarts")
+    max_iter = check_size(max_iter, "max_iter")
+    reg = check_scalar(reg, "reg", minimum=0.0)
+    rng = np.random.default_rng(seed)
+    goal = _Goal(net, target, class_index, min_prob, objective, margin, mask, atol, rtol)
+    lo, hi = _bounds(net, bounds, n_in)
+    x0 = None if x0 is None else _vector(x0, "x0", n_in)
+    fixed_mask, fixed_values = _fixed(fixed, x0, n_in, lo, hi)
+    free = ~fixed_mask
+    if not free.any():
+        raise ValueError("every feature is fixed: nothing is left to search over")
+    spread = net.scaler.scale if net.scaler is not None else np.ones(n_in)
+    if reg > 0:
+        x_ref = _reference(net, x_ref, x0, n_in)
+
+    X = _starts(net, n_restarts, x0, starts, lo, hi, rng)       # (R, n_in), user units
+    X[:, fixed_mask] = fixed_values[fixed_mask]
+    R = X.shape[0]
+    counter = {"evaluations": 0}
+
+    def objective_and_gradient(v):
+        X[:, free] = v.reshape(R, -1)
+        value, grad = goal.value_and_gradient(X)
+        if reg > 0:
+            d = (X - x_ref) / spread
+            value = value + 0.5 * reg * np.sum(d * d)
+            grad = grad + reg * d / spread
+        counter["evaluations"] += 1
+        return float(value), grad[:, free].ravel().astype(np.float64)
+
+    def stop_when_reached(intermediate_result):
+        # cross-entropy keeps pushing p_c toward 1: stop once every restart is there
+        if goal.kind != "values" and reg == 0 and goal.all_reached(X):
+            raise StopIteration
+
+    box = scipy.optimize.Bounds(np.tile(lo[free], R), np.tile(hi[free], R))
+    with np.errstate(over="ignore", under="ignore"):
+        res = scipy.optimize.minimize(
+            objective_and_gradient, X[:, free].ravel().astype(np.float64), jac=True,
+            method="L-BFGS-B", bounds=box, callback=stop_when_reached,
+            options={"maxiter": max_iter, "ftol": tol, "gtol": gtol,
+                     "maxfun": max(15000, 20 * max_iter)})
+    X[:, free] = res.x.reshape(R, -1)
+    X[:, free] = np.clip(X[:, free], lo[free], hi[free])
+    return _result(net, goal, X, res, counter["evaluations"], distinct_tol, lo, hi, spread)
+
+
+# -- the goal -----------------------------------------------------------------------
+
+class _Goal:
+    """The output-side objective, its gradient w.r.t. the inputs, and success."""
+
+    def __init__(self, net, target, class_index, min_prob, objective, margin, mask, atol, rtol):
+        self.net = net
+        n_out = net.sizes[-1]
+        if (target is None) == (class_index is None):
+            raise ValueError("give exactly one of target (output values) or class_index")
+        if class_index is not None:
+            if net.loss_name != "cross_entropy":
+                raise ValueError("class_index needs a cross_entropy (softmax) network; "
+                                 f"this one has loss {net.loss_name!r}")
+            if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
+                    or not 0 <= class_index < n_out:
+                raise ValueError(f"class_index must be an integer in [0, {n_out}), "
+                                 f"got {class_index!r}")
+            if objective not in ("cross_entropy", "margin"):
+                raise ValueError(f"objective must be 'cross_entropy' or 'margin', "
+                                 f"got {objective!r}")
+            self.min_prob = check_scalar(min_prob, "min_prob", minimum=0.0)
+            if self.min_prob >= 1:
+                raise ValueError(f"min_prob must be below 1, got {min_prob}")
+            self.margin = check_scalar(margin, "margin", minimum=0.0)
+            self.kind, self.c = objective, int(class_index)
+            return
+        t = np.asarray(target, dtype=np.float64).ravel()
+        if t.shape != (n_out,):
+            raise ValueError(f"target must have {n_out} values (one per output; NaN = free), "
+                             f"got {np.shape(target)}")
+        m = ~np.isnan(t)
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (n_out,):
+                raise ValueError(f"mask must have {n_out} entries, got {mask.shape}")
+            m &= mask
+        if not m.any():
+            raise ValueError("no output is specified: target is all NaN or masked out")
+        if not np.all(np.isfinite(t[m])):
+            raise ValueError("target contains infinity")
+        self.kind, self.t, self.m = "values", np.where(m, t, 0.0), m
+        self.tolerance = atol + rtol * np.abs(self.t[m]).max()
+
+    def value_and_gradient(self, X):
+        """Σ over rows of the objective, and its gradient per row (user units)."""
+        net = self.net
+        Xs = net._inputs(X)
+        if self.kind == "values":
+            f = net.forward(X).astype(np.float64)
+            diff = (f - self.t) * self.m
+            G = diff
+            value = 0.5 * np.sum(diff * diff)
+            logits = False
+        else:
+            z = np.empty((Xs.shape[0], net.sizes[-1]), net.dtype)
+            with net._lock:
+                net._plan.forward(Xs, z, True)                      # logits
+            z = z.astype(np.float64)
+            lse = _logsumexp(z)
+            if self.kind == "cross_entropy":
+                value = np.sum(lse - z[:, self.c])
+                G = np.exp(z - lse[:, None])
+                G[:, self.c] -= 1
+            else:
+                others = z.copy()
+                others[:, self.c] = -np.inf
+                j = others.argmax(axis=1)
+                u = others[np.arange(len(z)), j] - z[:, self.c] + self.margin
+                value = np.sum(np.logaddexp(0, u))
+                s = 0.5 * (1 + np.tanh(0.5 * u))                     # sigmoid(u)
+                G = np.zeros_like(z)
+                G[np.arange(len(z)), j] = s
+                G[:, self.c] -= s
+            logits = True
+        grad = net._vjp(Xs, G.astype(net.dtype), logits)
+        return value, net._to_user_units(grad).astype(np.float64)
+
+    def residuals(self, outputs):
+        if self.kind == "values":
+            return np.abs((outputs - self.t) * self.m).max(axis=1)
+        return 1.0 - outputs[:, self.c]
+
+    def reached(self, residuals):
+        if self.kind == "values":
+            return residuals <= self.tolerance
+        return residuals <= 1 - self.min_prob
+
+    def all_reached(self, X):
+        return bool(self.reached(self.residuals(self.net.forward(X).astype(np.float64))).all())
+
+    def describe(self):
+        if self.kind == "values":
+            return f"outputs {np.where(self.m, self.t, np.nan).tolist()} (NaN = free)"
+        return f"class {self.c} with probability >= {self.min_prob}"
+
+
+def _logsumexp(z):
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+
+
+# -- constraints and starting points ------------------------------------------------
+
+def _vector(v, name, n):
+    arr = np.asarray(v, dtype=np.float64).ravel()
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have {n} values (one per feature), got {np.shape(v)}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def _bounds(net, bounds, n_in):
+    if isinstance(bounds, str):
+        if bounds != "training":
+            raise ValueError(f"bounds must be 'training', None, (lo, hi) or an (n_in, 2) "
+                             f"array, got {bounds!r}")
+        if "input_min" in net.training:
+            return (np.asarray(net.training["input_min"], np.float64),
+                    np.asarray(net.training["input_max"], np.float64))
+        bounds = None
+    if bounds is None:
+        return np.full(n_in, -np.inf), np.full(n_in, np.inf)
+    b = np.asarray(bounds, dtype=np.float64)
+    if b.shape == (2,):
+        b = np.tile(b, (n_in, 1))
+    if b.shape != (n_in, 2):
+        raise ValueError(f"bounds must be a (lo, hi) pair or have shape ({n_in}, 2), "
+                         f"got {b.shape}")
+    if np.any(np.isnan(b)):
+        raise ValueError("bounds contain NaN")
+    bad = np.flatnonzero(b[:, 0] > b[:, 1])
+    if bad.size:
+        i = bad[0]
+        raise ValueError(f"bounds for feature {i}: lo = {b[i, 0]} > hi = {b[i, 1]}")
+    return b[:, 0].copy(), b[:, 1].copy()
+
+
+def _fixed(fixed, x0, n_in, lo, hi):
+    mask = np.zeros(n_in, bool)
+    values = np.zeros(n_in)
+    if fixed is None:
+        return mask, values
+    if isinstance(fixed, dict):
+        for i, v in fixed.items():
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n_in:
+                raise ValueError(f"fixed: feature index {i!r} is not in [0, {n_in})")
+            v = check_scalar(v, f"fixed[{i}]")
+            mask[i], values[i] = True, v
+    else:
+        mask = np.asarray(fixed, dtype=bool)
+        if mask.shape != (n_in,):
+            raise ValueError(f"fixed must be a dict or a mask of {n_in} booleans, "
+                             f"got shape {mask.shape}")
+        if x0 is None:
+            raise ValueError("a fixed mask takes the fixed values from x0: give x0")
+        values = x0.copy()
+    outside = np.flatnonzero(mask & ((values < lo) | (values > hi)))
+    if outside.size:
+        i = outside[0]
+        raise ValueError(f"fixed value {values[i]} of feature {i} lies outside its bounds "
+                         f"[{lo[i]}, {hi[i]}]")
+    return mask, values
+
+
+def _reference(net, x_ref, x0, n_in):
+    if x_ref is not None:
+        return _vector(x_ref, "x_ref", n_in)
+    if x0 is not None:
+        return x0
+    if "input_mean" in net.training:
+        return np.asarray(net.training["input_mean"], np.float64)
+    return net.scaler.mean if net.scaler is not None else np.zeros(n_in)
+
+
+def _starts(net, n_restarts, x0, starts, lo, hi, rng):
+    """n_restarts starting rows: x0, the rows of `starts`, then random points."""
+    n_in = net.sizes[0]
+    rows = [] if x0 is None else [x0]
+    if starts is not None:
+        S = np.asarray(starts, dtype=np.float64)
+        if S.ndim != 2 or S.shape[1] != n_in:
+            raise ValueError(f"starts must have shape (k, {n_in}), got {S.shape}")
+        rows += list(S[: n_restarts - len(rows)])
+    n_random = n_restarts - len(rows)
+    if n_random > 0:
+        center = (net.scaler.mean if net.scaler is not None else
+                  np.asarray(net.training.get("input_mean", np.zeros(n_in)), np.float64))
+        spread = net.scaler.scale if net.scaler is not None else np.ones(n_in)
+        R = center + spread * rng.standard_normal((n_random, n_in))
+        finite = np.isfinite(lo) & np.isfinite(hi)
+        R[:, finite] = rng.uniform(lo[finite], hi[finite], (n_random, int(finite.sum())))
+        rows += list(R)
+    X = np.array(rows[:n_restarts], dtype=np.float64)
+    return np.clip(X, lo, hi)
+
+
+# -- the answer -----------------------------------------------------------------------
+
+def _result(net, goal, X, res, n_evaluations, distinct_tol, lo, hi, spread):
+    outputs = net.forward(X).astype(np.float64)
+    residuals = goal.residuals(outputs)
+    order = np.argsort(residuals, kind="stable")
+    # two solutions are the same when they differ by less than distinct_tol of each
+    # feature's scale (the bounds' width where finite, else the training spread)
+    width = np.where(np.isfinite(hi - lo), hi - lo, spread)
+    width = np.where(width > 0, width, 1.0)
+    kept = []
+    for i in order:
+        if all(np.max(np.abs(X[i] - X[k]) / width) > distinct_tol for k in kept):
+            kept.append(i)
+    solutions = [(X[i].copy(), outputs[i], float(residuals[i])) for i in kept]
+    best = kept[0]
+    success = bool(goal.reached(residuals[best]))
+    n_ok = int(goal.reached(residuals[kept]).sum())
+    if success:
+        message = (f"reached {goal.describe()}; {n_ok} distinct solution(s) of "
+                   f"{len(X)} restarts reach it")
+    else:
+        message = (f"unreachable within the bounds: {goal.describe()} was not reached; "
+                   f"x is the closest point found (residual {residuals[best]:.3g})")
+    return InversionResult(x=X[best].copy(), output=outputs[best], residual=float(residuals[best]),
+                           success=success, message=message, n_iter=int(res.nit),
+                           n_evaluations=n_evaluations, solutions=solutions)
