@@ -141,3 +141,49 @@ def test_train_and_evaluate_on_mnist_files(tmp_path, capsys):
     X, y = datasets.load_mnist(MNIST, split="test")
     net = fastmlp.Network.load(model)
     assert accuracy == pytest.approx((net.predict(X) == y).mean(), abs=1e-4)
+
+
+@pytest.fixture
+def regression_model(tmp_path, capsys):
+    X, y = datasets.regression(400, seed=2)
+    path = tmp_path / "reg.csv"
+    datasets.save_csv(path, X, y[:, 0], ["a", "b"], "y")
+    model = tmp_path / "r.npz"
+    assert run(capsys, "train", path, "--target", "y", "--hidden", "32,32", "--activation",
+               "tanh", "--epochs", "60", "--lr", "0.01", "--out", model)[0] == 0
+    return model
+
+
+def test_invert_reaches_a_target_with_a_fixed_feature(tmp_path, capsys, regression_model):
+    out_csv = tmp_path / "x.csv"
+    code, out, _ = run(capsys, "invert", regression_model, "--target", "0.8", "--fix", "b=0.5",
+                       "--restarts", "8", "--out", out_csv)
+    assert code == 0 and out.startswith("reached")
+    with open(out_csv) as f:
+        rows = list(csv.DictReader(f))
+    net = fastmlp.Network.load(regression_model)
+    lo, hi = net.training["input_min"], net.training["input_max"]
+    for row in rows:
+        x = np.array([float(row["a"]), float(row["b"])])
+        assert x[1] == 0.5                                        # fixed exactly
+        assert lo[0] <= x[0] <= hi[0]                             # training range
+        assert float(row["output0"]) == pytest.approx(net.predict(x[None])[0, 0], abs=1e-5)
+    assert abs(float(rows[0]["output0"]) - 0.8) < 1e-3
+
+
+def test_invert_unreachable_target_exits_1_with_closest_point(capsys, regression_model):
+    code, out, _ = run(capsys, "invert", regression_model, "--target", "40", "--restarts", "4")
+    assert code == 1 and "unreachable" in out
+
+
+def test_invert_bad_requests(capsys, regression_model, blobs_csv, tmp_path):
+    assert run(capsys, "invert", regression_model, "--target", "1,2")[0] == 2
+    assert run(capsys, "invert", regression_model)[0] == 2           # neither target nor class
+    assert run(capsys, "invert", regression_model, "--target", "1", "--fix", "zz=1")[0] == 2
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", blobs_csv[0], "--target", "kind", "--epochs", "20",
+               "--lr", "0.01", "--out", model)[0] == 0
+    code, _, err = run(capsys, "invert", model, "--class", "4")
+    assert code == 2 and "3, 5, 7" in err
+    code, out, _ = run(capsys, "invert", model, "--class", "7", "--restarts", "8")
+    assert code == 0 and "reached class 2" in out       # label 7 is the third class
