@@ -53,8 +53,19 @@ def test_training_example(tmp_path, monkeypatch):
     assert (tmp_path / "mnist.npz").exists()
 
 
+def test_inversion_example(tmp_path, monkeypatch):
+    ns = run_block(block_with("fastmlp.invert(net, target=[0.8]"), tmp_path, monkeypatch)
+    result = ns["result"]
+    assert result.success and result.message.startswith("reached outputs [0.8]")
+    assert result.x[1] == 0.5                                          # held exactly
+    assert abs(result.x[0] - 0.60) < 0.01                              # "x0 ≈ 0.60"
+    assert abs(result.output[0] - 0.8) < 1e-3
+    # the answer is right for the true function too (the net fits it well)
+    assert abs(np.sin(result.x[0]) * np.cos(0.5) + 0.5 * result.x[0] - 0.8) < 0.02
+
+
 def test_every_python_block_is_tested():
     markers = ["hidden.backward(delta", "net.train_step(X[idx]", "check_gradients(net, X, y)",
-               "net.fit(X, y, epochs=10"]
+               "net.fit(X, y, epochs=10", "fastmlp.invert(net, target=[0.8]"]
     assert len(blocks()) == len(markers)
     assert all(any(m in b for b in blocks()) for m in markers)
