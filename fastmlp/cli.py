@@ -161,23 +161,25 @@ def cmd_predict(args):
     return 0
 
 
-def cmd_evaluate(args):
+def _model_and_labelled_data(args):
+    """The model, and the data's features (in the model's order) and encoded labels."""
     net = _load_model(args.model)
     X, y, names = load_data(args.data, args.target or net.training.get("target"),
                             split=args.split)
-    X = _features_for(net, X, names, args.data)
-    print(f"{args.data}: {X.shape[0]} rows  {_metric_text(net.evaluate(X, _encode_targets(net, y)))}")
+    return net, _features_for(net, X, names, args.data), _encode_targets(net, y)
+
+
+def cmd_evaluate(args):
+    net, X, y = _model_and_labelled_data(args)
+    print(f"{args.data}: {X.shape[0]} rows  {_metric_text(net.evaluate(X, y))}")
     return 0
 
 
 def cmd_gradcheck(args):
     from .gradcheck import check_gradients
-    net = _load_model(args.model)
-    X, y, names = load_data(args.data, args.target or net.training.get("target"),
-                            split=args.split)
-    X = _features_for(net, X, names, args.data)
+    net, X, y = _model_and_labelled_data(args)
     rows = min(args.rows, X.shape[0])
-    report = check_gradients(net, X[:rows], _encode_targets(net, y)[:rows])
+    report = check_gradients(net, X[:rows], y[:rows])
     print(f"{rows} rows of {args.data}\n{report}")
     return 0 if report.ok else 1
 
