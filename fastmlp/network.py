@@ -46,11 +46,10 @@ class Network:
         self.l2 = check_scalar(l2, "l2", minimum=0.0)
         if isinstance(sizes, (list, tuple)) and sizes and all(isinstance(s, Layer) for s in sizes):
             layers = list(sizes)
-            self.dtype = layers[0].dtype
         else:
             layers = self._make_layers(sizes, activation, output_activation, alpha,
                                        check_dtype(dtype), seed)
-            self.dtype = layers[0].dtype
+        self.dtype = layers[0].dtype
         self._check_layers(layers)
         self.layers = layers
         self._build_buffers()
