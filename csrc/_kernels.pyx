@@ -479,11 +479,13 @@ cdef class Plan:
                 _plan_forward(self, <float*>x, <float*>o, B, logits)
 
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
-                 double l2, cnp.ndarray dX, bint inputs_only=False):
+                 double l2, cnp.ndarray dX, bint inputs_only=False,
+                 cnp.ndarray row_loss=None):
         """The loss; fills the flat gradient buffer, and dX := ∂L/∂X if dX is given.
-        With inputs_only, only dX (the weight-gradient GEMMs are skipped)."""
+        With inputs_only, only dX (the weight-gradient GEMMs are skipped).  row_loss
+        (float64, length B), if given, receives each row's loss (without penalty)."""
         return self._run(X, T, labels, 0.0, l2, dX,
-                         MODE_INPUTS if inputs_only else MODE_GRADIENT)
+                         MODE_INPUTS if inputs_only else MODE_GRADIENT, row_loss)
 
     def vjp(self, cnp.ndarray X, cnp.ndarray G, cnp.ndarray dX, bint logits=False):
         """dX := Gᵀ ∂f/∂X row by row: the vector-Jacobian product of the network's
@@ -507,16 +509,17 @@ cdef class Plan:
     def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double lr, double l2):
         """The loss before the step; then params := params - lr · (∇L + l2 · W)."""
-        return self._run(X, T, labels, lr, l2, None, MODE_SGD)
+        return self._run(X, T, labels, lr, l2, None, MODE_SGD, None)
 
     cdef double _run(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
-                     double lr, double l2, cnp.ndarray dX, int mode):
+                     double lr, double l2, cnp.ndarray dX, int mode, cnp.ndarray row_loss):
         cdef int B = X.shape[0]
         self.reserve(B)
         cdef void* x = _ptr(X)
         cdef void* t = _ptr(T)
         cdef intp* lab = <intp*>_ptr(labels)
         cdef void* dx = _ptr(dX)
+        cdef double* rl = <double*>_ptr(row_loss)
         cdef double value
         if FASTMLP_DEBUG:
             _expect("X", X, B, self.sizes[0], self.f64)
@@ -524,14 +527,16 @@ cdef class Plan:
             _expect("dX", dX, B, self.sizes[0], self.f64)
             if labels is not None and cnp.PyArray_SIZE(labels) != B:
                 raise AssertionError("kernel argument labels: expected length B")
+            if row_loss is not None and cnp.PyArray_SIZE(row_loss) != B:
+                raise AssertionError("kernel argument row_loss: expected length B")
         if self.f64:
             with nogil:
                 value = _plan_step(self, <double*>x, <double*>t, lab, <double*>dx,
-                                   B, lr, l2, mode)
+                                   B, lr, l2, mode, rl)
         else:
             with nogil:
                 value = _plan_step(self, <float*>x, <float*>t, lab, <float*>dx,
-                                   B, lr, l2, mode)
+                                   B, lr, l2, mode, rl)
         return value
 
 
@@ -564,7 +569,7 @@ cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
 
 cdef double _plan_step(Plan p, const floating* X, const floating* T,
                        const intp* labels, floating* dX, int B, double lr, double l2,
-                       int mode) noexcept nogil:
+                       int mode, double* row_loss) noexcept nogil:
     """One training step: forward, loss, backward; then the gradient or the SGD update."""
     cdef int l, L = p.n_layers
     cdef floating* P = <floating*>p.params
@@ -579,7 +584,7 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
 
     # forward, then the loss and G = ∂L/∂(output), or ∂L/∂Z for a fused loss
     _plan_forward(p, X, out, B, True)
-    value = _loss(p.loss, out, T, labels, <floating*>p.delta0, NULL, B, p.sizes[L])
+    value = _loss(p.loss, out, T, labels, <floating*>p.delta0, row_loss, B, p.sizes[L])
     _plan_backward(p, X, dX, B, p.fused_output, mode, lr, l2)
     return value + penalty
 

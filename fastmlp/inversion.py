@@ -10,17 +10,20 @@ The search minimizes, over the free features of x (in the user's own units),
                            softplus(max_{j≠c} z_j - z_c + margin)
     plus, optionally,      ½ reg · Σ_i ((x_i - x_ref_i) / s_i)²
 
-with L-BFGS-B inside box bounds (by default the training data's range, when the model
-knows it).  All restarts are stacked into ONE batch: every evaluation of the objective
-is one compiled forward + vector-Jacobian product for all of them at once, and scipy
-sees a single separable problem over all restarts' free features.  The inverse is
-rarely unique: the distinct solutions found are returned, sorted by residual.
+with L-BFGS inside box bounds (by default the training data's range, when the model
+knows it).  All restarts are stacked into ONE batch: every evaluation is one compiled
+forward + vector-Jacobian product for all of them at once, and the batched, box-
+constrained L-BFGS of fastmlp._boxlbfgs gives each restart its own history, step and
+convergence (finished restarts leave the batch).  The search runs in the network's
+standardized coordinates, so features in very different units are no harder.  The
+inverse is rarely unique: the distinct solutions found are returned, sorted by
+residual.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.optimize
 
+from ._boxlbfgs import minimize_rows
 from ._validation import check_scalar, check_size
 
 
@@ -66,9 +69,9 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
         spread (the scaler's, if any).
     n_restarts: starting points, all optimized as one batch: x0 (if given), then the
         rows of `starts` (e.g. training samples), then random points within the bounds.
-    max_iter, tol, gtol: L-BFGS-B's iteration limit and its ftol / gtol (the objective
-        of all restarts together; ftol acts on its absolute value once below 1).  A class
-        search stops as soon as every restart reaches min_prob.
+    max_iter, tol, gtol: per restart, the iteration limit, the relative decrease of
+        the objective below which it stops, and the projected-gradient size at which
+        it stops.  A class search stops each restart as soon as it reaches min_prob.
     success: regression, max |f - t| <= atol + rtol · max|t| on the specified outputs;
         class, p_c >= min_prob.
     """
@@ -90,34 +93,31 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
 
     X = _starts(net, n_restarts, x0, starts, lo, hi, rng)       # (R, n_in), user units
     X[:, fixed_mask] = fixed_values[fixed_mask]
-    R = X.shape[0]
-    counter = {"evaluations": 0}
 
-    def objective_and_gradient(v):
-        X[:, free] = v.reshape(R, -1)
-        value, grad = goal.value_and_gradient(X)
+    # the search variables: the free features in the network's standardized units
+    center = net.scaler.mean if net.scaler is not None else np.zeros(n_in)
+    c, s = center[free], spread[free]
+
+    def fg(U, rows):
+        Xr = X[rows].copy()
+        Xr[:, free] = c + s * U
+        value, grad, reached = goal.rows(Xr)
         if reg > 0:
-            d = (X - x_ref) / spread
-            value = value + 0.5 * reg * np.sum(d * d)
+            d = (Xr - x_ref) / spread
+            value = value + 0.5 * reg * np.sum(d * d, axis=1)
             grad = grad + reg * d / spread
-        counter["evaluations"] += 1
-        return float(value), grad[:, free].ravel().astype(np.float64)
+            reached[:] = False             # the pull toward x_ref has its say to the end
+        elif goal.kind == "values":
+            reached[:] = False             # converge fully, not just to the tolerance
+        return value, grad[:, free] * s, reached
 
-    def stop_when_reached(intermediate_result):
-        # cross-entropy keeps pushing p_c toward 1: stop once every restart is there
-        if goal.kind != "values" and reg == 0 and goal.all_reached(X):
-            raise StopIteration
-
-    box = scipy.optimize.Bounds(np.tile(lo[free], R), np.tile(hi[free], R))
     with np.errstate(over="ignore", under="ignore"):
-        res = scipy.optimize.minimize(
-            objective_and_gradient, X[:, free].ravel().astype(np.float64), jac=True,
-            method="L-BFGS-B", bounds=box, callback=stop_when_reached,
-            options={"maxiter": max_iter, "ftol": tol, "gtol": gtol,
-                     "maxfun": max(15000, 20 * max_iter)})
-    X[:, free] = res.x.reshape(R, -1)
-    X[:, free] = np.clip(X[:, free], lo[free], hi[free])
-    return _result(net, goal, X, res, counter["evaluations"], distinct_tol, lo, hi, spread)
+        U, iterations, calls = minimize_rows(
+            fg, (X[:, free] - c) / s, (lo[free] - c) / s, (hi[free] - c) / s,
+            max_iter=max_iter, ftol=tol, gtol=gtol)
+    X[:, free] = np.clip(c + s * U, lo[free], hi[free])
+    return _result(net, goal, X, int(iterations.max()), calls, distinct_tol, lo, hi, spread,
+                   reg)
 
 
 # -- the goal -----------------------------------------------------------------------
@@ -164,39 +164,45 @@ class _Goal:
         self.kind, self.t, self.m = "values", np.where(m, t, 0.0), m
         self.tolerance = atol + rtol * np.abs(self.t[m]).max()
 
-    def value_and_gradient(self, X):
-        """Σ over rows of the objective, and its gradient per row (user units)."""
+    def rows(self, X):
+        """Per row: the objective, its gradient (user units) and whether it is reached."""
         net = self.net
         Xs = net._inputs(X)
         if self.kind == "values":
             f = net.forward(X).astype(np.float64)
-            diff = (f - self.t) * self.m
-            G = diff
-            value = 0.5 * np.sum(diff * diff)
+            G = (f - self.t) * self.m
+            value = 0.5 * np.sum(G * G, axis=1)
+            reached = self.reached(np.abs(G).max(axis=1))
             logits = False
-        else:
+        elif self.kind == "cross_entropy":
+            # the network's own fused softmax + cross-entropy: one compiled call gives
+            # every row's -log p_c and ∂/∂x (of the batch mean, hence the factor B)
+            B = Xs.shape[0]
+            value = np.empty(B)
+            dX = np.empty_like(Xs)
+            with net._lock:
+                net._plan.gradient(Xs, None, np.full(B, self.c, np.intp), 0.0, dX, True,
+                                   value)
+            reached = np.exp(-value) >= self.min_prob
+            return value, net._to_user_units(dX).astype(np.float64) * B, reached
+        else:                                                      # logit margin
             z = np.empty((Xs.shape[0], net.sizes[-1]), net.dtype)
             with net._lock:
                 net._plan.forward(Xs, z, True)                      # logits
             z = z.astype(np.float64)
-            lse = _logsumexp(z)
-            if self.kind == "cross_entropy":
-                value = np.sum(lse - z[:, self.c])
-                G = np.exp(z - lse[:, None])
-                G[:, self.c] -= 1
-            else:
-                others = z.copy()
-                others[:, self.c] = -np.inf
-                j = others.argmax(axis=1)
-                u = others[np.arange(len(z)), j] - z[:, self.c] + self.margin
-                value = np.sum(np.logaddexp(0, u))
-                s = 0.5 * (1 + np.tanh(0.5 * u))                     # sigmoid(u)
-                G = np.zeros_like(z)
-                G[np.arange(len(z)), j] = s
-                G[:, self.c] -= s
+            reached = np.exp(z[:, self.c] - _logsumexp(z)) >= self.min_prob
+            others = z.copy()
+            others[:, self.c] = -np.inf
+            j = others.argmax(axis=1)
+            u = others[np.arange(len(z)), j] - z[:, self.c] + self.margin
+            value = np.logaddexp(0, u)
+            sig = 0.5 * (1 + np.tanh(0.5 * u))                       # sigmoid(u)
+            G = np.zeros_like(z)
+            G[np.arange(len(z)), j] = sig
+            G[:, self.c] -= sig
             logits = True
         grad = net._vjp(Xs, G.astype(net.dtype), logits)
-        return value, net._to_user_units(grad).astype(np.float64)
+        return value, net._to_user_units(grad).astype(np.float64), reached
 
     def residuals(self, outputs):
         if self.kind == "values":
@@ -207,9 +213,6 @@ class _Goal:
         if self.kind == "values":
             return residuals <= self.tolerance
         return residuals <= 1 - self.min_prob
-
-    def all_reached(self, X):
-        return bool(self.reached(self.residuals(self.net.forward(X).astype(np.float64))).all())
 
     def describe(self):
         if self.kind == "values":
@@ -304,6 +307,8 @@ def _starts(net, n_restarts, x0, starts, lo, hi, rng):
         S = np.asarray(starts, dtype=np.float64)
         if S.ndim != 2 or S.shape[1] != n_in:
             raise ValueError(f"starts must have shape (k, {n_in}), got {S.shape}")
+        if not np.all(np.isfinite(S)):
+            raise ValueError("starts contains NaN or infinity")
         rows += list(S[: n_restarts - len(rows)])
     n_random = n_restarts - len(rows)
     if n_random > 0:
@@ -320,7 +325,7 @@ def _starts(net, n_restarts, x0, starts, lo, hi, rng):
 
 # -- the answer -----------------------------------------------------------------------
 
-def _result(net, goal, X, res, n_evaluations, distinct_tol, lo, hi, spread):
+def _result(net, goal, X, n_iter, n_evaluations, distinct_tol, lo, hi, spread, reg):
     outputs = net.forward(X).astype(np.float64)
     residuals = goal.residuals(outputs)
     order = np.argsort(residuals, kind="stable")
@@ -339,9 +344,12 @@ def _result(net, goal, X, res, n_evaluations, distinct_tol, lo, hi, spread):
     if success:
         message = (f"reached {goal.describe()}; {n_ok} distinct solution(s) of "
                    f"{len(X)} restarts reach it")
+    elif reg > 0:
+        message = (f"not reached with reg={reg}: {goal.describe()} is traded against the "
+                   f"pull toward x_ref (residual {residuals[best]:.3g}); reg=0 may reach it")
     else:
         message = (f"unreachable within the bounds: {goal.describe()} was not reached; "
                    f"x is the closest point found (residual {residuals[best]:.3g})")
     return InversionResult(x=X[best].copy(), output=outputs[best], residual=float(residuals[best]),
-                           success=success, message=message, n_iter=int(res.nit),
+                           success=success, message=message, n_iter=n_iter,
                            n_evaluations=n_evaluations, solutions=solutions)

@@ -48,7 +48,7 @@ def test_gradient_check_example(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not MNIST.is_dir(), reason="MNIST-24k files not present")
 def test_training_example(tmp_path, monkeypatch):
-    ns = run_block(block_with("net.fit(X, y, epochs=10"), tmp_path, monkeypatch)
+    ns = run_block(block_with("net.fit(X, y, epochs=10, batch_size=128"), tmp_path, monkeypatch)
     assert ns["net"].evaluate(ns["Xt"], ns["yt"])["accuracy"] > 0.96      # 10% held out
     assert (tmp_path / "mnist.npz").exists()
 
@@ -66,6 +66,6 @@ def test_inversion_example(tmp_path, monkeypatch):
 
 def test_every_python_block_is_tested():
     markers = ["hidden.backward(delta", "net.train_step(X[idx]", "check_gradients(net, X, y)",
-               "net.fit(X, y, epochs=10", "fastmlp.invert(net, target=[0.8]"]
+               "net.fit(X, y, epochs=10, batch_size=128", "fastmlp.invert(net, target=[0.8]"]
     assert len(blocks()) == len(markers)
     assert all(any(m in b for b in blocks()) for m in markers)
