@@ -177,11 +177,17 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     best = (math.inf, None)
     wait = 0
     t_start = time.perf_counter()
+    # one buffer per array, refilled in shuffled order each epoch (never two copies)
+    Xe, Te, Le = ((None if a is None else np.empty_like(a)) if shuffle else a
+                  for a in (X, T, labels))
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
-            order = rng.permutation(n) if shuffle else slice(None)
-            Xe, Te, Le = X[order], _take(T, order), _take(labels, order)
+            if shuffle:
+                order = rng.permutation(n)
+                for source, buffer in ((X, Xe), (T, Te), (labels, Le)):
+                    if source is not None:
+                        np.take(source, order, axis=0, out=buffer)
             lr_now = opt.current_lr
             loss = _epoch(net, opt, Xe, Te, Le, batch_size, epoch, history)
             record = {"epoch": epoch, "loss": loss, "lr": lr_now}
