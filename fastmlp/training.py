@@ -107,6 +107,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
         patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
         clip_norm=None, weight_decay=0.0, standardize=False, print_fn=print):
+    """Network.fit (documented there); print_fn receives the progress lines."""
     epochs = check_size(epochs, "epochs")
     batch_size = check_size(batch_size, "batch_size")
     patience = check_size(patience, "patience")
