@@ -79,7 +79,6 @@ import hashlib
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -102,6 +101,9 @@ try:
 except ImportError:
     threadpool_info = None
 
+from _common import (Contender, CpuMonitor, contended, cpu_line, fmt_ratio, fmt_time,
+                     measure, section, table, wait_for_quiet)
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 
@@ -122,131 +124,6 @@ class Config:
         self.samples = 1 if quick else 3
         self.warm = not quick
         self.settle = 0.12
-
-
-# ---------------------------------------------------------------------------
-# Timing (the scheme of bench/step.py)
-# ---------------------------------------------------------------------------
-
-class CpuMonitor:
-    """CPU time used by OTHER processes, in cores, from /proc/stat minus our own."""
-
-    QUIET = 0.25
-
-    def __init__(self):
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.ok = os.path.exists("/proc/stat")
-
-    def snapshot(self):
-        t = os.times()
-        busy = 0.0
-        if self.ok:
-            with open("/proc/stat") as f:
-                v = [int(x) for x in f.readline().split()[1:9]]
-            busy = (sum(v) - v[3] - v[4]) / self.tick
-        return time.perf_counter(), busy, t.user + t.system
-
-    @staticmethod
-    def foreign(a, b):
-        wall = b[0] - a[0]
-        return max(0.0, (b[1] - a[1]) - (b[2] - a[2])) / wall if wall > 0 else 0.0
-
-    def sample(self, seconds=0.5):
-        a = self.snapshot()
-        time.sleep(seconds)
-        return self.foreign(a, self.snapshot())
-
-
-MONITOR = CpuMonitor()
-
-
-class Contender:
-    def __init__(self, key, fn):
-        self.key, self.fn = key, fn
-        self.blocks, self.loads = [], []
-
-    @property
-    def quiet_blocks(self):
-        return [b for b, l in zip(self.blocks, self.loads) if l <= CpuMonitor.QUIET]
-
-    @property
-    def contended(self):
-        return not self.quiet_blocks
-
-    @property
-    def best(self):
-        return min(self.quiet_blocks or self.blocks)
-
-
-def wait_for_quiet(max_wait):
-    """Sleep until other processes use ≤ QUIET cores (at most max_wait s); seconds waited."""
-    t0 = time.perf_counter()
-    while MONITOR.sample(0.5) > CpuMonitor.QUIET and time.perf_counter() - t0 < max_wait:
-        pass
-    return time.perf_counter() - t0
-
-
-def measure(contenders, cfg):
-    """Interleaved rounds of blocks (pause, warm-up call, timed calls: their median)."""
-    gc_was = gc.isenabled()
-    try:
-        for r in range(cfg.rounds):
-            k = r % len(contenders)
-            for c in contenders[k:] + contenders[:k]:
-                start = MONITOR.snapshot()
-                time.sleep(cfg.settle)
-                gc.disable()
-                if cfg.warm:
-                    c.fn()
-                times = []
-                for _ in range(cfg.samples):
-                    t0 = time.perf_counter()
-                    c.fn()
-                    times.append(time.perf_counter() - t0)
-                gc.enable()
-                c.blocks.append(statistics.median(times))
-                c.loads.append(MONITOR.foreign(start, MONITOR.snapshot()))
-    finally:
-        if gc_was:
-            gc.enable()
-    return {c.key: c for c in contenders}
-
-
-# ---------------------------------------------------------------------------
-# Formatting (as bench/step.py)
-# ---------------------------------------------------------------------------
-
-def fmt_time(t):
-    if t is None:
-        return "—"
-    if t < 1e-3:
-        return f"{t * 1e6:.3g} µs"
-    if t < 1.0:
-        return f"{t * 1e3:.3g} ms"
-    return f"{t:.3g} s"
-
-
-def fmt_ratio(r):
-    if r >= 100:
-        return f"{r:,.0f}×"
-    if r < 2:
-        return f"{r:.3f}×"
-    return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
-
-
-def table(headers, rows, markdown, align=None):
-    align = align or ["<"] * len(headers)
-    if markdown:
-        out = ["| " + " | ".join(headers) + " |",
-               "|" + "|".join("---:" if a == ">" else "---" for a in align) + "|"]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(out)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells):
-        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), sep] + [line(r) for r in rows])
 
 
 # ---------------------------------------------------------------------------
@@ -402,23 +279,10 @@ def compiled_eval_cost(net, S, reps=20):
 # Header
 # ---------------------------------------------------------------------------
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return platform.processor() or "unknown"
-    return next((l.split(":", 1)[1].strip() for l in info.splitlines()
-                 if l.startswith("model name")), "unknown")
-
-
 def header(cfg, markdown, model_note, accuracy, agree):
-    aff = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     lines = [f"fastmlp inversion benchmark{' (--quick)' if cfg.quick else ''}   "
              f"{time.strftime('%Y-%m-%d %H:%M:%S')}",
-             f"CPU: {cpu_model()}; os.cpu_count() = {os.cpu_count()}, usable = {aff}; "
-             f"load average {os.getloadavg()[0]:.2f}; other processes now use "
-             f"{MONITOR.sample():.2f} cores",
+             cpu_line(simd=False),
              f"Python {platform.python_version()}; numpy {np.__version__}; scipy "
              f"{scipy.__version__}; torch {torch.__version__} "
              f"(threads {torch.get_num_threads()}); fastmlp {fastmlp.__version__}"]
@@ -505,12 +369,14 @@ def main(argv=None):
             if not ok:
                 notes.append(f"class {c}: {name} left the box [0, 1]")
 
-        waited += wait_for_quiet(args.max_wait)
+        waited += wait_for_quiet(args.max_wait)[0]
         res = measure([Contender("fastmlp", lambda: run_fastmlp(net, S, c)),
                        Contender("lbfgs", lambda: run_torch_lbfgs(model, S32, c)),
-                       Contender("adam", lambda: run_torch_adam(model, S32, c))], cfg)
+                       Contender("adam", lambda: run_torch_adam(model, S32, c))],
+                      cfg.rounds, cfg.samples, 0.0, 0.0, cfg.settle,
+                      warm_calls=1 if cfg.warm else 0, calibrate=False)
         tf, tl, ta = res["fastmlp"].best, res["lbfgs"].best, res["adam"].best
-        cont = any(x.contended for x in res.values())
+        cont = contended(res)
         any_contended |= cont
         star = "*" if cont else ""
         totals["fastmlp"] += tf
@@ -538,22 +404,15 @@ def main(argv=None):
                "Adam/fastmlp"]
     align = ["<", ">", ">", ">", ">", ">", ">", ">", "<", ">", ">", ">", ">"]
 
-    def section(title, body):
-        print()
-        print(f"**{title}**" if md else title)
-        if md:
-            print()
-        print(body)
-
     section(f"Inversion to each class, {N_RESTARTS} restarts (time per call; ratio > 1 "
-            "means fastmlp is faster)", table(headers, rows, md, align))
+            "means fastmlp is faster)", table(headers, rows, md, align), md)
     if any_contended:
         print(("\n" if md else "") + "(*) some contender had no block during which other "
               f"processes were quiet (≤ {CpuMonitor.QUIET} cores busy elsewhere): "
               "these times mean nothing, rerun on a quiet machine")
 
     # where fastmlp's time goes
-    waited += wait_for_quiet(args.max_wait)
+    waited += wait_for_quiet(args.max_wait)[0]
     t_eval = compiled_eval_cost(net, np.random.default_rng(1000).uniform(0, 1, (64, 784)))
     n = N_RESTARTS * 784
     t_box, t_free = scipy_fixed_cost(n, True), scipy_fixed_cost(n, False)
@@ -564,7 +423,7 @@ def main(argv=None):
         f"{fmt_time(mean_evals * t_eval)} of compiled work",
         f"scipy.optimize.minimize(method='L-BFGS-B') with a do-nothing objective on "
         f"{n:,} variables, 1 iteration: {fmt_time(t_box)} with box bounds, "
-        f"{fmt_time(t_free)} without (its Python-level per-variable bound conversion)"]))
+        f"{fmt_time(t_free)} without (its Python-level per-variable bound conversion)"]), md)
 
     print()
     for label, t, s, met in (("PyTorch L-BFGS + clamp", tl, sl, met_l),

@@ -131,6 +131,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import CpuMonitor, cpu_line, fmt_ratio, fmt_s, section, table, wait_for_quiet
+
 CONTENDERS = ("fastmlp", "torch", "sklearn")
 LABELS = {"fastmlp": "fastmlp", "torch": "PyTorch loop", "sklearn": "scikit-learn",
           "best": "fastmlp best-of-2min"}
@@ -147,7 +149,7 @@ TARGET_TORCH = 2.0          # PyTorch time / fastmlp time
 TARGET_SKLEARN = 3.0        # scikit-learn time / fastmlp time
 TARGET_BEST = 0.980         # --best-of-2min test accuracy
 
-QUIET = 0.25                # other processes' CPU (cores) below which a run is "quiet"
+QUIET = CpuMonitor.QUIET    # other processes' CPU (cores) below which a run is "quiet"
 BUDGET = 120.0              # --best-of-2min training budget, seconds of wall clock
 
 # The --best-of-2min recipe (see the module docstring and the printed report).
@@ -192,36 +194,7 @@ def peak_rss_mb():
     return kb / 1024 if sys.platform.startswith("linux") else kb / 2 ** 20   # macOS: bytes
 
 
-class CpuMonitor:
-    """CPU time used by OTHER processes (and steal), in cores: /proc/stat minus this
-    process's own CPU time and that of its waited-for children.  Tick = 10 ms."""
-
-    def __init__(self):
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.ok = os.path.exists("/proc/stat")
-
-    def snapshot(self):
-        t = os.times()
-        busy = 0.0
-        if self.ok:
-            with open("/proc/stat") as f:
-                v = [int(x) for x in f.readline().split()[1:9]]
-            busy = (sum(v) - v[3] - v[4]) / self.tick      # all but idle and iowait
-        own = t.user + t.system + t.children_user + t.children_system
-        return time.perf_counter(), busy, own
-
-    @staticmethod
-    def foreign(a, b):
-        wall = b[0] - a[0]
-        return max(0.0, (b[1] - a[1]) - (b[2] - a[2])) / wall if wall > 0 else 0.0
-
-    def sample(self, seconds=0.5):
-        a = self.snapshot()
-        time.sleep(seconds)
-        return self.foreign(a, self.snapshot())
-
-
-MONITOR = CpuMonitor()
+MONITOR = CpuMonitor(children=True)    # the parent also counts its waited-for workers
 
 
 def load_cached(cache):
@@ -474,11 +447,7 @@ def load_data(directory, cache):
 def run_worker(name, cache, epochs, seed, max_wait, budget=None, recipe=None,
                stream_stderr=False):
     """Wait for a quiet machine (up to max_wait s), then run one worker subprocess."""
-    waited, t_wait = 0.0, time.perf_counter()
-    quiet_now = MONITOR.sample(0.5)
-    while quiet_now > QUIET and time.perf_counter() - t_wait < max_wait:
-        quiet_now = MONITOR.sample(1.0)
-    waited = time.perf_counter() - t_wait
+    waited, quiet_now = wait_for_quiet(max_wait, MONITOR, first=0.5, interval=1.0)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--cache", str(cache),
            "--epochs", str(epochs), "--seed", str(seed)]
     if budget is not None:
@@ -496,47 +465,10 @@ def run_worker(name, cache, epochs, seed, max_wait, budget=None, recipe=None,
     return res
 
 
-# -- formatting (as bench/step.py) ------------------------------------------
-
-def table(headers, rows, markdown, align=None):
-    align = align or ["<"] * len(headers)
-    if markdown:
-        out = ["| " + " | ".join(headers) + " |",
-               "|" + "|".join("---:" if a == ">" else "---" for a in align) + "|"]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(out)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells):
-        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), sep] + [line(r) for r in rows])
-
-
-def fmt_ratio(r):
-    return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
-
-
-def fmt_s(t):
-    return f"{t:.2f} s" if t < 100 else f"{t:.0f} s"
-
+# -- formatting (the rest is in _common.py) -----------------------------------
 
 def fmt_mb(m):
     return f"{m:.0f} MB"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return platform.processor() or "unknown"
-    model = next((l.split(":", 1)[1].strip() for l in info.splitlines()
-                  if l.startswith("model name")), "unknown")
-    flags = next((l.split(":", 1)[1].split() for l in info.splitlines()
-                  if l.startswith("flags")), [])
-    simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
-    return f"{model} ({', '.join(simd) or 'no AVX2'})"
 
 
 def version(dist):
@@ -567,11 +499,8 @@ def fastmlp_build():
 
 
 def header(title, data_dir, shapes, load_s, markdown):
-    aff = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     lines = [f"{title}   {time.strftime('%Y-%m-%d %H:%M:%S')}",
-             f"CPU: {cpu_model()}; os.cpu_count() = {os.cpu_count()}, usable = {aff}; "
-             f"load average {os.getloadavg()[0]:.2f}; other processes now use "
-             f"{MONITOR.sample():.2f} cores",
+             cpu_line(MONITOR),
              f"Python {platform.python_version()}; numpy {np.__version__}; scipy "
              f"{version('scipy')}; torch {version('torch')}; scikit-learn "
              f"{version('scikit-learn')}; {fastmlp_build()}",
@@ -579,14 +508,6 @@ def header(title, data_dir, shapes, load_s, markdown):
              f"+ the {shapes[1][0]:,} official test images, float32 in [0, 1] "
              f"(fastmlp.datasets.load_mnist, {load_s:.2f} s; not timed) from {data_dir}"]
     return "\n".join(["```"] + lines + ["```"]) if markdown else "\n".join(lines)
-
-
-def section(title, body, markdown):
-    print()
-    print(f"**{title}**" if markdown else title)
-    if markdown:
-        print()
-    print(body)
 
 
 # -- the comparison -----------------------------------------------------------
@@ -675,7 +596,7 @@ def compare(args, cache, md):
             if other in summary:
                 o = summary[other]
                 ratio = o["time"] / f["time"]
-                check(f"{LABELS[other]} time / fastmlp time", fmt_ratio(ratio),
+                check(f"{LABELS[other]} time / fastmlp time", fmt_ratio(ratio, fine=False),
                       f"≥ {target:g}×", ratio >= target, o["contended"] or f["contended"])
         if "torch" in summary:
             t = summary["torch"]
@@ -685,7 +606,8 @@ def compare(args, cache, md):
                   f["peak"] < t["peak"])
     if "torch" in summary and "sklearn" in summary:
         check("scikit-learn time / PyTorch time",
-              fmt_ratio(summary["sklearn"]["time"] / summary["torch"]["time"]), "", None)
+              fmt_ratio(summary["sklearn"]["time"] / summary["torch"]["time"], fine=False),
+              "", None)
     if checks:
         section("Targets (ratio > 1 means fastmlp is faster; times are the min over quiet "
                 "rounds)", table(["check", "value", "target", "met?"], checks, md), md)

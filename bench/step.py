@@ -106,6 +106,9 @@ try:
 except ImportError:            # optional: without it, no 1-thread measurements
     threadpool_info = threadpool_limits = None
 
+from _common import (Contender, CpuMonitor, contended, cpu_line, fmt_ratio, fmt_time,
+                     measure, section, table)
+
 
 # ---------------------------------------------------------------------------
 # Options
@@ -135,137 +138,6 @@ class Config:
 # Timing
 # ---------------------------------------------------------------------------
 
-class CpuMonitor:
-    """CPU time used by OTHER processes (and the hypervisor's steal), in cores, from
-    /proc/stat minus this process's own CPU time.  Resolution: one clock tick (10 ms)."""
-
-    QUIET = 0.25          # a block is "quiet" when others used at most this many cores
-
-    def __init__(self):
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.ok = os.path.exists("/proc/stat")
-
-    def snapshot(self):
-        t = os.times()
-        busy = 0.0
-        if self.ok:
-            with open("/proc/stat") as f:
-                v = [int(x) for x in f.readline().split()[1:9]]
-            busy = (sum(v) - v[3] - v[4]) / self.tick      # all but idle and iowait
-        return time.perf_counter(), busy, t.user + t.system
-
-    @staticmethod
-    def foreign(a, b):
-        wall = b[0] - a[0]
-        return max(0.0, (b[1] - a[1]) - (b[2] - a[2])) / wall if wall > 0 else 0.0
-
-    def sample(self, seconds=0.5):
-        a = self.snapshot()
-        time.sleep(seconds)
-        return self.foreign(a, self.snapshot())
-
-
-MONITOR = CpuMonitor()
-
-
-class Contender:
-    """A callable to time; `ctx`, if given, makes the context manager a block runs in."""
-
-    def __init__(self, key, fn, ctx=None):
-        self.key, self.fn, self.ctx = key, fn, ctx
-        self.n_inner = 1
-        self.blocks = []          # seconds per call, one per round
-        self.loads = []           # other processes' CPU use (cores) during each block
-
-    def context(self):
-        return self.ctx() if self.ctx is not None else _Null()
-
-    @property
-    def quiet_blocks(self):
-        return [b for b, l in zip(self.blocks, self.loads) if l <= CpuMonitor.QUIET]
-
-    @property
-    def contended(self):
-        """No block ran while the other processes were quiet."""
-        return not self.quiet_blocks
-
-    @property
-    def best(self):
-        """Min over the quiet blocks (over all blocks if none was quiet)."""
-        return min(self.quiet_blocks or self.blocks)
-
-    @property
-    def median(self):
-        return statistics.median(self.blocks)
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _calls_for(fn, seconds, at_least=1):
-    """Call fn repeatedly for about `seconds` (and at least `at_least` times)."""
-    n, t0 = 0, time.perf_counter()
-    while n < at_least or time.perf_counter() - t0 < seconds:
-        fn()
-        n += 1
-    return n, time.perf_counter() - t0
-
-
-def measure(contenders, rounds, samples, sample_s, warm_s, settle):
-    """Interleaved rounds of blocks; fills each contender's .blocks (seconds per call).
-
-    `settle` seconds of sleep precede every block.  Without it, the first ~0.1 s of a
-    block can be wrecked by the PREVIOUS contender's thread pool: e.g. right after numpy's
-    own OpenBLAS ran a 2-thread GEMM, its idle worker keeps spinning on the second core
-    and each fastmlp 784-128-10 step (scipy's OpenBLAS, 2 threads) took ~20-45 ms
-    instead of ~0.2 ms (measured here).
-    """
-    for c in contenders:                                   # warm up and calibrate
-        time.sleep(settle)
-        with c.context():
-            t0 = time.perf_counter()
-            c.fn()
-            n, dt = 1, time.perf_counter() - t0
-            if warm_s:
-                n, dt = _calls_for(c.fn, max(warm_s, 2 * sample_s))
-        c.n_inner = max(1, int(round(sample_s / (dt / n))))
-    gc_was = gc.isenabled()
-    try:
-        for r in range(rounds):
-            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-            for c in order:
-                start = MONITOR.snapshot()
-                if settle:
-                    time.sleep(settle)
-                gc.disable()
-                fn, n_inner = c.fn, c.n_inner
-                per_call = []
-                with c.context():
-                    if warm_s:
-                        _calls_for(fn, warm_s, at_least=2)
-                    for _ in range(samples):
-                        t0 = time.perf_counter()
-                        for _ in range(n_inner):
-                            fn()
-                        per_call.append((time.perf_counter() - t0) / n_inner)
-                gc.enable()
-                c.blocks.append(statistics.median(per_call))
-                c.loads.append(MONITOR.foreign(start, MONITOR.snapshot()))
-    finally:
-        if gc_was:
-            gc.enable()
-    return {c.key: c for c in contenders}
-
-
-def contended(res):
-    return any(c.contended for c in res.values())
-
-
 def run_small(cfg, contenders):
     return measure(contenders, cfg.rounds, cfg.samples, cfg.sample_s, cfg.warm_s, cfg.settle)
 
@@ -275,42 +147,8 @@ def one_blas_thread():
 
 
 # ---------------------------------------------------------------------------
-# Formatting
+# The main table
 # ---------------------------------------------------------------------------
-
-def fmt_time(t):
-    if t is None:
-        return "—"
-    if t < 1e-3:
-        return f"{t * 1e6:.3g} µs"
-    if t < 1.0:
-        return f"{t * 1e3:.3g} ms"
-    return f"{t:.3g} s"
-
-
-def fmt_ratio(r):
-    if r >= 100:
-        return f"{r:,.0f}×"
-    if r < 2:
-        return f"{r:.3f}×"          # enough digits to see 1.053 > 1.05
-    return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
-
-
-def table(headers, rows, markdown, align=None):
-    """rows: lists of strings.  align: per column '<' or '>'."""
-    align = align or ["<"] * len(headers)
-    if markdown:
-        out = ["| " + " | ".join(headers) + " |",
-               "|" + "|".join("---:" if a == ">" else "---" for a in align) + "|"]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(out)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells):
-        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), sep] + [line(r) for r in rows])
-
 
 class Report:
     """The main table: one row per (workload, ratio); times on a workload's first row."""
@@ -571,20 +409,6 @@ def labels_and_targets(loss, y):
 # Header
 # ---------------------------------------------------------------------------
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return platform.processor() or "unknown"
-    model = next((l.split(":", 1)[1].strip() for l in info.splitlines()
-                  if l.startswith("model name")), "unknown")
-    flags = next((l.split(":", 1)[1].split() for l in info.splitlines()
-                  if l.startswith("flags")), [])
-    simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
-    return f"{model} ({', '.join(simd) or 'no AVX2'})"
-
-
 def blas_libraries():
     """threadpoolctl's view, each library tagged with who uses it."""
     if threadpool_info is None:
@@ -617,12 +441,9 @@ def f2py_call_overhead(cfg):
 
 def header(cfg, markdown):
     lines = []
-    aff = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     lines.append(f"fastmlp step benchmark{' (--quick)' if cfg.quick else ''}   "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
-    lines.append(f"CPU: {cpu_model()}; os.cpu_count() = {os.cpu_count()}, usable = {aff}; "
-                 f"load average {os.getloadavg()[0]:.2f}; other processes now use "
-                 f"{MONITOR.sample():.2f} cores")
+    lines.append(cpu_line())
     lines.append(f"Python {platform.python_version()}; numpy {np.__version__}; scipy "
                  f"{scipy.__version__}; torch {torch.__version__}; fastmlp "
                  f"{fastmlp.__version__} ({os.path.dirname(fastmlp.__file__)})")
@@ -913,13 +734,6 @@ def main(argv=None):
     md = args.markdown
     t_start = time.perf_counter()
 
-    def section(title, body):
-        print()
-        print(f"**{title}**" if md else title)
-        if md:
-            print()
-        print(body)
-
     # torch's import leaves ~10^6 objects: a full gc.collect() then takes ~0.1 s, so
     # move them out of the collector's sight once (collections are off inside blocks)
     gc.collect()
@@ -935,11 +749,11 @@ def main(argv=None):
         spent.append(f"{name} {time.perf_counter() - t0:.0f} s")
 
     section("One SGD step (forward, loss, backward, update); ratio > 1 on X/fastmlp means "
-            "fastmlp is faster", report.render(md))
+            "fastmlp is faster", report.render(md), md)
     section("fastmlp with the default (2) vs 1 OpenBLAS thread, same run",
-            threads_table(extras, md))
+            threads_table(extras, md), md)
     section("Python-side cost of the public calls over the compiled Plan call alone",
-            overhead_table(extras, md))
+            overhead_table(extras, md), md)
     if SANITY:
         print()
         print(f"Check: on workloads 1-3 fastmlp, NumPy and PyTorch start from the same "
@@ -952,7 +766,7 @@ def main(argv=None):
               f"params; its own max rel err vs backprop {g['naive_err']:.1e}, h = 1e-6)")
     if args.details:
         section("Every contender: min and median over rounds, spread (max/min)",
-                details_table(extras, md))
+                details_table(extras, md), md)
     print()
     if report.unmet:
         print("Targets NOT met:")
