@@ -374,6 +374,30 @@ class Network:
         from . import io
         return io.load(path)
 
+    # -- scikit-learn and PyTorch (fastmlp.interchange) ------------------------
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """A Network with the weights of a fitted scikit-learn MLPClassifier/Regressor."""
+        from .interchange import from_sklearn
+        return from_sklearn(estimator)
+
+    def to_sklearn(self):
+        """A fitted scikit-learn MLPClassifier/MLPRegressor predicting as this network."""
+        from .interchange import to_sklearn
+        return to_sklearn(self)
+
+    @classmethod
+    def from_torch(cls, model, loss=None):
+        """A Network from a torch nn.Sequential of Linear layers and activations."""
+        from .interchange import from_torch
+        return from_torch(model, loss)
+
+    def to_torch(self):
+        """A torch nn.Sequential computing this network's output."""
+        from .interchange import to_torch
+        return to_torch(self)
+
     # -- copies --------------------------------------------------------------
 
     def astype(self, dtype):
