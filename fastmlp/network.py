@@ -226,20 +226,16 @@ class Network:
         """The batch-mean loss (plus the L2 penalty) at the current parameters."""
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
-        return self._loss_prepared(X, T, labels)
+        return self._loss_and_output(X, T, labels)[0]
 
-    def _loss_prepared(self, X, T, labels):
-        """loss() on arrays already validated (and scaled)."""
+    def _loss_and_output(self, X, T, labels):
+        """(loss, output activations) on arrays already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._lock:
-            self._plan.forward(X, out, True)
-        return self._loss_of_logits(out, T, labels)
-
-    def _loss_of_logits(self, out, T, labels):
-        """The loss from the output layer's Z (the output itself under mse); `out` is
-        replaced by the output activations."""
-        return _kernels.loss_forward(self._loss.code, out, T, labels, None, None) \
-            + self._penalty()
+            self._plan.forward(X, out, True)       # the logits under a fused loss
+        # the fused losses replace the logits in `out` by the output activations
+        value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None)
+        return value + self._penalty(), out
 
     def _penalty(self):
         if self.l2 == 0:
@@ -313,6 +309,12 @@ class Network:
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
+        return self._optimizer_step(X, T, labels, optimizer)
+
+    def _optimizer_step(self, X, T, labels, optimizer):
+        """The gradient, then the optimizer's update, on arrays already validated (and
+        scaled); the loss before it.  A NaN/inf loss or gradient raises
+        FloatingPointError with the parameters left as they were."""
         with self._lock:
             value = self._plan.gradient(X, T, labels, self.l2, None)
             if not math.isfinite(value):

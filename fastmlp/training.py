@@ -221,22 +221,16 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
 
 def _epoch(net, opt, X, T, labels, batch_size, epoch, history):
     """One pass over (already shuffled) data; the mean training loss."""
-    plan, params, grads, mask = net._plan, net.params, net.grads, net._weight_mask
     n = X.shape[0]
     total = 0.0
     for step, start in enumerate(range(0, n, batch_size), 1):
         stop = min(n, start + batch_size)
-        with net._lock:
-            loss = plan.gradient(X[start:stop], _slice(T, start, stop),
-                                 _slice(labels, start, stop), net.l2, None)
-        if not math.isfinite(loss):
-            raise DivergenceError(f"the loss became {loss} at epoch {epoch}, step {step}; "
-                                  "the weights are those of the last finite step",
-                                  epoch, step, history)
         try:
-            opt._apply(params, grads, mask)
+            loss = net._optimizer_step(X[start:stop], _slice(T, start, stop),
+                                       _slice(labels, start, stop), opt)
         except FloatingPointError as exc:
-            raise DivergenceError(f"epoch {epoch}, step {step}: {exc}", epoch, step,
+            raise DivergenceError(f"epoch {epoch}, step {step}: {exc}; the weights are "
+                                  "those of the last finite step", epoch, step,
                                   history) from None
         total += loss * (stop - start)
     return total / n
@@ -248,10 +242,7 @@ def _slice(arr, start, stop):
 
 def _validation_scores(net, Xv, Tv, Lv):
     """val_loss and the metric on prepared (scaled) validation arrays."""
-    out = np.empty((Xv.shape[0], net.sizes[-1]), net.dtype)
-    with net._lock:
-        net._plan.forward(Xv, out, True)
-    loss = net._loss_of_logits(out, Tv, Lv)          # out now holds the output activations
+    loss, out = net._loss_and_output(Xv, Tv, Lv)
     return {"val_loss": loss, f"val_{metric_name(net)}": _metric(net, out, Tv, Lv)}
 
 
@@ -275,7 +266,7 @@ def _fit_lbfgs(net, X, T, labels, val, max_iter, history, verbose, print_fn):
     t0 = [time.perf_counter()]
 
     def record(theta):
-        entry = {"epoch": len(history) + 1, "loss": float(net._loss_prepared(X, T, labels)),
+        entry = {"epoch": len(history) + 1, "loss": float(net._loss_and_output(X, T, labels)[0]),
                  "lr": None}
         if val is not None:
             entry.update(_validation_scores(net, *val))
