@@ -641,15 +641,14 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
             # b := b - lr · db
             for j in range(p.sizes[l + 1]):
                 b[j] -= <floating>lr * db[j]
-        elif mode == MODE_INPUTS:
-            _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
-                            NULL, NULL, B, p.sizes[l], p.sizes[l + 1], act,
-                            <floating>p.alpha[l], <floating>1, <floating>0)
         else:
+            if mode == MODE_INPUTS:          # no weight or bias gradients at all
+                dW = NULL
+                db = NULL
             _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
                             dW, db, B, p.sizes[l], p.sizes[l + 1], act,
                             <floating>p.alpha[l], <floating>1, <floating>0)
-            if l2 != 0:
+            if l2 != 0 and dW != NULL:
                 # dW += l2 · W
                 for j in range(n_w):
                     dW[j] += <floating>l2 * W[j]
