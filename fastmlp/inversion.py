@@ -87,7 +87,8 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     free = ~fixed_mask
     if not free.any():
         raise ValueError("every feature is fixed: nothing is left to search over")
-    spread = net.scaler.scale if net.scaler is not None else np.ones(n_in)
+    center, spread = ((net.scaler.mean, net.scaler.scale) if net.scaler is not None
+                      else (np.zeros(n_in), np.ones(n_in)))
     if reg > 0:
         x_ref = _reference(net, x_ref, x0, n_in)
 
@@ -95,7 +96,6 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     X[:, fixed_mask] = fixed_values[fixed_mask]
 
     # the search variables: the free features in the network's standardized units
-    center = net.scaler.mean if net.scaler is not None else np.zeros(n_in)
     c, s = center[free], spread[free]
 
     def fg(U, rows):
@@ -169,7 +169,7 @@ class _Goal:
         net = self.net
         Xs = net._inputs(X)
         if self.kind == "values":
-            f = net.forward(X).astype(np.float64)
+            f = net._forward_prepared(Xs).astype(np.float64)
             G = (f - self.t) * self.m
             value = 0.5 * np.sum(G * G, axis=1)
             reached = self.reached(np.abs(G).max(axis=1))

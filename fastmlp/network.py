@@ -197,7 +197,10 @@ class Network:
 
     def forward(self, X):
         """The output layer's activations for X (probabilities under cross-entropy)."""
-        X = self._inputs(X)
+        return self._forward_prepared(self._inputs(X))
+
+    def _forward_prepared(self, X):
+        """forward() on an array already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._lock:
             self._plan.forward(X, out)
