@@ -100,17 +100,21 @@ cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
 # ---------------------------------------------------------------------------
 # Losses, fused with the output layer.  Each returns the batch-mean loss and, when
 # G is not NULL, writes ∂L/∂(output) into G.  row_loss, when not NULL, receives
-# each row's un-averaged loss (the numerical gradient uses it).
+# each row's un-averaged loss (the numerical gradient uses it).  row_w, when not
+# NULL, replaces the uniform 1/B by a weight per row (sample weights normalized to
+# sum 1 by the caller): the loss is then Σ_rows w·loss_row, G's rows scale by w.
 # ---------------------------------------------------------------------------
 
 cdef double _loss_mse(const floating* A, const floating* T, floating* G,
-                      double* row_loss, int B, int n) noexcept nogil:
+                      double* row_loss, const double* row_w, int B, int n) noexcept nogil:
     """L = Σ_rows ½ Σ_k (a - t)² / B ;  G := (A - T) / B  (∂L/∂A)."""
     cdef Py_ssize_t i, k
     cdef double total = 0, r
     cdef floating e
     cdef floating inv_b = <floating>1 / B
     for i in range(B):
+        if row_w != NULL:
+            inv_b = <floating>row_w[i]
         r = 0
         for k in range(n):
             e = A[i * n + k] - T[i * n + k]
@@ -120,12 +124,13 @@ cdef double _loss_mse(const floating* A, const floating* T, floating* G,
         r *= 0.5
         if row_loss != NULL:
             row_loss[i] = r
-        total += r
-    return total / B
+        total += r if row_w == NULL else r * row_w[i]
+    return total / B if row_w == NULL else total
 
 
 cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
-                             floating* G, double* row_loss, int B, int n) noexcept nogil:
+                             floating* G, double* row_loss, const double* row_w,
+                             int B, int n) noexcept nogil:
     """Softmax + cross-entropy from logits Z, which are replaced by P = softmax(Z).
 
     L = Σ_rows Σ_k t_k (lse - z_k) / B, with lse = log Σ_k e^z_k;
@@ -137,6 +142,8 @@ cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
     cdef floating* z
     cdef floating inv_b = <floating>1 / B
     for i in range(B):
+        if row_w != NULL:
+            inv_b = <floating>row_w[i]
         z = Z + i * n
         m = z[0]
         for k in range(1, n):
@@ -168,12 +175,13 @@ cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
                 G[i * n + k] = p * inv_b
         if row_loss != NULL:
             row_loss[i] = r
-        total += r
-    return total / B
+        total += r if row_w == NULL else r * row_w[i]
+    return total / B if row_w == NULL else total
 
 
 cdef double _loss_sigmoid_bce(floating* Z, const floating* T, floating* G,
-                              double* row_loss, int B, int n) noexcept nogil:
+                              double* row_loss, const double* row_w,
+                              int B, int n) noexcept nogil:
     """Sigmoid + binary cross-entropy from logits Z, which are replaced by P = σ(Z).
 
     L = Σ_rows Σ_k [softplus(z) - t z] / B  (= -t log p - (1-t) log(1-p), stably);
@@ -184,6 +192,8 @@ cdef double _loss_sigmoid_bce(floating* Z, const floating* T, floating* G,
     cdef floating z, p
     cdef floating inv_b = <floating>1 / B
     for i in range(B):
+        if row_w != NULL:
+            inv_b = <floating>row_w[i]
         r = 0
         for k in range(n):
             z = Z[i * n + k]
@@ -194,18 +204,19 @@ cdef double _loss_sigmoid_bce(floating* Z, const floating* T, floating* G,
                 G[i * n + k] = (p - T[i * n + k]) * inv_b
         if row_loss != NULL:
             row_loss[i] = r
-        total += r
-    return total / B
+        total += r if row_w == NULL else r * row_w[i]
+    return total / B if row_w == NULL else total
 
 
 cdef double _loss(int loss, floating* out, const floating* T, const intp* labels,
-                  floating* G, double* row_loss, int B, int n) noexcept nogil:
+                  floating* G, double* row_loss, const double* row_w,
+                  int B, int n) noexcept nogil:
     """Dispatch on the loss code.  out is the output activation for MSE, logits else."""
     if loss == LOSS_MSE:
-        return _loss_mse(out, T, G, row_loss, B, n)
+        return _loss_mse(out, T, G, row_loss, row_w, B, n)
     if loss == LOSS_CROSS_ENTROPY:
-        return _loss_softmax_ce(out, T, labels, G, row_loss, B, n)
-    return _loss_sigmoid_bce(out, T, G, row_loss, B, n)
+        return _loss_softmax_ce(out, T, labels, G, row_loss, row_w, B, n)
+    return _loss_sigmoid_bce(out, T, G, row_loss, row_w, B, n)
 
 
 cdef double _sum_squares(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -319,11 +330,13 @@ def activate(cnp.ndarray Z, cnp.ndarray A, int act, double alpha):
 
 
 def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,
-                 cnp.ndarray G, cnp.ndarray row_loss):
+                 cnp.ndarray G, cnp.ndarray row_loss, cnp.ndarray row_weights=None):
     """Batch-mean loss of `out` against T (rows) or labels; G := ∂L/∂out if given.
 
     For cross-entropy and binary cross-entropy `out` holds logits and is replaced
     by the probabilities.  row_loss (float64, length B), if given, gets each row's loss.
+    row_weights (float64, length B, summing to 1), if given, replace the mean by
+    a weighted sum.
     """
     cdef int B = out.shape[0], n = out.shape[1]
     cdef void* o = _ptr(out)
@@ -331,6 +344,7 @@ def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,
     cdef intp* lab = <intp*>_ptr(labels)
     cdef void* g = _ptr(G)
     cdef double* rl = <double*>_ptr(row_loss)
+    cdef double* rw = <double*>_ptr(row_weights)
     cdef double value
     cdef bint f64 = _is_f64(out)
     if FASTMLP_DEBUG:
@@ -340,12 +354,14 @@ def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,
             raise AssertionError("kernel argument labels: expected intp of length B")
         if row_loss is not None and cnp.PyArray_SIZE(row_loss) != B:
             raise AssertionError("kernel argument row_loss: expected length B")
+        if row_weights is not None and cnp.PyArray_SIZE(row_weights) != B:
+            raise AssertionError("kernel argument row_weights: expected length B")
     if f64:
         with nogil:
-            value = _loss(loss, <double*>o, <double*>t, lab, <double*>g, rl, B, n)
+            value = _loss(loss, <double*>o, <double*>t, lab, <double*>g, rl, rw, B, n)
     else:
         with nogil:
-            value = _loss(loss, <float*>o, <float*>t, lab, <float*>g, rl, B, n)
+            value = _loss(loss, <float*>o, <float*>t, lab, <float*>g, rl, rw, B, n)
     return value
 
 
@@ -480,12 +496,15 @@ cdef class Plan:
 
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double l2, cnp.ndarray dX, bint inputs_only=False,
-                 cnp.ndarray row_loss=None):
+                 cnp.ndarray row_loss=None, cnp.ndarray row_weights=None):
         """The loss; fills the flat gradient buffer, and dX := ∂L/∂X if dX is given.
         With inputs_only, only dX (the weight-gradient GEMMs are skipped).  row_loss
-        (float64, length B), if given, receives each row's loss (without penalty)."""
+        (float64, length B), if given, receives each row's loss (without penalty).
+        row_weights (float64, length B, summing to 1), if given, weight the rows'
+        losses in place of the batch mean."""
         return self._run(X, T, labels, 0.0, l2, dX,
-                         MODE_INPUTS if inputs_only else MODE_GRADIENT, row_loss)
+                         MODE_INPUTS if inputs_only else MODE_GRADIENT, row_loss,
+                         row_weights)
 
     def vjp(self, cnp.ndarray X, cnp.ndarray G, cnp.ndarray dX, bint logits=False):
         """dX := Gᵀ ∂f/∂X row by row: the vector-Jacobian product of the network's
@@ -509,10 +528,11 @@ cdef class Plan:
     def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double lr, double l2):
         """The loss before the step; then params := params - lr · (∇L + l2 · W)."""
-        return self._run(X, T, labels, lr, l2, None, MODE_SGD, None)
+        return self._run(X, T, labels, lr, l2, None, MODE_SGD, None, None)
 
     cdef double _run(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
-                     double lr, double l2, cnp.ndarray dX, int mode, cnp.ndarray row_loss):
+                     double lr, double l2, cnp.ndarray dX, int mode, cnp.ndarray row_loss,
+                     cnp.ndarray row_weights):
         cdef int B = X.shape[0]
         self.reserve(B)
         cdef void* x = _ptr(X)
@@ -520,6 +540,7 @@ cdef class Plan:
         cdef intp* lab = <intp*>_ptr(labels)
         cdef void* dx = _ptr(dX)
         cdef double* rl = <double*>_ptr(row_loss)
+        cdef double* rw = <double*>_ptr(row_weights)
         cdef double value
         if FASTMLP_DEBUG:
             _expect("X", X, B, self.sizes[0], self.f64)
@@ -529,14 +550,16 @@ cdef class Plan:
                 raise AssertionError("kernel argument labels: expected length B")
             if row_loss is not None and cnp.PyArray_SIZE(row_loss) != B:
                 raise AssertionError("kernel argument row_loss: expected length B")
+            if row_weights is not None and cnp.PyArray_SIZE(row_weights) != B:
+                raise AssertionError("kernel argument row_weights: expected length B")
         if self.f64:
             with nogil:
                 value = _plan_step(self, <double*>x, <double*>t, lab, <double*>dx,
-                                   B, lr, l2, mode, rl)
+                                   B, lr, l2, mode, rl, rw)
         else:
             with nogil:
                 value = _plan_step(self, <float*>x, <float*>t, lab, <float*>dx,
-                                   B, lr, l2, mode, rl)
+                                   B, lr, l2, mode, rl, rw)
         return value
 
 
@@ -569,7 +592,7 @@ cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
 
 cdef double _plan_step(Plan p, const floating* X, const floating* T,
                        const intp* labels, floating* dX, int B, double lr, double l2,
-                       int mode, double* row_loss) noexcept nogil:
+                       int mode, double* row_loss, const double* row_w) noexcept nogil:
     """One training step: forward, loss, backward; then the gradient or the SGD update."""
     cdef int l, L = p.n_layers
     cdef floating* P = <floating*>p.params
@@ -584,7 +607,8 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
 
     # forward, then the loss and G = ∂L/∂(output), or ∂L/∂Z for a fused loss
     _plan_forward(p, X, out, B, True)
-    value = _loss(p.loss, out, T, labels, <floating*>p.delta0, row_loss, B, p.sizes[L])
+    value = _loss(p.loss, out, T, labels, <floating*>p.delta0, row_loss, row_w, B,
+                  p.sizes[L])
     _plan_backward(p, X, dX, B, p.fused_output, mode, lr, l2)
     return value + penalty
 

@@ -314,12 +314,15 @@ class Network:
                             f"got {type(optimizer).__name__}")
         return self._optimizer_step(X, T, labels, optimizer)
 
-    def _optimizer_step(self, X, T, labels, optimizer):
+    def _optimizer_step(self, X, T, labels, optimizer, row_weights=None, l2=None):
         """The gradient, then the optimizer's update, on arrays already validated (and
-        scaled); the loss before it.  A NaN/inf loss or gradient raises
-        FloatingPointError with the parameters left as they were."""
+        scaled); the loss before it.  row_weights (float64, summing to 1) weight the
+        rows in place of the batch mean; l2 overrides the network's penalty for this
+        step.  A NaN/inf loss or gradient raises FloatingPointError with the
+        parameters left as they were."""
         with self._lock:
-            value = self._plan.gradient(X, T, labels, self.l2, None)
+            value = self._plan.gradient(X, T, labels, self.l2 if l2 is None else l2, None,
+                                        False, None, row_weights)
             if not math.isfinite(value):
                 raise FloatingPointError(f"the loss is {value}; the parameters were not updated")
             optimizer._apply(self._params, self._grads, self._weight_mask)
@@ -405,12 +408,17 @@ class Network:
 
     # -- copies --------------------------------------------------------------
 
+    def _architecture(self):
+        """(n_in, n_out, activation, alpha or None) per layer: what rebuilds it."""
+        return [(l.n_in, l.n_out, l.activation,
+                 l.alpha if l.activation in ("leaky_relu", "elu") else None)
+                for l in self.layers]
+
     def astype(self, dtype):
         """A new Network of the same architecture in `dtype` (parameters cast)."""
         dtype = check_dtype(dtype)
-        layers = [Layer(l.n_in, l.n_out, l.activation, dtype, seed=0,
-                        alpha=l.alpha if l.activation in ("leaky_relu", "elu") else None)
-                  for l in self.layers]
+        layers = [Layer(n_in, n_out, act, dtype, seed=0, alpha=alpha)
+                  for n_in, n_out, act, alpha in self._architecture()]
         net = Network(layers, loss=self._loss.name, l2=self.l2)
         net._params[...] = self._params
         net.scaler = self._scaler
@@ -419,6 +427,25 @@ class Network:
 
     def copy(self):
         return self.astype(self.dtype)
+
+    # -- pickling: the compiled Plan and the lock are rebuilt, not pickled --------
+
+    def __getstate__(self):
+        with self._lock:
+            return {"architecture": self._architecture(), "loss": self._loss.name,
+                    "l2": self.l2, "dtype": self.dtype.name, "params": self._params.copy(),
+                    "scaler": self._scaler, "training": self.training,
+                    "optimizer": self._optimizer}
+
+    def __setstate__(self, state):
+        dtype = check_dtype(state["dtype"])
+        layers = [Layer(n_in, n_out, act, dtype, seed=0, alpha=alpha)
+                  for n_in, n_out, act, alpha in state["architecture"]]
+        Network.__init__(self, layers, loss=state["loss"], l2=state["l2"])
+        self.set_params(state["params"])
+        self.scaler = state["scaler"]
+        self.training = state["training"]
+        self._optimizer = state["optimizer"]
 
     def __repr__(self):
         acts = ", ".join(l.activation for l in self.layers)

@@ -409,3 +409,21 @@ def test_network_finite_at_huge_inputs(act, loss, dtype):
     assert np.isfinite(value) and np.isfinite(net.loss(X, y))
     assert np.all(np.isfinite(grad)) and np.all(np.isfinite(dX))
     assert np.all(np.isfinite(net.forward(X)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=_id)
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy", "binary_cross_entropy"])
+def test_row_weights_equal_repeated_rows(rng, loss, dtype):
+    """Weights w/Σw on the rows give the loss and gradient of the batch in which
+    row i appears w_i times (integer weights; a zero weight drops the row)."""
+    net = Network([4, 5, 3], activation="tanh", loss=loss, dtype=dtype, seed=2)
+    X = rng.standard_normal((6, 4)).astype(dtype)
+    T = (rng.uniform(size=(6, 3)) if loss != "cross_entropy" else
+         np.eye(3)[rng.integers(0, 3, 6)]).astype(dtype)
+    w = np.array([1, 0, 3, 2, 1, 1], dtype=np.float64)
+    value = net._plan.gradient(X, T, None, 0.0, None, False, None, w / w.sum())
+    weighted = net.grads.copy()
+    rows = np.repeat(np.arange(6), w.astype(int))
+    expected = net._plan.gradient(X[rows], T[rows], None, 0.0, None)
+    np.testing.assert_allclose(value, expected, rtol=TOL[dtype])
+    np.testing.assert_allclose(weighted, net.grads, rtol=TOL[dtype] * 10, atol=TOL[dtype])

@@ -344,6 +344,33 @@ def test_astype_and_copy(rng, kw):
     assert n32.loss(X, y) == pytest.approx(net.loss(X, y), rel=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pickle_and_deepcopy_rebuild_an_identical_network(rng, dtype):
+    import copy
+    import pickle
+    net = Network([3, 6, 4], activation="leaky_relu", alpha=0.2, dtype=dtype, seed=1, l2=0.01)
+    net.scaler = fastmlp.Standardizer(np.ones(3), np.full(3, 2.0))
+    X = rng.standard_normal((8, 3))
+    y = rng.integers(0, 4, 8)
+    opt = fastmlp.Adam(lr=0.01)
+    net.train_step(X, y, optimizer=opt)
+    net._optimizer = opt                      # fit / partial_fit keep it here
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert clone.dtype == dtype and not np.shares_memory(clone.params, net.params)
+        np.testing.assert_array_equal(clone.params, net.params)
+        assert [(l.activation, l.alpha) for l in clone.layers] == \
+            [(l.activation, l.alpha) for l in net.layers]
+        assert clone.l2 == net.l2 and clone.training == net.training
+        np.testing.assert_array_equal(clone.scaler.scale, net.scaler.scale)
+        np.testing.assert_array_equal(clone.forward(X), net.forward(X))
+        # the optimizer state came along: the next step is the same step
+        twin = net.copy()
+        twin_opt = copy.deepcopy(opt)
+        twin.train_step(X, y, optimizer=twin_opt)
+        clone.train_step(X, y, optimizer=clone._optimizer)
+        np.testing.assert_array_equal(clone.params, twin.params)
+
+
 # ---------------------------------------------------------------------------
 # Training reaches a good accuracy
 # ---------------------------------------------------------------------------
