@@ -60,6 +60,7 @@ _RATES = ("constant", "invscaling", "adaptive")
 _OUT_ACTIVATION = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic",
                    "mse": "identity"}
 _SPARSE = ["csr", "csc", "coo"]
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class _BaseMLP(BaseEstimator):
@@ -454,11 +455,18 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         """The network's output for X, in float64 (scikit-learn's output precision)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=_SPARSE, dtype=(np.float64, np.float32),
-                          reset=False)
-        if scipy.sparse.issparse(X):
-            X = X.toarray()
+        if not hasattr(self, "network_"):
+            check_is_fitted(self)                     # raises NotFittedError
+        # A plain float matrix of the right width needs none of validate_data's work
+        # (which costs ~50 µs, 15 times the forward pass of one row): the network
+        # checks its finiteness.  Anything else goes through validate_data.
+        if not (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOATS
+                and X.shape[1] == self.n_features_in_
+                and not hasattr(self, "feature_names_in_")):
+            X = validate_data(self, X, accept_sparse=_SPARSE,
+                              dtype=(np.float64, np.float32), reset=False)
+            if scipy.sparse.issparse(X):
+                X = X.toarray()
         return self.network_.forward(X).astype(np.float64, copy=False)
 
     @property

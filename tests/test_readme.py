@@ -64,8 +64,22 @@ def test_inversion_example(tmp_path, monkeypatch):
     assert abs(np.sin(result.x[0]) * np.cos(0.5) + 0.5 * result.x[0] - 0.8) < 0.02
 
 
+def test_sklearn_estimator_example(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("sklearn")
+    ns = run_block(block_with("from fastmlp.sklearn import MLPClassifier"), tmp_path,
+                   monkeypatch)
+    clf, result = ns["clf"], ns["result"]
+    cv_mean = float(capsys.readouterr().out.splitlines()[0])
+    assert abs(cv_mean - 0.93) < 0.01                                   # "≈ 0.93"
+    assert clf.n_iter_ == 200 and clf.coefs_[0].shape == (64, 64)
+    assert abs(clf.loss_curve_[-1] - 0.02) < 0.005                      # "≈ 0.02"
+    assert clf.predict(result.x.reshape(1, -1))[0] == 3
+    assert result.x.min() >= 0 and result.x.max() <= 1                 # the training range
+
+
 def test_every_python_block_is_tested():
     markers = ["hidden.backward(delta", "net.train_step(X[idx]", "check_gradients(net, X, y)",
-               "net.fit(X, y, epochs=10, batch_size=128", "fastmlp.invert(net, target=[0.8]"]
+               "net.fit(X, y, epochs=10, batch_size=128", "fastmlp.invert(net, target=[0.8]",
+               "from fastmlp.sklearn import MLPClassifier"]
     assert len(blocks()) == len(markers)
     assert all(any(m in b for b in blocks()) for m in markers)

@@ -415,8 +415,13 @@ def test_bad_targets_and_calls():
         MLPRegressor(solver="lbfgs").partial_fit(X, X[:, 0])
     with pytest.raises(ValueError, match="sample_weight"):
         MLPClassifier().fit(X, y, sample_weight=-np.ones(len(X)))
+    fitted = MLPClassifier(max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="expecting 4 features"):
-        MLPClassifier(max_iter=2).fit(X, y).predict(X[:, :3])
+        fitted.predict(X[:, :3])
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.predict(bad)
 
 
 def test_divergence_is_a_clear_error_and_keeps_finite_weights():

@@ -1,0 +1,191 @@
+#!/usr/bin/env python
+"""Benchmark fastmlp.sklearn's estimators against scikit-learn's own, same settings.
+
+    python bench/sklearn_compare.py              full run (2 interleaved rounds; ~2-4 min)
+    python bench/sklearn_compare.py --quick      smoke run (1 round, fewer iterations)
+    python bench/sklearn_compare.py --markdown   the table as Markdown (for the README)
+    python bench/sklearn_compare.py --data DIR   the MNIST IDX files (default
+                                                 ../shared/data/mnist from the repository root)
+    also: --rounds R, --max-wait S (wait up to S s for a quiet machine before each fit)
+
+The problems (the same arrays go to both estimators)
+----------------------------------------------------
+mnist       MNIST-24k (the first 24,345 training images; the 10k test images), pixels
+            / 255 in float64, as scikit-learn users get them (fetch_openml, then / 255);
+            MLPClassifier(hidden_layer_sizes=(256, 128)).  Skipped without the IDX files.
+mnist f32   the same in float32, in which scikit-learn computes too: both then run the
+            same float32 GEMMs (numpy's and scipy's OpenBLAS), so this row shows what is
+            left once the precision is equal.
+tabular     make_classification(100_000, 50, n_informative=30, n_classes=4,
+            random_state=0), float64 as generated; 80,000 rows to fit, 20,000 to test;
+            MLPClassifier(hidden_layer_sizes=(128, 64)).
+regression  make_regression(50_000, 50, n_informative=30, noise=10, random_state=0), y
+            divided by its standard deviation, float64; 40,000 / 10,000 rows;
+            MLPRegressor(hidden_layer_sizes=(128, 64)).
+
+Every estimator: solver "adam", scikit-learn's defaults otherwise (alpha 1e-4, batch
+min(200, n), learning_rate_init 1e-3, tol 1e-4), max_iter=10 (--quick: 2),
+random_state=0.  fastmlp's estimators run in their default float32; scikit-learn
+computes in the dtype of X (float32 for mnist, float64 for the others).  With the same
+random_state both start from the same weights and see the same batches.
+
+How it is measured
+------------------
+Fit: the wall time of ``fit`` on a fresh clone, after one untimed warm-up fit of each
+estimator (first calls pay for page faults and thread start-up), R interleaved rounds
+(default 2), the order alternating; a fit's time is the MIN over the rounds in which other processes
+stayed quiet (all rounds if none did).  Predict: ``predict`` on the whole test set,
+timed in interleaved blocks (bench/_common.measure), the best quiet block.  Also the
+latency of predicting one row.  Score: accuracy (classifiers) or R² on the test rows.
+"Ratio" is scikit-learn's time over fastmlp's, measured in the same run.
+Targets: fit ≥ 3×, predict ≥ 5×, at a test score within 0.3 points.
+"""
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from _common import (MONITOR, Contender, CpuMonitor, cpu_line, fmt_ratio, fmt_time, measure,
+                     section, table, wait_for_quiet)
+
+TARGET_FIT = 3.0
+TARGET_PREDICT = 5.0
+TARGET_SCORE_GAP = 0.003
+ITERATIONS = 10
+QUICK_ITERATIONS = 2
+
+
+def default_data_dir():
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+
+
+def problems(data_dir):
+    """(name, kind, hidden, X_fit, y_fit, X_test, y_test) for each problem."""
+    from sklearn.datasets import make_classification, make_regression
+    out = []
+    try:
+        from fastmlp.datasets import load_mnist
+        X, y = load_mnist(data_dir, "train", dtype=np.float64)
+        Xt, yt = load_mnist(data_dir, "test", dtype=np.float64)
+        out.append(("mnist (24,345 × 784)", "classifier", (256, 128), X, y, Xt, yt))
+        out.append(("mnist, float32 input", "classifier", (256, 128), X.astype(np.float32),
+                    y, Xt.astype(np.float32), yt))
+    except (OSError, ValueError) as exc:
+        print(f"note: MNIST skipped ({exc})")
+    X, y = make_classification(100_000, 50, n_informative=30, n_classes=4, random_state=0)
+    out.append(("tabular (100,000 × 50)", "classifier", (128, 64),
+                X[:80_000], y[:80_000], X[80_000:], y[80_000:]))
+    X, y = make_regression(50_000, 50, n_informative=30, noise=10, random_state=0)
+    y = y / y.std()
+    out.append(("regression (50,000 × 50)", "regressor", (128, 64),
+                X[:40_000], y[:40_000], X[40_000:], y[40_000:]))
+    return out
+
+
+def estimators(kind, hidden, max_iter):
+    import fastmlp.sklearn
+    import sklearn.neural_network
+    name = "MLPClassifier" if kind == "classifier" else "MLPRegressor"
+    params = dict(hidden_layer_sizes=hidden, solver="adam", max_iter=max_iter,
+                  random_state=0)
+    return {"fastmlp": getattr(fastmlp.sklearn, name)(**params),
+            "sklearn": getattr(sklearn.neural_network, name)(**params)}
+
+
+def run_problem(problem, max_iter, rounds, max_wait):
+    from sklearn.base import clone
+    name, kind, hidden, X, y, Xt, yt = problem
+    protos = estimators(kind, hidden, max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for proto in protos.values():                 # warm-up, untimed
+            clone(proto).set_params(max_iter=1).fit(X[:2000], y[:2000])
+    fits = {key: [] for key in protos}
+    fitted = {}
+    for r in range(rounds):
+        for key in (list(protos) if r % 2 == 0 else list(protos)[::-1]):
+            wait_for_quiet(max_wait)
+            est = clone(protos[key])
+            start = MONITOR.snapshot()
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")       # ConvergenceWarning at max_iter
+                est.fit(X, y)
+            seconds = time.perf_counter() - t0
+            fits[key].append((seconds, MONITOR.foreign(start, MONITOR.snapshot())))
+            fitted[key] = est
+    fit_time = {}
+    for key, runs in fits.items():
+        quiet = [s for s, load in runs if load <= CpuMonitor.QUIET]
+        fit_time[key] = (min(quiet or [s for s, _ in runs]), not quiet)
+    score = {key: est.score(Xt, yt) for key, est in fitted.items()}
+    row = Xt[:1].copy()
+    batch = measure([Contender(key, lambda e=est: e.predict(Xt)) for key, est in fitted.items()],
+                    rounds=3, samples=5, sample_s=0.2, warm_s=0.2, settle=0.3)
+    single = measure([Contender(key, lambda e=est: e.predict(row)) for key, est in fitted.items()],
+                     rounds=3, samples=5, sample_s=0.05, warm_s=0.1, settle=0.3)
+    return {"name": name, "kind": kind, "hidden": hidden, "fit": fit_time, "score": score,
+            "predict": {k: c.best for k, c in batch.items()},
+            "single": {k: c.best for k, c in single.items()},
+            "contended": any(c.contended for c in [*batch.values(), *single.values()])
+            or any(flag for _, flag in fit_time.values())}
+
+
+def report(results, markdown):
+    headers = ["problem", "fit fastmlp", "fit sklearn", "ratio", "predict fastmlp",
+               "predict sklearn", "ratio", "1-row ratio", "score fastmlp", "score sklearn"]
+    rows, verdicts = [], []
+    for res in results:
+        fit_ratio = res["fit"]["sklearn"][0] / res["fit"]["fastmlp"][0]
+        pred_ratio = res["predict"]["sklearn"] / res["predict"]["fastmlp"]
+        one_ratio = res["single"]["sklearn"] / res["single"]["fastmlp"]
+        metric = "accuracy" if res["kind"] == "classifier" else "R²"
+        fmt = (lambda s: f"{s:.2%}") if res["kind"] == "classifier" else (lambda s: f"{s:.4f}")
+        rows.append([res["name"], fmt_time(res["fit"]["fastmlp"][0]),
+                     fmt_time(res["fit"]["sklearn"][0]), fmt_ratio(fit_ratio, False),
+                     fmt_time(res["predict"]["fastmlp"]), fmt_time(res["predict"]["sklearn"]),
+                     fmt_ratio(pred_ratio, False), fmt_ratio(one_ratio, False),
+                     f"{fmt(res['score']['fastmlp'])} {metric}", fmt(res["score"]["sklearn"])])
+        gap = res["score"]["sklearn"] - res["score"]["fastmlp"]
+        verdicts.append(
+            f"{res['name']}: fit {fmt_ratio(fit_ratio, False)} "
+            f"({'met' if fit_ratio >= TARGET_FIT else 'NOT met'}, target {TARGET_FIT:g}×), "
+            f"predict {fmt_ratio(pred_ratio, False)} "
+            f"({'met' if pred_ratio >= TARGET_PREDICT else 'NOT met'}, target "
+            f"{TARGET_PREDICT:g}×), score gap {gap * 100:+.2f} points "
+            f"({'met' if gap <= TARGET_SCORE_GAP else 'NOT met'}, at most "
+            f"{TARGET_SCORE_GAP * 100:g})"
+            + ("  [measured under load]" if res["contended"] else ""))
+    align = ["<"] + [">"] * (len(headers) - 1)
+    section("fastmlp.sklearn vs scikit-learn (same estimator settings, same data)",
+            table(headers, rows, markdown, align), markdown)
+    section("Targets", "\n".join(("- " if markdown else "") + v for v in verdicts), markdown)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--data", default=str(default_data_dir()))
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--max-wait", type=float, default=30.0)
+    args = parser.parse_args()
+    try:
+        import fastmlp
+        import sklearn
+    except ImportError as exc:
+        sys.exit(f"error: {exc}; install the bench extras: pip install \".[bench]\"")
+    rounds = args.rounds or (1 if args.quick else 2)
+    max_iter = QUICK_ITERATIONS if args.quick else ITERATIONS
+    print(f"fastmlp {fastmlp.__version__}, scikit-learn {sklearn.__version__}, "
+          f"numpy {np.__version__}; {rounds} round(s), max_iter={max_iter}")
+    print(cpu_line())
+    results = [run_problem(p, max_iter, rounds, args.max_wait) for p in problems(args.data)]
+    report(results, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
