@@ -20,7 +20,7 @@
 # Python has validated the arrays.
 
 cimport numpy as cnp
-from libc.math cimport sqrt, sqrtf, pow, fabs, fmax, INFINITY
+from libc.math cimport sqrt, pow, fabs, fmax, INFINITY
 from libc.float cimport FLT_MAX, DBL_MAX
 
 from _blas cimport floating
@@ -59,21 +59,88 @@ cdef extern from *:
     }
     FASTMLP_MAX_ABS(fastmlp_max_abs_f, float, int32_t, 0x7fffffff)
     FASTMLP_MAX_ABS(fastmlp_max_abs_d, double, int64_t, 0x7fffffffffffffffll)
+
+    /* The update loops, in C so that `restrict` tells the compiler the five arrays do
+       not overlap (Python guarantees it), which lets it vectorize them.  With GCC on
+       x86-64 Linux each is also compiled for AVX2 and picked at load time
+       (target_clones), so one wheel runs on any x86-64 CPU and uses 8-wide vectors
+       where it can.  No FMA: both versions round exactly alike, so results do not
+       depend on the CPU. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define FASTMLP_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define FASTMLP_CLONES
+    #endif
+
+    #define FASTMLP_ADAM(NAME, T, SQRT)                                                  \
+    FASTMLP_CLONES static int NAME(T* restrict p, const T* restrict grad,                \
+            T* restrict m, T* restrict v, const unsigned char* restrict mask,          \
+            Py_ssize_t n, T s, T cw, T dk, T b1, T b2, T step, T root_c2, T eps) {      \
+        int bad = 0;                                                                     \
+        for (Py_ssize_t i = 0; i < n; i++) {                                             \
+            T q = p[i];                                                                  \
+            T g = s * grad[i] + (cw * mask[i]) * q;                                      \
+            q = q * (1 - dk * mask[i]);                                                  \
+            T mi = b1 * m[i] + (1 - b1) * g;                                             \
+            T vi = b2 * v[i] + (1 - b2) * g * g;                                         \
+            m[i] = mi;                                                                   \
+            v[i] = vi;                                                                   \
+            q = q - step * mi / (SQRT(vi) / root_c2 + eps);                              \
+            p[i] = q;                                                                    \
+            bad |= (q - q) != 0;                                                         \
+        }                                                                                \
+        return bad;                                                                      \
+    }
+    FASTMLP_ADAM(fastmlp_adam_f, float, sqrtf)
+    FASTMLP_ADAM(fastmlp_adam_d, double, sqrt)
+
+    /* SGD; mu == 0: no buffer (buf may be NULL); first: the buffer holds nothing yet */
+    #define FASTMLP_SGD(NAME, T)                                                         \
+    FASTMLP_CLONES static int NAME(T* restrict p, const T* restrict grad,                \
+            T* restrict buf, const unsigned char* restrict mask, Py_ssize_t n,         \
+            T s, T lr, T mu, T wd, int nesterov, int first) {                            \
+        int bad = 0;                                                                     \
+        for (Py_ssize_t i = 0; i < n; i++) {                                             \
+            T q = p[i], d;                                                               \
+            T g = s * grad[i] + (wd * mask[i]) * q;                                      \
+            if (mu != 0) {                                                               \
+                T b = first ? g : mu * buf[i] + g;                                       \
+                buf[i] = b;                                                              \
+                d = nesterov ? g + mu * b : b;                                           \
+            } else {                                                                     \
+                d = g;                                                                   \
+            }                                                                            \
+            q = q - lr * d;                                                              \
+            p[i] = q;                                                                    \
+            bad |= (q - q) != 0;                                                         \
+        }                                                                                \
+        return bad;                                                                      \
+    }
+    FASTMLP_SGD(fastmlp_sgd_f, float)
+    FASTMLP_SGD(fastmlp_sgd_d, double)
     """
     double fastmlp_max_abs_f(const float* x, Py_ssize_t n) noexcept nogil
     double fastmlp_max_abs_d(const double* x, Py_ssize_t n) noexcept nogil
+    int fastmlp_adam_f(float* p, const float* grad, float* m, float* v,
+                       const unsigned char* mask, Py_ssize_t n, float s, float cw, float dk,
+                       float b1, float b2, float step, float root_c2,
+                       float eps) noexcept nogil
+    int fastmlp_adam_d(double* p, const double* grad, double* m, double* v,
+                       const unsigned char* mask, Py_ssize_t n, double s, double cw,
+                       double dk, double b1, double b2, double step, double root_c2,
+                       double eps) noexcept nogil
+    int fastmlp_sgd_f(float* p, const float* grad, float* buf, const unsigned char* mask,
+                      Py_ssize_t n, float s, float lr, float mu, float wd, int nesterov,
+                      int first) noexcept nogil
+    int fastmlp_sgd_d(double* p, const double* grad, double* buf, const unsigned char* mask,
+                      Py_ssize_t n, double s, double lr, double mu, double wd, int nesterov,
+                      int first) noexcept nogil
 
 
 cdef inline double _max_abs(const floating* x, Py_ssize_t n) noexcept nogil:
     if floating is float:
         return fastmlp_max_abs_f(x, n)
     return fastmlp_max_abs_d(x, n)
-
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    return sqrt(x)
 
 
 cdef struct Scan:
@@ -124,9 +191,7 @@ cdef int _sgd(floating* p, const floating* grad, floating* buf, const unsigned c
               Py_ssize_t n, double lr, double mu, bint nesterov, double wd, double clip,
               bint first, bint force) noexcept nogil:
     """mask (never NULL) is 1 where weight decay applies, 0 elsewhere."""
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    cdef floating g, b, d, q
+    cdef int bad
     cdef double bound_g, bound_b, bound_d
     cdef Scan scan = _scan(grad, p, buf if (mu != 0 and not first) else NULL, n, clip > 0)
     if not scan.finite:
@@ -138,21 +203,11 @@ cdef int _sgd(floating* p, const floating* grad, floating* buf, const unsigned c
     bound_d = (bound_g + mu * bound_b if nesterov else bound_b) if mu != 0 else bound_g
     if not force and not (scan.max_p + lr * bound_d < _limit(p)):
         return UNSAFE
-    cdef floating s = <floating>sc
-    cdef floating flr = <floating>lr, fmu = <floating>mu, fwd = <floating>wd
-    # the branches below are loop-invariant (GCC unswitches them); the body is not
-    for i in range(n):
-        q = p[i]
-        g = s * grad[i] + (fwd * mask[i]) * q
-        if fmu != 0:
-            b = g if first else fmu * buf[i] + g
-            buf[i] = b
-            d = g + fmu * b if nesterov else b
-        else:
-            d = g
-        q = q - flr * d
-        p[i] = q
-        bad |= (q - q) != 0
+    if floating is float:
+        bad = fastmlp_sgd_f(p, grad, buf, mask, n, <float>sc, <float>lr, <float>mu,
+                            <float>wd, nesterov, first)
+    else:
+        bad = fastmlp_sgd_d(p, grad, buf, mask, n, sc, lr, mu, wd, nesterov, first)
     return NONFINITE_PARAMS if bad else OK
 
 
@@ -161,9 +216,7 @@ cdef int _adam(floating* p, const floating* grad, floating* m, floating* v,
                double beta2, double eps, long t, double wd, bint decoupled,
                double clip, bint force) noexcept nogil:
     """mask (never NULL) is 1 where weight decay applies, 0 elsewhere."""
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    cdef floating g, mi, vi
+    cdef int bad
     cdef double ratio, bound
     cdef Scan scan = _scan(grad, p, NULL, n, clip > 0)
     if not scan.finite:
@@ -180,25 +233,16 @@ cdef int _adam(floating* p, const floating* grad, floating* m, floating* v,
         bound = INFINITY
     if not force and not (bound < _limit(p)):
         return UNSAFE
-    cdef floating s = <floating>sc
-    cdef floating b1 = <floating>beta1, b2 = <floating>beta2
-    cdef floating fstep = <floating>step, root_c2 = <floating>rc2
-    cdef floating feps = <floating>eps
     # coupled decay adds cw·p to g; decoupled multiplies p by 1 - dk (mask permitting)
-    cdef floating cw = <floating>(0 if decoupled else wd)
-    cdef floating dk = <floating>(lr * wd if decoupled else 0)
-    cdef floating q
-    for i in range(n):
-        q = p[i]
-        g = s * grad[i] + (cw * mask[i]) * q
-        q = q * (1 - dk * mask[i])
-        mi = b1 * m[i] + (1 - b1) * g
-        vi = b2 * v[i] + (1 - b2) * g * g
-        m[i] = mi
-        v[i] = vi
-        q = q - fstep * mi / (_sqrt(vi) / root_c2 + feps)
-        p[i] = q
-        bad |= (q - q) != 0
+    cdef double cw = 0 if decoupled else wd
+    cdef double dk = lr * wd if decoupled else 0
+    if floating is float:
+        bad = fastmlp_adam_f(p, grad, m, v, mask, n, <float>sc, <float>cw, <float>dk,
+                             <float>beta1, <float>beta2, <float>step, <float>rc2,
+                             <float>eps)
+    else:
+        bad = fastmlp_adam_d(p, grad, m, v, mask, n, sc, cw, dk, beta1, beta2, step, rc2,
+                             eps)
     return NONFINITE_PARAMS if bad else OK
 
 
