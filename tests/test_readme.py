@@ -64,6 +64,7 @@ def test_inversion_example(tmp_path, monkeypatch):
     assert abs(np.sin(result.x[0]) * np.cos(0.5) + 0.5 * result.x[0] - 0.8) < 0.02
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer. Maximum iterations")
 def test_sklearn_estimator_example(tmp_path, monkeypatch, capsys):
     pytest.importorskip("sklearn")
     ns = run_block(block_with("from fastmlp.sklearn import MLPClassifier"), tmp_path,

@@ -62,7 +62,7 @@ def _check_cases():
                                id=f"{type(estimator).__name__}-{name}", marks=marks)
 
 
-@pytest.mark.parametrize("estimator, check", _check_cases())
+@pytest.mark.parametrize("estimator, check", list(_check_cases()))
 def test_sklearn_conformance(estimator, check):
     name = getattr(check, "func", check).__name__
     if name not in BATCH_INVARIANCE:
