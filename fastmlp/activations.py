@@ -66,6 +66,9 @@ ACTIVATIONS = {a.name: a for a in [
 ]}
 
 
+PARAMETRIZED = ("leaky_relu", "elu")        # the activations that take an alpha
+
+
 def get_activation(name, alpha=None):
     """The registry entry for `name` and its parameter (validated)."""
     if not isinstance(name, str) or name not in ACTIVATIONS:
@@ -73,7 +76,7 @@ def get_activation(name, alpha=None):
     act = ACTIVATIONS[name]
     if alpha is None:
         return act, act.alpha
-    if name not in ("leaky_relu", "elu"):
+    if name not in PARAMETRIZED:
         raise ValueError(f"activation {name!r} takes no alpha parameter, got alpha={alpha!r}")
     alpha = float(alpha)
     # the derivative is read off the output: that needs sign(a) == sign(z)

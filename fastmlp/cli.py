@@ -267,11 +267,12 @@ def cmd_invert(args):
 
 
 def cmd_info(args):
+    from .activations import PARAMETRIZED
     net = _load_model(args.model)
     print(f"model      {args.model}")
     print(f"layers     {' -> '.join(map(str, net.sizes))}")
     for i, layer in enumerate(net.layers):
-        extra = f" (alpha {layer.alpha})" if layer.activation in ("leaky_relu", "elu") else ""
+        extra = f" (alpha {layer.alpha})" if layer.activation in PARAMETRIZED else ""
         print(f"  layer {i}  {layer.n_in} x {layer.n_out}  {layer.activation}{extra}")
     print(f"loss       {net.loss_name}" + (f", l2 {net.l2}" if net.l2 else ""))
     print(f"parameters {net.n_params:,}")

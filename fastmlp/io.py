@@ -79,14 +79,12 @@ import zipfile
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .layer import Layer
 from .losses import LOSSES
-from .network import Network
+from .network import Network, layers_from
 from .preprocessing import Standardizer
 
 FORMAT = "fastmlp.model"
 VERSION = 1
-_PARAMETRIZED = ("leaky_relu", "elu")
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _META_KEYS = ("format", "version", "sizes", "activations", "alphas", "loss", "l2", "dtype",
               "n_params", "scaler", "training", "fastmlp_version")
@@ -388,10 +386,8 @@ def _build(meta, params, scaler):
     dtype = _DTYPES[meta["dtype"]]
     sizes = meta["sizes"]
     try:
-        layers = [Layer(n_in, n_out, act, dtype, seed=0,
-                        alpha=alpha if act in _PARAMETRIZED else None)
-                  for n_in, n_out, act, alpha in zip(sizes[:-1], sizes[1:],
-                                                      meta["activations"], meta["alphas"])]
+        layers = layers_from(zip(sizes[:-1], sizes[1:], meta["activations"], meta["alphas"]),
+                             dtype)
         net = Network(layers, loss=meta["loss"], l2=meta["l2"])
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"inconsistent architecture: {exc}") from None

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _kernels
 from ._validation import check_dtype, check_matrix, check_size
-from .activations import get_activation
+from .activations import PARAMETRIZED, get_activation
 
 
 def init_weights(W, init, rng):
@@ -127,6 +127,6 @@ class Layer:
         return D
 
     def __repr__(self):
-        extra = f", alpha={self.alpha}" if self.activation in ("leaky_relu", "elu") else ""
+        extra = f", alpha={self.alpha}" if self.activation in PARAMETRIZED else ""
         return (f"Layer({self.n_in}, {self.n_out}, activation={self.activation!r}"
                 f"{extra}, dtype=np.{self.dtype.name})")

@@ -14,7 +14,7 @@ import numpy as np
 from . import _kernels, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
                           check_targets)
-from .activations import get_activation
+from .activations import PARAMETRIZED, get_activation
 from .layer import Layer
 from .losses import get_loss
 from .preprocessing import Standardizer
@@ -322,7 +322,7 @@ class Network:
         parameters left as they were."""
         with self._lock:
             value = self._plan.gradient(X, T, labels, self.l2 if l2 is None else l2, None,
-                                        False, None, row_weights)
+                                        row_weights=row_weights)
             if not math.isfinite(value):
                 raise FloatingPointError(f"the loss is {value}; the parameters were not updated")
             optimizer._apply(self._params, self._grads, self._weight_mask)
@@ -409,17 +409,13 @@ class Network:
     # -- copies --------------------------------------------------------------
 
     def _architecture(self):
-        """(n_in, n_out, activation, alpha or None) per layer: what rebuilds it."""
-        return [(l.n_in, l.n_out, l.activation,
-                 l.alpha if l.activation in ("leaky_relu", "elu") else None)
-                for l in self.layers]
+        """(n_in, n_out, activation, alpha) per layer: what layers_from rebuilds."""
+        return [(l.n_in, l.n_out, l.activation, l.alpha) for l in self.layers]
 
     def astype(self, dtype):
         """A new Network of the same architecture in `dtype` (parameters cast)."""
-        dtype = check_dtype(dtype)
-        layers = [Layer(n_in, n_out, act, dtype, seed=0, alpha=alpha)
-                  for n_in, n_out, act, alpha in self._architecture()]
-        net = Network(layers, loss=self._loss.name, l2=self.l2)
+        net = Network(layers_from(self._architecture(), check_dtype(dtype)),
+                      loss=self._loss.name, l2=self.l2)
         net._params[...] = self._params
         net.scaler = self._scaler
         net.training = dict(self.training)
@@ -438,10 +434,8 @@ class Network:
                     "optimizer": self._optimizer}
 
     def __setstate__(self, state):
-        dtype = check_dtype(state["dtype"])
-        layers = [Layer(n_in, n_out, act, dtype, seed=0, alpha=alpha)
-                  for n_in, n_out, act, alpha in state["architecture"]]
-        Network.__init__(self, layers, loss=state["loss"], l2=state["l2"])
+        Network.__init__(self, layers_from(state["architecture"], check_dtype(state["dtype"])),
+                         loss=state["loss"], l2=state["l2"])
         self.set_params(state["params"])
         self.scaler = state["scaler"]
         self.training = state["training"]
@@ -451,3 +445,11 @@ class Network:
         acts = ", ".join(l.activation for l in self.layers)
         return (f"Network({self.sizes}, activations=[{acts}], loss={self._loss.name!r}, "
                 f"dtype=np.{self.dtype.name}, n_params={self.n_params})")
+
+
+def layers_from(architecture, dtype):
+    """New Layers for (n_in, n_out, activation, alpha) tuples, their weights to be
+    overwritten; alpha is passed on only to the activations that take one."""
+    return [Layer(n_in, n_out, act, dtype, seed=0,
+                  alpha=alpha if act in PARAMETRIZED else None)
+            for n_in, n_out, act, alpha in architecture]

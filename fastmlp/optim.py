@@ -237,8 +237,12 @@ class Adam(Optimizer):
     def _update(self, params, grads, mask, lr, force):
         m, v = self._state
         return _optim.adam_step(params, grads, m, v, mask, lr, self.betas[0], self.betas[1],
-                                self.eps, self.t + 1, self.weight_decay, self.decoupled,
-                                self._clip(), force)
+                                self._eps(self.t + 1), self.t + 1, self.weight_decay,
+                                self.decoupled, self._clip(), force)
+
+    def _eps(self, t):
+        """The ε added to the bias-corrected √v at step t."""
+        return self.eps
 
     def __repr__(self):
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
@@ -281,19 +285,24 @@ def lbfgs(net, X, y, max_iter=200, tol=1e-7, max_fun=15000, callback=None):
     return lbfgs_prepared(net, X, T, labels, max_iter, tol, max_fun, callback)
 
 
-def lbfgs_prepared(net, X, T, labels, max_iter=200, tol=1e-7, max_fun=15000, callback=None):
-    """lbfgs() on arrays already validated (and scaled)."""
+def lbfgs_prepared(net, X, T, labels, max_iter=200, tol=1e-7, max_fun=15000, callback=None,
+                   ftol=None, l2=None, row_weights=None):
+    """lbfgs() on arrays already validated (and scaled).  ftol defaults to tol; l2
+    overrides the network's penalty; row_weights (float64, summing to 1) weight the
+    rows in place of the mean."""
     plan, params, grads = net._plan, net.params, net.grads
+    l2 = net.l2 if l2 is None else l2
 
     def loss_and_grad(theta):
         params[...] = theta
         with net._lock:
-            value = plan.gradient(X, T, labels, net.l2, None)
+            value = plan.gradient(X, T, labels, l2, None, row_weights=row_weights)
         return value, grads.astype(np.float64)
 
     result = scipy.optimize.minimize(
         loss_and_grad, params.astype(np.float64), jac=True, method="L-BFGS-B",
         callback=callback, options={"maxiter": int(max_iter), "maxfun": int(max_fun),
-                                    "gtol": float(tol), "ftol": float(tol)})
+                                    "gtol": float(tol),
+                                    "ftol": float(tol if ftol is None else ftol)})
     params[...] = result.x
     return result

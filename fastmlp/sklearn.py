@@ -34,7 +34,6 @@ import numbers
 import warnings
 
 import numpy as np
-import scipy.optimize
 import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -254,15 +253,30 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
             self.best_loss_ = np.inf
 
-    def _sklearn_loss(self, value, l2, flat):
-        """A loss from the kernels (at parameters `flat`) in scikit-learn's
-        convention, which for several regression outputs averages the squared
-        error over them too (the penalty is not averaged)."""
-        if self.network_.loss_name != "mse" or self.n_outputs_ == 1:
+    def _spreads_loss(self):
+        """Whether scikit-learn's loss differs from the kernels': for several
+        regression outputs it averages the squared error over them too."""
+        return self.network_.loss_name == "mse" and self.n_outputs_ > 1
+
+    def _sklearn_loss(self, value, l2, weights_sq):
+        """A loss from the kernels in scikit-learn's convention (see _spreads_loss);
+        weights_sq is Σ‖W‖² at the parameters the loss was taken at, for the
+        penalty, which is not averaged."""
+        if not self._spreads_loss():
             return value
-        weights = flat[self.network_._weight_mask.view(bool)]
-        penalty = 0.5 * l2 * float(np.dot(weights, weights))
+        penalty = 0.5 * l2 * weights_sq
         return (value - penalty) / self.n_outputs_ + penalty
+
+    def _weights_sq(self, flat=None):
+        """Σ‖W‖² over the layers' weights, of a flat parameter vector or (None) of
+        the network's current ones; 0 where no conversion is needed."""
+        if not self._spreads_loss():
+            return 0.0
+        if flat is None:
+            return sum(float(np.dot(w, w)) for w in
+                       (layer.W.ravel() for layer in self.network_.layers))
+        weights = flat[self.network_._weight_mask.view(bool)]
+        return float(np.dot(weights, weights))
 
     def _make_optimizer(self):
         if self.solver == "adam":
@@ -307,7 +321,6 @@ class _BaseMLP(BaseEstimator):
                               "samples; it is clipped to them", UserWarning)
             batch = min(self.batch_size, n)
         order = np.arange(n)
-        spread = net.loss_name == "mse" and self.n_outputs_ > 1    # see _sklearn_loss
         # one buffer per array, refilled in shuffled order each epoch
         data = (X, T, labels, sw)
         buffers = tuple(None if a is None else (np.empty_like(a) if self.shuffle else a)
@@ -332,7 +345,7 @@ class _BaseMLP(BaseEstimator):
                             continue          # all-zero weights: nothing to learn
                         weights = We[start:stop] / w_sum
                         l2 = self.alpha / w_sum
-                    before = net.get_params() if spread else None
+                    weights_sq = self._weights_sq()          # before the step
                     try:
                         value = net._optimizer_step(
                             Xe[start:stop], None if Te is None else Te[start:stop],
@@ -341,9 +354,7 @@ class _BaseMLP(BaseEstimator):
                         raise ValueError(f"training diverged in iteration {self.n_iter_ + 1}"
                                          f": {exc}; scale the inputs (a StandardScaler) or "
                                          "lower learning_rate_init") from None
-                    if spread:
-                        value = self._sklearn_loss(value, l2, before)
-                    total += value * rows
+                    total += self._sklearn_loss(value, l2, weights_sq) * rows
                 self.n_iter_ += 1
                 self.loss_ = total / n
                 self.t_ += n
@@ -417,31 +428,22 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("sample_weight sums to zero: there is nothing to fit")
             weights = sw / w_sum
         l2 = self.alpha / w_sum
-        params, grads, plan = net.params, net.grads, net._plan
-
-        def loss_and_grad(theta):
-            params[...] = theta
-            with net._lock:
-                value = plan.gradient(X, T, labels, l2, None, False, None, weights)
-            return value, grads.astype(np.float64)
-
         curve = []
 
         def record(intermediate_result):
             curve.append(self._sklearn_loss(intermediate_result.fun, l2,
-                                            intermediate_result.x))
+                                            self._weights_sq(intermediate_result.x)))
 
-        result = scipy.optimize.minimize(
-            loss_and_grad, params.astype(np.float64), method="L-BFGS-B", jac=True,
-            callback=record,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        params[...] = result.x
+        # scikit-learn sets gtol only, and keeps scipy's default ftol
+        result = optim.lbfgs_prepared(net, X, T, labels, self.max_iter, self.tol,
+                                      self.max_fun, record, ftol=1e7 * np.finfo(float).eps,
+                                      l2=l2, row_weights=weights)
         if result.status == 1:
             warnings.warn(f"lbfgs failed to converge after {result.nit} iterations "
                           f"({result.message}); increase max_iter or scale the data",
                           ConvergenceWarning)
         self.n_iter_ = int(result.nit)
-        self.loss_ = self._sklearn_loss(float(result.fun), l2, result.x)
+        self.loss_ = self._sklearn_loss(float(result.fun), l2, self._weights_sq(result.x))
         self.loss_curve_ = curve
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
 
@@ -501,16 +503,11 @@ class _BaseMLP(BaseEstimator):
 
 class _SklearnAdam(optim.Adam):
     """Adam with scikit-learn's placement of epsilon: it adds eps to √v before the
-    bias correction, fastmlp (as PyTorch) after it; the kernel's eps at step t is
-    therefore eps / √(1 - β₂ᵗ)."""
+    bias correction, fastmlp (as PyTorch) after it; the ε added after the correction
+    at step t is therefore eps / √(1 - β₂ᵗ)."""
 
-    def _update(self, params, grads, mask, lr, force):
-        m, v = self._state
-        t = self.t + 1
-        eps = self.eps / np.sqrt(1.0 - self.betas[1] ** t)
-        return optim._optim.adam_step(params, grads, m, v, mask, lr, self.betas[0],
-                                      self.betas[1], eps, t, self.weight_decay,
-                                      self.decoupled, self._clip(), force)
+    def _eps(self, t):
+        return self.eps / np.sqrt(1.0 - self.betas[1] ** t)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

@@ -105,8 +105,7 @@ def _iris(labels=None):
 def _pair(cls, **params):
     """(fastmlp estimator in float64, scikit-learn's), same parameters."""
     params = {"hidden_layer_sizes": (12,), "random_state": 0, "max_iter": 60, **params}
-    ours = {MLPClassifier: MLPClassifier, MLPRegressor: MLPRegressor}[cls](
-        dtype=np.float64, **params)
+    ours = cls(dtype=np.float64, **params)
     theirs = {MLPClassifier: sk.MLPClassifier, MLPRegressor: sk.MLPRegressor}[cls](**params)
     return ours, theirs
 
