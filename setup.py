@@ -1,4 +1,4 @@
-"""Build fastmlp's compiled kernels (csrc/_kernels.pyx, csrc/_optim.pyx -> fastmlp._kernels, fastmlp._optim).
+"""Build fastmlp's compiled modules: csrc/_kernels.pyx, _optim.pyx, _search.pyx -> fastmlp._kernels, ._optim, ._search.
 
 FASTMLP_DEBUG=1 at build time turns Cython's bounds/wraparound checks back on and
 makes every kernel entry point re-check the shapes, dtypes and contiguity of the
@@ -24,7 +24,7 @@ extensions = [
         # changes no result and no floating-point state, unlike -ffast-math
         extra_compile_args=["-fno-math-errno"],
     )
-    for name in ("_kernels", "_optim")
+    for name in ("_kernels", "_optim", "_search")
 ]
 
 setup(

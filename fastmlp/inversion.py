@@ -12,9 +12,9 @@ The search minimizes, over the free features of x (in the user's own units),
 
 with L-BFGS inside box bounds (by default the training data's range, when the model
 knows it).  All restarts are stacked into ONE batch: every evaluation is one compiled
-forward + vector-Jacobian product for all of them at once, and the batched, box-
-constrained L-BFGS of fastmlp._boxlbfgs gives each restart its own history, step and
-convergence (finished restarts leave the batch).  The search runs in the network's
+forward + vector-Jacobian product for all of them at once, and the compiled, batched,
+box-constrained L-BFGS of fastmlp._search gives each restart its own history, step
+and convergence (finished restarts leave the batch).  The search runs in the network's
 standardized coordinates, so features in very different units are no harder.  The
 inverse is rarely unique: the distinct solutions found are returned, sorted by
 residual.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._boxlbfgs import minimize_rows
+from ._search import distinct_rows, minimize_rows
 from ._validation import check_scalar, check_size
 
 
@@ -95,27 +95,43 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     X = _starts(net, n_restarts, x0, starts, lo, hi, rng)       # (R, n_in), user units
     X[:, fixed_mask] = fixed_values[fixed_mask]
 
-    # the search variables: the free features in the network's standardized units
-    c, s = center[free], spread[free]
+    # The search runs in the network's standardized units, where the search variables
+    # u are the free features' inputs themselves: each evaluation writes u into the
+    # free columns of Xs (the fixed ones are set once), runs the compiled goal, and
+    # hands back ∂/∂u as the free columns of ∂/∂Xs.
+    def standardized(V):
+        return (V - center) / spread
 
-    def fg(U, rows):
-        Xr = X[rows].copy()
-        Xr[:, free] = c + s * U
-        value, grad, reached = goal.rows(Xr)
+    Xs = standardized(X).astype(net.dtype)
+    dXs = np.empty_like(Xs)
+    all_free = bool(free.all())
+    if reg > 0:
+        # ½ reg Σ_i ((x_i - x_ref_i) / spread_i)²: in these units, ½ reg ‖xs - xs_ref‖²
+        u_ref = standardized(x_ref)[free]
+        pull_fixed = 0.5 * reg * np.sum(standardized(fixed_values - x_ref)[fixed_mask] ** 2)
+
+    def fg(U, rows, G):
+        k = len(rows)
+        if all_free:
+            Xs[:k] = U
+        else:
+            Xs[:k, free] = U
+        value, reached = goal.rows(Xs[:k], dXs[:k])
+        G[:] = dXs[:k] if all_free else dXs[:k, free]
         if reg > 0:
-            d = (Xr - x_ref) / spread
-            value = value + 0.5 * reg * np.sum(d * d, axis=1)
-            grad = grad + reg * d / spread
+            d = U - u_ref
+            value += 0.5 * reg * np.einsum("kn,kn->k", d, d) + pull_fixed
+            G += reg * d
             reached[:] = False             # the pull toward x_ref has its say to the end
         elif goal.kind == "values":
             reached[:] = False             # converge fully, not just to the tolerance
-        return value, grad[:, free] * s, reached
+        return value, reached
 
     with np.errstate(over="ignore", under="ignore"):
         U, iterations, calls = minimize_rows(
-            fg, (X[:, free] - c) / s, (lo[free] - c) / s, (hi[free] - c) / s,
+            fg, standardized(X)[:, free], standardized(lo)[free], standardized(hi)[free],
             max_iter=max_iter, ftol=tol, gtol=gtol)
-    X[:, free] = np.clip(c + s * U, lo[free], hi[free])
+    X[:, free] = np.clip(center[free] + spread[free] * U, lo[free], hi[free])
     return _result(net, goal, X, int(iterations.max()), calls, distinct_tol, lo, hi, spread,
                    reg)
 
@@ -164,45 +180,41 @@ class _Goal:
         self.kind, self.t, self.m = "values", np.where(m, t, 0.0), m
         self.tolerance = atol + rtol * np.abs(self.t[m]).max()
 
-    def rows(self, X):
-        """Per row: the objective, its gradient (user units) and whether it is reached."""
-        net = self.net
-        Xs = net._inputs(X)
-        if self.kind == "values":
-            f = net._forward_prepared(Xs).astype(np.float64)
-            G = (f - self.t) * self.m
-            value = 0.5 * np.sum(G * G, axis=1)
-            reached = self.reached(np.abs(G).max(axis=1))
-            logits = False
-        elif self.kind == "cross_entropy":
+    def rows(self, Xs, dXs):
+        """Per row of Xs (network units and dtype): the objective and whether it is
+        reached; its gradient with respect to Xs goes into dXs."""
+        net, plan, B = self.net, self.net._plan, Xs.shape[0]
+        value = np.empty(B)
+        if self.kind == "cross_entropy":
             # the network's own fused softmax + cross-entropy: one compiled call gives
-            # every row's -log p_c and ∂/∂x (of the batch mean, hence the factor B)
-            B = Xs.shape[0]
-            value = np.empty(B)
-            dX = np.empty_like(Xs)
+            # every row's -log p_c (row weights 1: the sum, not the mean) and ∂/∂Xs
             with net._lock:
-                net._plan.gradient(Xs, None, np.full(B, self.c, np.intp), 0.0, dX, True,
-                                   value)
-            reached = np.exp(-value) >= self.min_prob
-            return value, net._to_user_units(dX).astype(np.float64) * B, reached
+                plan.gradient(Xs, None, np.full(B, self.c, np.intp), 0.0, dXs, True, value,
+                              np.ones(B))
+            return value, np.exp(-value) >= self.min_prob
+        z = np.empty((B, net.sizes[-1]), net.dtype)
+        with net._lock:
+            plan.forward(Xs, z, self.kind == "margin")      # logits for the margin
+        z = z.astype(np.float64)
+        if self.kind == "values":
+            G = (z - self.t) * self.m
+            value[:] = 0.5 * np.sum(G * G, axis=1)
+            reached = self.reached(np.abs(G).max(axis=1))
         else:                                                      # logit margin
-            z = np.empty((Xs.shape[0], net.sizes[-1]), net.dtype)
-            with net._lock:
-                net._plan.forward(Xs, z, True)                      # logits
-            z = z.astype(np.float64)
             reached = np.exp(z[:, self.c] - _logsumexp(z)) >= self.min_prob
             others = z.copy()
             others[:, self.c] = -np.inf
             j = others.argmax(axis=1)
-            u = others[np.arange(len(z)), j] - z[:, self.c] + self.margin
-            value = np.logaddexp(0, u)
+            u = others[np.arange(B), j] - z[:, self.c] + self.margin
+            value[:] = np.logaddexp(0, u)
             sig = 0.5 * (1 + np.tanh(0.5 * u))                       # sigmoid(u)
             G = np.zeros_like(z)
-            G[np.arange(len(z)), j] = sig
+            G[np.arange(B), j] = sig
             G[:, self.c] -= sig
-            logits = True
-        grad = net._vjp(Xs, G.astype(net.dtype), logits)
-        return value, net._to_user_units(grad).astype(np.float64), reached
+        with net._lock:
+            plan.vjp(Xs, np.ascontiguousarray(G, dtype=net.dtype), dXs,
+                     self.kind == "margin")
+        return value, reached
 
     def residuals(self, outputs):
         if self.kind == "values":
@@ -333,10 +345,7 @@ def _result(net, goal, X, n_iter, n_evaluations, distinct_tol, lo, hi, spread, r
     # feature's scale (the bounds' width where finite, else the training spread)
     width = np.where(np.isfinite(hi - lo), hi - lo, spread)
     width = np.where(width > 0, width, 1.0)
-    kept = []
-    for i in order:
-        if all(np.max(np.abs(X[i] - X[k]) / width) > distinct_tol for k in kept):
-            kept.append(i)
+    kept = distinct_rows(X / width, order.astype(np.intp), distinct_tol)
     solutions = [(X[i].copy(), outputs[i], float(residuals[i])) for i in kept]
     best = kept[0]
     success = bool(goal.reached(residuals[best]))
