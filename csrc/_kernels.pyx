@@ -506,24 +506,33 @@ cdef class Plan:
                          MODE_INPUTS if inputs_only else MODE_GRADIENT, row_loss,
                          row_weights)
 
-    def vjp(self, cnp.ndarray X, cnp.ndarray G, cnp.ndarray dX, bint logits=False):
+    def vjp(self, cnp.ndarray X, cnp.ndarray G, cnp.ndarray dX, bint logits=False,
+            bint after_forward=False):
         """dX := Gᵀ ∂f/∂X row by row: the vector-Jacobian product of the network's
-        output f (its logits with `logits`, under a fused loss) with G (B×n_out)."""
+        output f (its logits with `logits`, under a fused loss) with G (B×n_out).
+        after_forward: X is the batch of the forward() just before (same logits
+        flag), whose activations are reused instead of recomputed; the caller holds
+        the network's lock across both calls.  Only for the logits of a fused loss:
+        there the backward needs nothing of the output layer's forward."""
         cdef int B = X.shape[0]
         self.reserve(B)
         cdef void* x = _ptr(X)
         cdef void* g = _ptr(G)
         cdef void* dx = _ptr(dX)
+        if after_forward and not (logits and self.fused_output):
+            raise ValueError("vjp(after_forward=True) needs logits under a fused loss")
         if FASTMLP_DEBUG:
             _expect("X", X, B, self.sizes[0], self.f64)
             _expect("G", G, B, self.sizes[self.n_layers], self.f64)
             _expect("dX", dX, B, self.sizes[0], self.f64)
         if self.f64:
             with nogil:
-                _plan_vjp(self, <double*>x, <double*>g, <double*>dx, B, logits)
+                _plan_vjp(self, <double*>x, <double*>g, <double*>dx, B, logits,
+                          after_forward)
         else:
             with nogil:
-                _plan_vjp(self, <float*>x, <float*>g, <float*>dx, B, logits)
+                _plan_vjp(self, <float*>x, <float*>g, <float*>dx, B, logits,
+                          after_forward)
 
     def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double lr, double l2):
@@ -614,10 +623,11 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
 
 
 cdef void _plan_vjp(Plan p, const floating* X, const floating* G_out, floating* dX, int B,
-                    bint logits) noexcept nogil:
+                    bint logits, bint after_forward) noexcept nogil:
     """dX := the vector-Jacobian product of the network output with G_out."""
     cdef Py_ssize_t j
-    _plan_forward(p, X, <floating*>p.A[p.n_layers - 1], B, logits)
+    if not after_forward:
+        _plan_forward(p, X, <floating*>p.A[p.n_layers - 1], B, logits)
     cdef floating* G = <floating*>p.delta0
     for j in range(<Py_ssize_t>B * p.sizes[p.n_layers]):
         G[j] = G_out[j]

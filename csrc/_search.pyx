@@ -13,13 +13,14 @@
 # The method is projected L-BFGS: coordinates that sit on a bound with the gradient
 # pushing outward are frozen for the step; the two-loop recursion over the newest m
 # pairs gives the direction on the rest; a backtracking Armijo search runs along the
-# projected path clip(u + α d).
+# projected path clip(u + α d), from α = 1, or from a longer "aimed" step when the
+# caller knows the objective value it is after (see minimize_rows).
 #
 # The state is float64 whatever the network's dtype.  Python (fastmlp.inversion) has
 # validated every array before it gets here: the loops below check no bounds.
 
 cimport numpy as cnp
-from libc.math cimport fabs, isfinite, sqrt
+from libc.math cimport fabs, isfinite, log, sqrt
 from scipy.linalg.cython_blas cimport ddot, daxpy, dscal
 
 import numpy as np
@@ -29,6 +30,7 @@ cnp.import_array()
 ctypedef cnp.npy_intp intp
 
 cdef double ARMIJO = 1e-4
+cdef double MAX_AIMED = 1e3        # the longest aimed step, in units of the L-BFGS step
 
 # what an iteration did to a row
 cdef enum:
@@ -51,7 +53,7 @@ cdef inline void _axpy(double a, const double* x, double* y, int n) noexcept nog
 cdef double _direction(const double* u, const double* g, const double* lo,
                        const double* hi, const double* S, const double* Y,
                        double* rho, double gamma, const int* order, int n_pairs,
-                       int n, double* pg, double* d, double* a) noexcept nogil:
+                       int n, double* pg, double* d, double* a, double* slope) noexcept nogil:
     """The search direction d of one row and the largest |projected gradient|.
 
     pg := g with the coordinates held at a bound (pushing outward) zeroed;
@@ -84,12 +86,32 @@ cdef double _direction(const double* u, const double* g, const double* lo,
             _axpy(a[j] - b, S + j * n, d, n)
     for i in range(n):
         d[i] = 0 if pg[i] == 0 else -d[i]
-    if _dot(d, pg, n) >= 0:                         # uphill: restart the history
+    slope[0] = _dot(d, pg, n)
+    if slope[0] >= 0:                               # uphill: restart the history
         for k in range(n_pairs):
             rho[order[k]] = 0
         for i in range(n):
             d[i] = -gamma * pg[i]
+        slope[0] = _dot(d, pg, n)
     return largest
+
+
+cdef double _aimed_step(double f, double aim, double slope, const double* u,
+                        const double* d, const double* lo, const double* hi,
+                        int n) noexcept nogil:
+    """The step length at which the local model log f(u + α d) ≈ log f + α·slope/f
+    reaches log(aim): at least 1 (the quasi-Newton step), at most MAX_AIMED and the
+    length after which clip(u + α d) stops moving."""
+    cdef double step = f * log(f / aim) / (-slope), reach = 0
+    cdef Py_ssize_t i
+    if step <= 1:
+        return 1.0
+    for i in range(n):                       # where the last moving coordinate stops
+        if d[i] > 0:
+            reach = max(reach, (hi[i] - u[i]) / d[i])
+        elif d[i] < 0:
+            reach = max(reach, (lo[i] - u[i]) / d[i])
+    return max(1.0, min(step, reach, MAX_AIMED))
 
 
 # Big workspaces are kept for the next call (one set, up to _SPARE_BYTES): fresh
@@ -130,7 +152,7 @@ def _workspace(Py_ssize_t R, Py_ssize_t m, Py_ssize_t n):
 
 
 def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-15,
-                  double gtol=1e-10, int max_ls=40):
+                  double gtol=1e-10, int max_ls=40, double aim=0):
     """Minimize every row of U0 (R, n) inside [lo, hi]; returns (U, iterations per row,
     number of fg calls).
 
@@ -138,6 +160,11 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
     holds their points, G (k, n) is to be filled with their gradients, f and done
     are their values and whether their goal is reached (those rows stop).  U and G
     are views of a workspace, valid only during the call.
+    aim > 0 is for objectives that have a goal value rather than a minimizer in reach
+    (they fall off exponentially, like -log p): each step is lengthened to where log f,
+    extrapolated linearly along the direction, reaches log(aim), when that is longer
+    than the L-BFGS step (and at most where the box stops all movement); an aimed
+    step without sufficient decrease falls back to the L-BFGS step at once.
     lo, hi: (n,) bounds (±inf allowed), lo <= hi.  A row stops when its projected
     gradient is at most gtol everywhere, when an iteration lowers its f by no more
     than ftol relative to |f|, when fg says its goal is reached, when the line search
@@ -178,7 +205,7 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
     cdef double* d
     cdef double* s
     cdef double* y
-    cdef double largest, predicted, sy, yy, ss, fr
+    cdef double largest, predicted, sy, yy, ss, fr, slope
     cdef Py_ssize_t it, r, i, k, q, n_pairs, slot, n_active, n_pending, calls = 1
     cdef int ni = <int>n
     try:
@@ -203,9 +230,13 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
                     r = active[q]
                     largest = _direction(&U[r, 0], &G[r, 0], lop, hip, &S[r, 0, 0],
                                          &Y[r, 0, 0], &rho[r, 0], gamma[r], &order[0],
-                                         n_pairs, ni, &PG[r, 0], &D[r, 0], &scratch[0])
+                                         n_pairs, ni, &PG[r, 0], &D[r, 0], &scratch[0],
+                                         &slope)
                     state[r] = LEAVING if largest <= gtol else SEARCHING
                     alpha[r] = 1.0
+                    if aim > 0 and f[r] > aim and slope < 0:
+                        alpha[r] = _aimed_step(f[r], aim, slope, &U[r, 0], &D[r, 0], lop,
+                                               hip, ni)
             pending = active[state[active] == SEARCHING]
             # backtracking along the projected path, every row with its own step
             for _ in range(max_ls):
@@ -232,7 +263,9 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
                             predicted += g[i] * (c[i] - u[i])
                         fr = fc[q]
                         if not (isfinite(fr) and fr <= f[r] + ARMIJO * predicted):
-                            alpha[r] *= 0.5
+                            # an aimed step that overshot falls back to the L-BFGS
+                            # step at once; that one is halved
+                            alpha[r] = 1.0 if alpha[r] > 1 else 0.5 * alpha[r]
                             continue
                         # the step is taken: its pair (s, y) goes to this iteration's slot
                         s, y = &S[r, slot, 0], &Y[r, slot, 0]

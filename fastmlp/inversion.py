@@ -110,27 +110,45 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
         u_ref = standardized(x_ref)[free]
         pull_fixed = 0.5 * reg * np.sum(standardized(fixed_values - x_ref)[fixed_mask] ** 2)
 
+    # one evaluation: the forward pass (logits for a class goal), the goal's value and
+    # ∂/∂output, and the backward pass to the inputs only when some row still needs
+    # its gradient (at the last step, every row has reached the goal)
+    plan, logits = net._plan, goal.kind != "values"
+    reuse = logits                        # class goals: a fused loss's logits (see vjp)
+    Z = np.empty((len(X), n_out), net.dtype)
+
     def fg(U, rows, G):
         k = len(rows)
         if all_free:
             Xs[:k] = U
         else:
             Xs[:k, free] = U
-        value, reached = goal.rows(Xs[:k], dXs[:k])
-        G[:] = dXs[:k] if all_free else dXs[:k, free]
+        with net._lock:
+            plan.forward(Xs[:k], Z[:k], logits)
+            value, reached, dZ = goal.evaluate(Z[:k].astype(np.float64))
+            if reg > 0 or goal.kind == "values":
+                reached[:] = False        # the pull toward x_ref, or a full solve, to the end
+            if not reached.all():
+                plan.vjp(Xs[:k], dZ.astype(net.dtype), dXs[:k], logits, reuse)
+        if reached.all():
+            G[:] = 0                      # every row leaves: no gradient is read
+        else:
+            G[:] = dXs[:k] if all_free else dXs[:k, free]
         if reg > 0:
             d = U - u_ref
             value += 0.5 * reg * np.einsum("kn,kn->k", d, d) + pull_fixed
             G += reg * d
-            reached[:] = False             # the pull toward x_ref has its say to the end
-        elif goal.kind == "values":
-            reached[:] = False             # converge fully, not just to the tolerance
         return value, reached
 
+    # A class search has a known goal, -log p_c <= -log(min_prob), and -log p_c is far
+    # from quadratic (it decays exponentially along a good direction): each step is
+    # lengthened to where the log of the objective, extrapolated linearly, reaches
+    # half the goal value, so that it lands inside the goal region, not on its edge.
+    aim = 0.5 * -np.log(goal.min_prob) if goal.kind == "cross_entropy" and reg == 0 else 0.0
     with np.errstate(over="ignore", under="ignore"):
         U, iterations, calls = minimize_rows(
             fg, standardized(X)[:, free], standardized(lo)[free], standardized(hi)[free],
-            max_iter=max_iter, ftol=tol, gtol=gtol)
+            max_iter=max_iter, ftol=tol, gtol=gtol, aim=aim)
     X[:, free] = np.clip(center[free] + spread[free] * U, lo[free], hi[free])
     return _result(net, goal, X, int(iterations.max()), calls, distinct_tol, lo, hi, spread,
                    reg)
@@ -180,41 +198,29 @@ class _Goal:
         self.kind, self.t, self.m = "values", np.where(m, t, 0.0), m
         self.tolerance = atol + rtol * np.abs(self.t[m]).max()
 
-    def rows(self, Xs, dXs):
-        """Per row of Xs (network units and dtype): the objective and whether it is
-        reached; its gradient with respect to Xs goes into dXs."""
-        net, plan, B = self.net, self.net._plan, Xs.shape[0]
-        value = np.empty(B)
-        if self.kind == "cross_entropy":
-            # the network's own fused softmax + cross-entropy: one compiled call gives
-            # every row's -log p_c (row weights 1: the sum, not the mean) and ∂/∂Xs
-            with net._lock:
-                plan.gradient(Xs, None, np.full(B, self.c, np.intp), 0.0, dXs, True, value,
-                              np.ones(B))
-            return value, np.exp(-value) >= self.min_prob
-        z = np.empty((B, net.sizes[-1]), net.dtype)
-        with net._lock:
-            plan.forward(Xs, z, self.kind == "margin")      # logits for the margin
-        z = z.astype(np.float64)
+    def evaluate(self, z):
+        """From the network's output z (its logits for a class goal), per row: the
+        objective, whether the goal is reached, and ∂objective/∂z."""
+        rows = np.arange(len(z))
         if self.kind == "values":
-            G = (z - self.t) * self.m
-            value[:] = 0.5 * np.sum(G * G, axis=1)
-            reached = self.reached(np.abs(G).max(axis=1))
-        else:                                                      # logit margin
-            reached = np.exp(z[:, self.c] - _logsumexp(z)) >= self.min_prob
-            others = z.copy()
-            others[:, self.c] = -np.inf
-            j = others.argmax(axis=1)
-            u = others[np.arange(B), j] - z[:, self.c] + self.margin
-            value[:] = np.logaddexp(0, u)
-            sig = 0.5 * (1 + np.tanh(0.5 * u))                       # sigmoid(u)
-            G = np.zeros_like(z)
-            G[np.arange(B), j] = sig
-            G[:, self.c] -= sig
-        with net._lock:
-            plan.vjp(Xs, np.ascontiguousarray(G, dtype=net.dtype), dXs,
-                     self.kind == "margin")
-        return value, reached
+            dz = (z - self.t) * self.m
+            return 0.5 * np.sum(dz * dz, axis=1), self.reached(np.abs(dz).max(axis=1)), dz
+        log_p = z - _logsumexp(z)[:, None]
+        reached = np.exp(log_p[:, self.c]) >= self.min_prob
+        if self.kind == "cross_entropy":                    # -log p_c
+            dz = np.exp(log_p)
+            dz[:, self.c] -= 1
+            return -log_p[:, self.c], reached, dz
+        # logit margin: softplus(u), u = the best other logit - z_c + margin
+        others = z.copy()
+        others[:, self.c] = -np.inf
+        j = others.argmax(axis=1)
+        u = others[rows, j] - z[:, self.c] + self.margin
+        sig = 0.5 * (1 + np.tanh(0.5 * u))                   # sigmoid(u) = softplus'(u)
+        dz = np.zeros_like(z)
+        dz[rows, j] = sig
+        dz[:, self.c] -= sig
+        return np.logaddexp(0, u), reached, dz
 
     def residuals(self, outputs):
         if self.kind == "values":

@@ -427,3 +427,26 @@ def test_row_weights_equal_repeated_rows(rng, loss, dtype):
     expected = net._plan.gradient(X[rows], T[rows], None, 0.0, None)
     np.testing.assert_allclose(value, expected, rtol=TOL[dtype])
     np.testing.assert_allclose(weighted, net.grads, rtol=TOL[dtype] * 10, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=_id)
+@pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy"])
+@pytest.mark.parametrize("act", ["relu", "gelu", "tanh"])
+def test_vjp_after_forward_reuses_the_forward_exactly(rng, act, loss, dtype):
+    """vjp(after_forward=True) right after forward(logits) gives what vjp gives when it
+    runs its own forward (the same operations on the same activations): bit-identical.
+    Anywhere else it needs (logits under a fused loss) it refuses."""
+    net = Network([6, 9, 7, 4], activation=act, loss=loss, dtype=dtype, seed=3)
+    X = rng.standard_normal((5, 6)).astype(dtype)
+    G = rng.standard_normal((5, 4)).astype(dtype)
+    z, reused, fresh = np.empty((5, 4), dtype), np.empty_like(X), np.empty_like(X)
+    net._plan.forward(rng.standard_normal((8, 6)).astype(dtype), np.empty((8, 4), dtype), True)
+    net._plan.vjp(X, G, fresh, True)
+    net._plan.forward(X, z, True)
+    net._plan.vjp(X, G, reused, True, True)
+    assert np.array_equal(reused, fresh)
+    with pytest.raises(ValueError, match="after_forward"):
+        net._plan.vjp(X, G, reused, False, True)
+    mse = Network([6, 4], activation=act, loss="mse", dtype=dtype, seed=3)
+    with pytest.raises(ValueError, match="after_forward"):
+        mse._plan.vjp(X, G, reused, True, True)
