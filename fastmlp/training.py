@@ -178,19 +178,13 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     best = (math.inf, None)
     wait = 0
     t_start = time.perf_counter()
-    # one buffer per array, refilled in shuffled order each epoch (never two copies)
-    Xe, Te, Le = ((None if a is None else np.empty_like(a)) if shuffle else a
-                  for a in (X, T, labels))
+    batches = _Batches((X, T, labels), batch_size)
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
-            if shuffle:
-                order = rng.permutation(n)
-                for source, buffer in ((X, Xe), (T, Te), (labels, Le)):
-                    if source is not None:
-                        np.take(source, order, axis=0, out=buffer)
             lr_now = opt.current_lr
-            loss = _epoch(net, opt, Xe, Te, Le, batch_size, epoch, history)
+            loss = _epoch(net, opt, batches, rng.permutation(n) if shuffle else None, epoch,
+                          history)
             record = {"epoch": epoch, "loss": loss, "lr": lr_now}
             if val is not None:
                 record.update(_validation_scores(net, *val))
@@ -219,25 +213,43 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     return history
 
 
-def _epoch(net, opt, X, T, labels, batch_size, epoch, history):
-    """One pass over (already shuffled) data; the mean training loss."""
-    n = X.shape[0]
+class _Batches:
+    """The minibatches of (X, T, labels): slices in stored order, or rows gathered in a
+    given order into buffers of one batch, reused from batch to batch.  Gathering per
+    batch instead of shuffling the whole data set each epoch needs no second copy of it,
+    and the batch is still in cache when the first GEMM reads it."""
+
+    def __init__(self, arrays, batch_size):
+        self.arrays = arrays
+        self.size = batch_size
+        self.buffers = [None if a is None else np.empty((batch_size,) + a.shape[1:], a.dtype)
+                        for a in arrays]
+
+    def __call__(self, order):
+        """(X, T, labels) of each batch in turn; order: a permutation of the rows, or None."""
+        n = self.arrays[0].shape[0]
+        for start in range(0, n, self.size):
+            stop = min(n, start + self.size)
+            if order is None:
+                yield tuple(None if a is None else a[start:stop] for a in self.arrays)
+            else:
+                rows = order[start:stop]
+                yield tuple(None if a is None else np.take(a, rows, axis=0, out=b[:stop - start])
+                            for a, b in zip(self.arrays, self.buffers))
+
+
+def _epoch(net, opt, batches, order, epoch, history):
+    """One pass over the data (rows in `order`, or as stored); the mean training loss."""
     total = 0.0
-    for step, start in enumerate(range(0, n, batch_size), 1):
-        stop = min(n, start + batch_size)
+    for step, (X, T, labels) in enumerate(batches(order), 1):
         try:
-            loss = net._optimizer_step(X[start:stop], _slice(T, start, stop),
-                                       _slice(labels, start, stop), opt)
+            loss = net._optimizer_step(X, T, labels, opt)
         except FloatingPointError as exc:
             raise DivergenceError(f"epoch {epoch}, step {step}: {exc}; the weights are "
                                   "those of the last finite step", epoch, step,
                                   history) from None
-        total += loss * (stop - start)
-    return total / n
-
-
-def _slice(arr, start, stop):
-    return None if arr is None else arr[start:stop]
+        total += loss * X.shape[0]
+    return total / batches.arrays[0].shape[0]
 
 
 def _validation_scores(net, Xv, Tv, Lv):
@@ -302,7 +314,6 @@ def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True
     X, T, labels = _prepare(net, X, y)
     if net.scaler is not None:
         X = net.scaler.transform(X, net.dtype)
-    order = np.random.default_rng(seed).permutation(X.shape[0]) if shuffle else slice(None)
-    history = History()
-    return _epoch(net, net._optimizer, X[order], _take(T, order), _take(labels, order),
-                  batch_size, len(history) + 1, history)
+    order = np.random.default_rng(seed).permutation(X.shape[0]) if shuffle else None
+    return _epoch(net, net._optimizer, _Batches((X, T, labels), batch_size), order, 1,
+                  History())

@@ -210,6 +210,34 @@ def test_fit_sgd_mse_regression_equals_numpy_loop(rng):
     np.testing.assert_allclose(net.layers[0].b, b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_fit_shuffles_each_epoch_by_the_seeded_permutation(rng, loss):
+    """shuffle=True: epoch e visits the rows in default_rng(seed)'s e-th permutation, in
+    batches of batch_size (the last one short): the same as a NumPy SGD loop over
+    those rows, written here for a one-layer linear model (mse; labels for softmax
+    cross-entropy: grad Z = (softmax(Z) - onehot)/B)."""
+    X = rng.standard_normal((37, 4))
+    y = rng.integers(0, 3, 37)
+    Y = np.eye(3)[y] if loss == "cross_entropy" else rng.standard_normal((37, 3))
+    net = Network([4, 3], activation="identity", loss=loss, dtype=np.float64, seed=5)
+    W, b = net.layers[0].W.copy(), net.layers[0].b.copy()
+    order_rng = np.random.default_rng(11)
+    for _ in range(3):
+        order = order_rng.permutation(37)
+        for start in range(0, 37, 10):
+            rows = order[start:start + 10]
+            Z = X[rows] @ W + b
+            if loss == "cross_entropy":
+                P = np.exp(Z - Z.max(axis=1, keepdims=True))
+                Z = P / P.sum(axis=1, keepdims=True)
+            gZ = (Z - Y[rows]) / len(rows)
+            W, b = W - 0.05 * X[rows].T @ gZ, b - 0.05 * gZ.sum(axis=0)
+    net.fit(X, y if loss == "cross_entropy" else Y, epochs=3, batch_size=10,
+            optimizer="sgd", lr=0.05, seed=11)
+    np.testing.assert_allclose(net.layers[0].W, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(net.layers[0].b, b, rtol=1e-12, atol=1e-14)
+
+
 def test_fit_with_optimizer_object_equals_torch(torch, h, rng):
     """An Optimizer instance is used as given (its lr; fit's lr is ignored), with its
     weight decay on the weights only."""
