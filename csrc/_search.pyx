@@ -21,7 +21,7 @@
 
 cimport numpy as cnp
 from libc.math cimport fabs, isfinite, log, sqrt
-from scipy.linalg.cython_blas cimport ddot, daxpy, dscal
+from scipy.linalg.cython_blas cimport ddot, daxpy
 
 import numpy as np
 
@@ -60,7 +60,7 @@ cdef double _direction(const double* u, const double* g, const double* lo,
     d  := -H pg by the two-loop recursion over the pairs (S[j], Y[j]) listed in
     `order`, newest first (pairs with rho[j] == 0 drop out), then zeroed where pg
     is.  If that is not a descent direction the history is stale: it is forgotten
-    (rho := 0) and d := -gamma · pg.
+    (rho := 0) and d := -gamma · pg.  slope[0] := d·pg, the derivative of f along d.
     """
     cdef Py_ssize_t i, k
     cdef int j
