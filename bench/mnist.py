@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """Benchmark training on MNIST-24k: fastmlp against a plain PyTorch loop and scikit-learn.
 
-    python bench/mnist.py                  full run (3 interleaved rounds of 10 epochs; ~2-3 min)
+    python bench/mnist.py                  full run (5 interleaved rounds of 10 epochs; ~3 min)
     python bench/mnist.py --quick          smoke run (1 round of 2 epochs)
     python bench/mnist.py --markdown       the tables as Markdown (for the README)
     python bench/mnist.py --only fastmlp,torch
     python bench/mnist.py --best-of-2min   fastmlp's best recipe within 120 s of training
     python bench/mnist.py --data DIR       the MNIST IDX files (default ../shared/data/mnist
                                            from the repository root)
-    also: --rounds R (default 3), --retries N (re-runs of a contender with no quiet run,
+    also: --rounds R (default 5), --retries N (re-runs of a contender with no quiet run,
     default 2), --max-wait S (wait up to S s for a quiet machine before each run, default 30)
 
 The data set: "MNIST-24k" is the first 24,345 official MNIST training images (all that
@@ -53,7 +53,7 @@ scikit-learn workers do not import fastmlp (which brings in scipy, ~40 MB of RSS
 
 "Training time" is the wall time of the training call alone (fastmlp ``fit``, sklearn
 ``fit``, the PyTorch epoch loop): imports, data loading and the test evaluation are
-outside it.  The contenders run in R interleaved rounds (default 3; --quick: 1 round of 2
+outside it.  The contenders run in R interleaved rounds (default 5; --quick: 1 round of 2
 epochs), the order rotated from round to round.  A contender's time is the MIN over its
 quiet runs, its accuracy the MEAN over the rounds, its memory the MAX (memory barely
 varies between runs).  The memory columns: RSS after imports + data loading, RSS once the
@@ -732,7 +732,7 @@ def main(argv=None):
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     ap.add_argument("--only", default=",".join(CONTENDERS),
                     help="comma-separated subset of fastmlp,torch,sklearn")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--best-of-2min", action="store_true",
                     help="fastmlp's best MNIST-24k test accuracy within 120 s of training")
     ap.add_argument("--retries", type=int, default=2,
