@@ -1,9 +1,10 @@
 """Training a Network: fit, partial_fit, evaluate, score.
 
-One step of fit is two compiled calls, on batches sliced (never copied) from data
-that was validated, standardized and shuffled once per epoch:
+The data are validated and standardized once.  Each epoch draws a permutation of the
+rows; each batch's rows are gathered into one reused batch buffer, and a step is then
+two compiled calls:
 
-    loss = plan.gradient(X[i:j], y[i:j])      forward + loss + backward, grads filled
+    loss = plan.gradient(Xb, yb)              forward + loss + backward, grads filled
     optimizer update(params, grads)           one fused loop over the flat vectors
 
 A NaN or inf loss or gradient stops the run with DivergenceError naming the epoch
