@@ -102,16 +102,20 @@ cdef double _aimed_step(double f, double aim, double slope, const double* u,
     """The step length at which the local model log f(u + α d) ≈ log f + α·slope/f
     reaches log(aim): at least 1 (the quasi-Newton step), at most MAX_AIMED and the
     length after which clip(u + α d) stops moving."""
-    cdef double step = f * log(f / aim) / (-slope), reach = 0
+    cdef double step = min(f * log(f / aim) / (-slope), MAX_AIMED), reach = 0
     cdef Py_ssize_t i
     if step <= 1:
         return 1.0
-    for i in range(n):                       # where the last moving coordinate stops
+    for i in range(n):
+        # a coordinate still moving at `step` settles it (usually the first one)
+        if (d[i] > 0 and hi[i] - u[i] > step * d[i]) or (d[i] < 0 and lo[i] - u[i] < step * d[i]):
+            return step
+    for i in range(n):                       # else: where the last moving coordinate stops
         if d[i] > 0:
             reach = max(reach, (hi[i] - u[i]) / d[i])
         elif d[i] < 0:
             reach = max(reach, (lo[i] - u[i]) / d[i])
-    return max(1.0, min(step, reach, MAX_AIMED))
+    return max(1.0, min(step, reach))
 
 
 # Big workspaces are kept for the next call (one set, up to _SPARE_BYTES): fresh

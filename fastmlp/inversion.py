@@ -100,15 +100,17 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     # free columns of Xs (the fixed ones are set once), runs the compiled goal, and
     # hands back ∂/∂u as the free columns of ∂/∂Xs.
     def standardized(V):
-        return (V - center) / spread
+        return V if net.scaler is None else (V - center) / spread
 
-    Xs = standardized(X).astype(net.dtype)
+    free_cols = slice(None) if free.all() else free         # a view when nothing is fixed
+    X_std = standardized(X)
+    Xs = X_std.astype(net.dtype)
     dXs = np.empty_like(Xs)
-    all_free = bool(free.all())
     if reg > 0:
         # ½ reg Σ_i ((x_i - x_ref_i) / spread_i)²: in these units, ½ reg ‖xs - xs_ref‖²
         u_ref = standardized(x_ref)[free]
-        pull_fixed = 0.5 * reg * np.sum(standardized(fixed_values - x_ref)[fixed_mask] ** 2)
+        pull_fixed = 0.5 * reg * np.sum(
+            (standardized(fixed_values) - standardized(x_ref))[fixed_mask] ** 2)
 
     # one evaluation: the forward pass (logits for a class goal), the goal's value and
     # ∂/∂output, and the backward pass to the inputs only when some row still needs
@@ -119,10 +121,7 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
 
     def fg(U, rows, G):
         k = len(rows)
-        if all_free:
-            Xs[:k] = U
-        else:
-            Xs[:k, free] = U
+        Xs[:k, free_cols] = U
         with net._lock:
             plan.forward(Xs[:k], Z[:k], logits)
             value, reached, dZ = goal.evaluate(Z[:k].astype(np.float64))
@@ -133,7 +132,7 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
         if reached.all():
             G[:] = 0                      # every row leaves: no gradient is read
         else:
-            G[:] = dXs[:k] if all_free else dXs[:k, free]
+            G[:] = dXs[:k, free_cols]
         if reg > 0:
             d = U - u_ref
             value += 0.5 * reg * np.einsum("kn,kn->k", d, d) + pull_fixed
@@ -147,9 +146,11 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     aim = 0.5 * -np.log(goal.min_prob) if goal.kind == "cross_entropy" and reg == 0 else 0.0
     with np.errstate(over="ignore", under="ignore"):
         U, iterations, calls = minimize_rows(
-            fg, standardized(X)[:, free], standardized(lo)[free], standardized(hi)[free],
+            fg, X_std[:, free_cols], standardized(lo)[free_cols], standardized(hi)[free_cols],
             max_iter=max_iter, ftol=tol, gtol=gtol, aim=aim)
-    X[:, free] = np.clip(center[free] + spread[free] * U, lo[free], hi[free])
+    if net.scaler is not None:
+        U = center[free_cols] + spread[free_cols] * U
+    X[:, free_cols] = np.clip(U, lo[free_cols], hi[free_cols])
     return _result(net, goal, X, int(iterations.max()), calls, distinct_tol, lo, hi, spread,
                    reg)
 
