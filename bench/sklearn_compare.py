@@ -37,7 +37,11 @@ estimator (first calls pay for page faults and thread start-up), R interleaved r
 stayed quiet (all rounds if none did).  Predict: ``predict`` on the whole test set,
 timed in interleaved blocks (bench/_common.measure), the best quiet block.  Also the
 latency of predicting one row.  Score: accuracy (classifiers) or R² on the test rows.
-"Ratio" is scikit-learn's time over fastmlp's, measured in the same run.
+"Ratio" is scikit-learn's time over fastmlp's, measured in the same run.  Fit floor:
+the fitted fastmlp estimator's number of minibatch steps times the time of its compiled
+gradient call on one batch (forward + backward GEMMs; no update, no data handling),
+timed as predict is; scikit-learn's fit time over it bounds the fit ratio any fastmlp
+could reach with the same GEMMs.
 Targets: fit ≥ 3×, predict ≥ 5×, at a test score within 0.3 points.
 """
 import argparse
@@ -127,11 +131,30 @@ def run_problem(problem, max_iter, rounds, max_wait):
                     rounds=3, samples=5, sample_s=0.2, warm_s=0.2, settle=0.3)
     single = measure([Contender(key, lambda e=est: e.predict(row)) for key, est in fitted.items()],
                      rounds=3, samples=5, sample_s=0.05, warm_s=0.1, settle=0.3)
+    floor = fit_floor(fitted["fastmlp"], X, y)
     return {"name": name, "kind": kind, "hidden": hidden, "fit": fit_time, "score": score,
-            "predict": {k: c.best for k, c in batch.items()},
+            "floor": floor, "predict": {k: c.best for k, c in batch.items()},
             "single": {k: c.best for k, c in single.items()},
             "contended": any(c.contended for c in [*batch.values(), *single.values()])
             or any(flag for _, flag in fit_time.values())}
+
+
+def fit_floor(est, X, y):
+    """(steps, seconds per step): the fitted fastmlp estimator's number of minibatch steps
+    and the time of its compiled gradient call alone on one batch (forward + backward,
+    the GEMMs; no update, no data handling).  Their product bounds any fit from below."""
+    net = est.network_
+    batch = min(200, X.shape[0])                   # batch_size="auto"
+    steps = est.n_iter_ * -(-X.shape[0] // batch)
+    Xb = np.ascontiguousarray(X[:batch], dtype=net.dtype)
+    T, labels = None, None
+    if net.loss_name == "cross_entropy":
+        labels = np.searchsorted(est.classes_, y[:batch]).astype(np.intp)
+    else:
+        T = np.ascontiguousarray(np.reshape(y[:batch], (batch, -1)), dtype=net.dtype)
+    res = measure([Contender("gradient", lambda: net._plan.gradient(Xb, T, labels, 0.0, None))],
+                  rounds=3, samples=5, sample_s=0.05, warm_s=0.1, settle=0.3)
+    return steps, res["gradient"].best
 
 
 def report(results, markdown):
@@ -163,6 +186,16 @@ def report(results, markdown):
     section("fastmlp.sklearn vs scikit-learn (same estimator settings, same data)",
             table(headers, rows, markdown, align), markdown)
     section("Targets", "\n".join(("- " if markdown else "") + v for v in verdicts), markdown)
+    floors = []
+    for res in results:
+        steps, per_step = res["floor"]
+        bound = res["fit"]["sklearn"][0] / (steps * per_step)
+        floors.append(f"{res['name']}: {steps:,} steps × {fmt_time(per_step)} = "
+                      f"{fmt_time(steps * per_step)}; scikit-learn's fit / that = "
+                      f"{fmt_ratio(bound, False)} at most")
+    section("Fit floor: fastmlp's compiled gradient calls alone (forward + backward, no "
+            "update), the most a fit could gain", "\n".join(("- " if markdown else "") + f
+                                                            for f in floors), markdown)
 
 
 def main():

@@ -49,6 +49,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from . import optim
 from .activations import ACTIVATIONS
 from .network import Network
+from .training import _Batches
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -320,36 +321,28 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn(f"batch_size={self.batch_size} is larger than the {n} "
                               "samples; it is clipped to them", UserWarning)
             batch = min(self.batch_size, n)
+        # scikit-learn's order: each epoch shuffles the previous epoch's order; each
+        # batch's rows are gathered into one reused buffer (as Network.fit does)
         order = np.arange(n)
-        # one buffer per array, refilled in shuffled order each epoch
-        data = (X, T, labels, sw)
-        buffers = tuple(None if a is None else (np.empty_like(a) if self.shuffle else a)
-                        for a in data)
+        batches = _Batches((X, T, labels, sw), batch)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = shuffle_rows(order, random_state=rs)
-                    for source, buffer in zip(data, buffers):
-                        if source is not None:
-                            np.take(source, order, axis=0, out=buffer)
-                Xe, Te, Le, We = buffers
                 total = 0.0
-                for start in range(0, n, batch):
-                    stop = min(n, start + batch)
-                    rows, weights = stop - start, None
+                for Xb, Tb, Lb, Wb in batches(order if self.shuffle else None):
+                    rows, weights = Xb.shape[0], None
                     l2 = self.alpha / rows
-                    if We is not None:
-                        w_sum = We[start:stop].sum()
+                    if Wb is not None:
+                        w_sum = Wb.sum()
                         if w_sum == 0:
                             continue          # all-zero weights: nothing to learn
-                        weights = We[start:stop] / w_sum
+                        weights = Wb / w_sum
                         l2 = self.alpha / w_sum
                     weights_sq = self._weights_sq()          # before the step
                     try:
-                        value = net._optimizer_step(
-                            Xe[start:stop], None if Te is None else Te[start:stop],
-                            None if Le is None else Le[start:stop], opt, weights, l2)
+                        value = net._optimizer_step(Xb, Tb, Lb, opt, weights, l2)
                     except FloatingPointError as exc:
                         raise ValueError(f"training diverged in iteration {self.n_iter_ + 1}"
                                          f": {exc}; scale the inputs (a StandardScaler) or "

@@ -838,3 +838,22 @@ def test_distinct_rows_against_a_pairwise_reference():
             kept.append(int(i))
     assert distinct_rows(X, order, tol) == kept
     assert len(kept) == 12                      # the 4 near-copies merge, the 2 shifted don't
+
+
+def test_inversions_of_one_network_in_threads_match_serial_ones():
+    """Threads inverting the same network at once: each evaluation holds the network's
+    lock across its forward and backward passes, and each search gets its own
+    workspace, so every answer equals the one computed alone."""
+    from concurrent.futures import ThreadPoolExecutor
+    X, y = fastmlp.datasets.spirals(300, seed=1)
+    net = Network([2, 16, 16, 2], activation="tanh", loss="cross_entropy", seed=1)
+    net.fit(X, y, epochs=30, batch_size=32, lr=1e-2, seed=1)
+    jobs = [dict(class_index=c, n_restarts=n, seed=s)
+            for c in (0, 1) for n, s in ((8, 0), (24, 1))]
+    serial = [invert(net, **kw) for kw in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda kw: invert(net, **kw), jobs * 3))
+    for k, r in enumerate(threaded):
+        ref = serial[k % len(jobs)]
+        assert np.array_equal(r.x, ref.x) and r.n_evaluations == ref.n_evaluations, k
+        assert len(r.solutions) == len(ref.solutions)
