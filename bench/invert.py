@@ -46,10 +46,12 @@ L-BFGS    the network as ``nn.Sequential(Linear, ReLU, Linear, ReLU, Linear)`` h
           ``torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=10,
           line_search_fn="strong_wolfe")`` and ``x.clamp_(0, 1)`` after every step (projection
           onto the box).  Why L-BFGS: it is the algorithm fastmlp runs (also with 10
-          correction pairs), so the comparison is between implementations, not algorithms.  max_iter=1 makes each ``step()`` one L-BFGS
-          iteration, so the box projection and the stopping check happen after every
-          iteration, as in fastmlp (torch's L-BFGS has no bounds of its own; clamping is the
-          usual projection, cruder than L-BFGS-B's, but the problem is easy enough).
+          correction pairs).  fastmlp's aimed steps are its own addition to it, and part
+          of what is compared.  max_iter=1 makes each ``step()`` one L-BFGS iteration, so
+          the box projection and the stopping check happen after every iteration, as in
+          fastmlp (torch's L-BFGS has no bounds of its own; clamping is the usual
+          projection, cruder than fastmlp's, which freezes coordinates held at a bound,
+          but the problem is easy enough).
 PyTorch   (information) the usual PyTorch recipe for activation maximization: ``torch.optim.Adam
 Adam      ([x], lr=0.1)`` on the same summed cross-entropy, ``x.clamp_(0, 1)`` after every
           step, the same stopping rule.
