@@ -825,6 +825,32 @@ def test_solver_aimed_steps_reach_a_goal_value_in_fewer_evaluations():
     assert aimed[2] < plain[2]
 
 
+def test_solver_aimed_step_that_overshoots_falls_back_to_the_lbfgs_step():
+    """f(u) = Σ softplus(-u) + (u / 2)^4 from u = 0.5, goal f <= 1.25: the log of f,
+    extrapolated, aims far past the quartic wall, where f is higher than at the start.
+    Such a step is refused and the search goes on at once from the L-BFGS step: it still
+    reaches the goal, at the cost of at most one refused candidate per iteration."""
+    R, n = 6, 3
+    goal = 1.25
+
+    def f_of(U):
+        return (np.logaddexp(0, -U) + (U / 2) ** 4).sum(axis=1)
+
+    def fg(U, rows, G):
+        G[:] = -0.5 * (1 + np.tanh(-0.5 * U)) + U ** 3 / 4
+        f = f_of(U)
+        return f, f <= goal
+
+    U0 = np.full((R, n), 0.5) - np.arange(R)[:, None] * 0.1
+    box = np.full(n, -np.inf), np.full(n, np.inf)
+    plain = minimize_rows(fg, U0, *box)
+    U, iterations, calls = minimize_rows(fg, U0, *box, aim=goal / 2)
+    assert np.all(f_of(plain[0]) <= goal) and np.all(f_of(U) <= goal)
+    refused = calls - 1 - iterations.max()
+    assert refused >= 1                          # the fallback did happen
+    assert calls <= plain[2] + iterations.max()
+
+
 def test_distinct_rows_against_a_pairwise_reference():
     rng = np.random.default_rng(5)
     base = rng.uniform(0, 1, (10, 6))
