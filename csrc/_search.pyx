@@ -50,6 +50,11 @@ cdef inline void _axpy(double a, const double* x, double* y, int n) noexcept nog
     daxpy(&n, &a, <double*>x, &one, y, &one)
 
 
+cdef inline bint _held(double u, double g, double lo, double hi) noexcept nogil:
+    """Whether a coordinate sits on a bound with the gradient pushing it outward."""
+    return (u <= lo and g > 0) or (u >= hi and g < 0)
+
+
 cdef double _direction(const double* u, const double* g, const double* lo,
                        const double* hi, const double* S, const double* Y,
                        double* rho, double gamma, const int* order, int n_pairs,
@@ -66,7 +71,7 @@ cdef double _direction(const double* u, const double* g, const double* lo,
     cdef int j
     cdef double largest = 0, b
     for i in range(n):
-        if (u[i] <= lo[i] and g[i] > 0) or (u[i] >= hi[i] and g[i] < 0):
+        if _held(u[i], g[i], lo[i], hi[i]):
             pg[i] = 0
         else:
             pg[i] = g[i]
@@ -306,7 +311,7 @@ cdef double _projected_norm(const double* u, const double* g, const double* lo,
     cdef Py_ssize_t i
     cdef double total = 0
     for i in range(n):
-        if not ((u[i] <= lo[i] and g[i] > 0) or (u[i] >= hi[i] and g[i] < 0)):
+        if not _held(u[i], g[i], lo[i], hi[i]):
             total += g[i] * g[i]
     return sqrt(total)
 

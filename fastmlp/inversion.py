@@ -116,7 +116,6 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     # ∂/∂output, and the backward pass to the inputs only when some row still needs
     # its gradient (at the last step, every row has reached the goal)
     plan, logits = net._plan, goal.kind != "values"
-    reuse = logits                        # class goals: a fused loss's logits (see vjp)
     Z = np.empty((len(X), n_out), net.dtype)
 
     def fg(U, rows, G):
@@ -127,12 +126,14 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
             value, reached, dZ = goal.evaluate(Z[:k].astype(np.float64))
             if reg > 0 or goal.kind == "values":
                 reached[:] = False        # the pull toward x_ref, or a full solve, to the end
-            if not reached.all():
-                plan.vjp(Xs[:k], dZ.astype(net.dtype), dXs[:k], logits, reuse)
-        if reached.all():
-            G[:] = 0                      # every row leaves: no gradient is read
-        else:
+            needed = not reached.all()
+            if needed:                    # class goals: a fused loss's logits, reused
+                plan.vjp(Xs[:k], dZ.astype(net.dtype), dXs[:k], logits,
+                         after_forward=logits)
+        if needed:
             G[:] = dXs[:k, free_cols]
+        else:
+            G[:] = 0                      # every row leaves: no gradient is read
         if reg > 0:
             d = U - u_ref
             value += 0.5 * reg * np.einsum("kn,kn->k", d, d) + pull_fixed
@@ -202,7 +203,6 @@ class _Goal:
     def evaluate(self, z):
         """From the network's output z (its logits for a class goal), per row: the
         objective, whether the goal is reached, and ∂objective/∂z."""
-        rows = np.arange(len(z))
         if self.kind == "values":
             dz = (z - self.t) * self.m
             return 0.5 * np.sum(dz * dz, axis=1), self.reached(np.abs(dz).max(axis=1)), dz
@@ -213,6 +213,7 @@ class _Goal:
             dz[:, self.c] -= 1
             return -log_p[:, self.c], reached, dz
         # logit margin: softplus(u), u = the best other logit - z_c + margin
+        rows = np.arange(len(z))
         others = z.copy()
         others[:, self.c] = -np.inf
         j = others.argmax(axis=1)
