@@ -8,46 +8,59 @@
     invert      inputs that make a saved model give a desired output or class
     info        architecture, parameter count, dtype and training settings of a model
 
-Data: a path ending in .csv (header row; --target names the label column) or a
-directory with MNIST IDX files (train-*/t10k-*, optionally .gz; --split picks which).
-Bad input ends with a one-line message on stderr and exit status 2.
+Data: a .csv or .tsv file (header row; --target names the label column or columns)
+or a directory with MNIST IDX files (train-*/t10k-*, optionally .gz; --split picks
+which).  Bad input ends with a one-line message on stderr and exit status 2.
 """
 import argparse
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
+
+from .activations import ACTIVATIONS
+from .cli_train import CommandError, metric_text, require_memory
 
 EXIT_ERROR = 2
 
 
-class CommandError(Exception):
-    """A user-facing error: printed as one line, no traceback."""
-
-
 # -- data -------------------------------------------------------------------------
 
-def load_data(path, target=None, split="train", need_target=True):
-    """(X, y, feature_names) from a .csv file or an MNIST IDX directory."""
+TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
+
+
+def load_data(path, target=None, split="train", need_target=True, delimiter=None,
+              drop_missing=False, notes=None):
+    """(X, y, feature_names) from a CSV/TSV file or an MNIST IDX directory.
+
+    target: a column name, or several as "a,b" (or a list).  What load_csv warns
+    about (an index column left out, rows with missing values dropped) is appended
+    to `notes` when given."""
     from . import datasets
     if os.path.isdir(path):
         X, y = datasets.load_mnist(path, split=split)
         return X, y, [f"pixel{i}" for i in range(X.shape[1])]
     if not os.path.exists(path):
         raise CommandError(f"no such file or directory: {path}")
-    if not path.lower().endswith(".csv"):
-        raise CommandError(f"{path}: expected a .csv file or an MNIST IDX directory")
-    if need_target and target is None:
+    if not path.lower().endswith(TABLE_SUFFIXES):
+        raise CommandError(f"{path}: expected a .csv or .tsv file or an MNIST IDX directory")
+    if need_target and not target:
         raise CommandError("--target COLUMN is required for CSV data")
-    X, y, names = datasets.load_csv(path, target=target)
+    if isinstance(target, str) and "," in target:
+        target = [t.strip() for t in target.split(",")]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X, y, names = datasets.load_csv(path, target=target or None, delimiter=delimiter,
+                                        missing="drop" if drop_missing else "error")
+    for w in caught:
+        message = str(w.message).replace(f"{path}: ", "")
+        if notes is not None:
+            notes.append(message)
+        else:
+            print(f"note: {message}")
     return X, y, names
-
-
-def _is_classification(y, loss):
-    if loss is not None:
-        return loss != "mse"
-    return bool(np.all(y == np.round(y)) and np.unique(y).size <= 100)
 
 
 def _features_for(net, X, names, path):
@@ -68,14 +81,23 @@ def _features_for(net, X, names, path):
 def _encode_targets(net, y):
     """Class labels -> indices 0..K-1 (with the model's stored classes), else as is."""
     classes = net.training.get("classes")
-    if classes is None:
+    if classes is None or net.loss_name != "cross_entropy":
         return y
-    lookup = {c: i for i, c in enumerate(classes)}
+    lookup = {_label_key(c): i for i, c in enumerate(classes)}
     try:
-        return np.array([lookup[v] for v in y.tolist()], dtype=np.intp)
+        return np.array([lookup[_label_key(v)] for v in y.tolist()], dtype=np.intp)
     except KeyError as exc:
-        raise CommandError(f"label {exc.args[0]} was not among the training classes "
+        raise CommandError(f"label {exc.args[0]!r} was not among the training classes "
                            f"{classes[:10]}") from None
+    except TypeError:
+        raise CommandError("a labelled table for a classifier needs one target column") from None
+
+
+def _label_key(value):
+    """A class label as a lookup key: 3, 3.0 and "3" are the same label."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
 
 
 def _decode_predictions(net, pred):
@@ -91,54 +113,39 @@ def cmd_demo(args):
 
 
 def cmd_train(args):
-    from . import Network
-    X, y, names = load_data(args.data, args.target, split="train")
-    classify = _is_classification(y, args.loss)
-    if classify:
-        classes, y = np.unique(y, return_inverse=True)
-        loss, n_out = "cross_entropy", classes.size
-        if n_out < 2:
-            raise CommandError(f"{args.data}: the target has a single class")
-    else:
-        loss, n_out = "mse", 1
-    sizes = [X.shape[1]] + args.hidden + [n_out]
-    net = Network(sizes, activation=args.activation, loss=loss,
-                  dtype=np.float64 if args.dtype == "float64" else np.float32,
-                  seed=args.seed, l2=args.l2)
-    print(f"training {net} on {X.shape[0]} rows of {args.data}")
-    history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size,
-                      optimizer=args.optimizer, lr=args.lr, seed=args.seed,
-                      validation_fraction=args.validation_fraction,
-                      early_stopping=args.early_stopping, standardize=args.standardize,
-                      verbose=1)
-    if classify and np.all(classes == np.round(classes)):
-        classes = classes.astype(np.int64)
-    net.training.update({"data": os.path.abspath(args.data), "target": args.target,
-                         "feature_names": list(names),
-                         "classes": classes.tolist() if classify else None,
-                         "epochs_run": len(history), "final_loss": history["loss"][-1]})
-    if history.interrupted:
-        print("interrupted: saving the weights reached so far")
-    net.save(args.out)
-    print(f"train {_metric_text(net.evaluate(X, y))}; saved {args.out}")
-    return 0
-
-
-def _metric_text(scores):
-    return "  ".join(f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}"
-                     for k, v in scores.items())
+    from .cli_train import train
+    notes = []
+    X, y, names = load_data(args.data, args.target, split="train", delimiter=args.delimiter,
+                            drop_missing=args.drop_missing, notes=notes)
+    return train(args, X, y, names, notes)
 
 
 def _load_model(path):
+    """A model file, with the training fields the commands use checked against it."""
     from . import Network
     if not os.path.exists(path):
         raise CommandError(f"no such model file: {path}")
-    return Network.load(path)
+    net = Network.load(path)
+    n_in, n_out, training = net.sizes[0], net.sizes[-1], net.training
+    expected = {"feature_names": n_in, "input_min": n_in, "input_max": n_in,
+                "input_mean": n_in,
+                "classes": 2 if net.loss_name == "binary_cross_entropy" and n_out == 1
+                else n_out}
+    for key, length in expected.items():
+        value = training.get(key)
+        if value is not None and (not isinstance(value, list) or len(value) != length):
+            size = len(value) if isinstance(value, list) else type(value).__name__
+            raise CommandError(f"{path}: not a usable model: training[{key!r}] has {size} "
+                               f"entries for a network with {n_in} inputs and {n_out} "
+                               f"outputs (expected {length})")
+    return net
 
 
 def cmd_predict(args):
     net = _load_model(args.model)
-    X, _, names = load_data(args.data, args.target, split=args.split, need_target=False)
+    target = args.target or _trained_target_in(net, args.data, args.delimiter)
+    X, _, names = load_data(args.data, target, split=args.split, need_target=False,
+                            delimiter=args.delimiter, drop_missing=args.drop_missing)
     X = _features_for(net, X, names, args.data)
     out = net.forward(X)
     if net.loss_name == "cross_entropy":
@@ -148,7 +155,7 @@ def cmd_predict(args):
                                                        or range(out.shape[1]))]
     else:
         rows = [[f"{v:.6g}" for v in r] for r in out]
-        header = [f"output{k}" for k in range(out.shape[1])]
+        header = _output_names(net)
     lines = [",".join(map(str, header))] + [",".join(map(str, r)) for r in rows]
     if args.out:
         with open(args.out, "w") as f:
@@ -161,17 +168,43 @@ def cmd_predict(args):
     return 0
 
 
+def _trained_target_in(net, path, delimiter):
+    """The model's target column(s) when the table at `path` has them (they are then
+    not features), else None."""
+    target = net.training.get("target")
+    if not target or os.path.isdir(path) or not os.path.isfile(path):
+        return None
+    wanted = target if isinstance(target, list) else str(target).split(",")
+    import csv
+    if delimiter is None:
+        delimiter = "\t" if path.lower().endswith((".tsv", ".tab")) else ","
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        header = next((row for row in csv.reader(f, delimiter=delimiter) if row), [])
+    header = [col.strip() for col in header]
+    return target if all(str(t).strip() in header for t in wanted) else None
+
+
+def _output_names(net):
+    """The regression outputs' names: the target column(s) trained on, else output0, ..."""
+    target = net.training.get("target")
+    names = str(target).split(",") if isinstance(target, str) else target
+    if isinstance(names, list) and len(names) == net.sizes[-1]:
+        return [f"predicted_{str(n).strip()}" for n in names]
+    return [f"output{k}" for k in range(net.sizes[-1])]
+
+
 def _model_and_labelled_data(args):
     """The model, and the data's features (in the model's order) and encoded labels."""
     net = _load_model(args.model)
     X, y, names = load_data(args.data, args.target or net.training.get("target"),
-                            split=args.split)
+                            split=args.split, delimiter=args.delimiter,
+                            drop_missing=args.drop_missing)
     return net, _features_for(net, X, names, args.data), _encode_targets(net, y)
 
 
 def cmd_evaluate(args):
     net, X, y = _model_and_labelled_data(args)
-    print(f"{args.data}: {X.shape[0]} rows  {_metric_text(net.evaluate(X, y))}")
+    print(f"{args.data}: {X.shape[0]} rows  {metric_text(net.evaluate(X, y))}")
     return 0
 
 
@@ -223,6 +256,9 @@ def _bounds_from(net, args):
 def cmd_invert(args):
     from .inversion import invert
     net = _load_model(args.model)
+    # every restart is a row of one batch through the network, with L-BFGS history
+    require_memory(args.restarts * (4 * sum(net.sizes) + 40 * net.sizes[0]) * 8,
+                   f"--restarts {args.restarts}")
     options = dict(n_restarts=args.restarts, seed=args.seed, reg=args.reg,
                    bounds=_bounds_from(net, args), max_iter=args.max_iter)
     fixed = {}
@@ -267,118 +303,263 @@ def cmd_invert(args):
 
 
 def cmd_info(args):
-    from .activations import PARAMETRIZED
     net = _load_model(args.model)
-    print(f"model      {args.model}")
-    print(f"layers     {' -> '.join(map(str, net.sizes))}")
-    for i, layer in enumerate(net.layers):
-        extra = f" (alpha {layer.alpha})" if layer.activation in PARAMETRIZED else ""
-        print(f"  layer {i}  {layer.n_in} x {layer.n_out}  {layer.activation}{extra}")
-    print(f"loss       {net.loss_name}" + (f", l2 {net.l2}" if net.l2 else ""))
-    print(f"parameters {net.n_params:,}")
-    print(f"dtype      {net.dtype.name}")
-    print(f"scaler     {'standardizes inputs' if net.scaler is not None else 'none'}")
-    settings = {k: v for k, v in net.training.items() if k not in ("feature_names",)}
-    if settings:
-        print("training   " + json.dumps(settings, default=str))
+    if args.json:
+        print(json.dumps(_model_summary(net, args.model), default=str))
+    else:
+        print("\n".join(_info_lines(net, args.model)))
     return 0
 
 
+def _model_summary(net, path):
+    """Everything `info` shows, as a JSON-ready dict."""
+    return {"model": path, "sizes": net.sizes,
+            "layers": [{"n_in": layer.n_in, "n_out": layer.n_out,
+                        "activation": layer.activation, "alpha": layer.alpha}
+                       for layer in net.layers],
+            "loss": net.loss_name, "l2": net.l2, "parameters": net.n_params,
+            "dtype": net.dtype.name, "standardizes_inputs": net.scaler is not None,
+            "training": net.training}
+
+
+def _shorten(items, limit=8):
+    items = [str(v) for v in items]
+    return ", ".join(items if len(items) <= limit else items[:limit - 1]
+                     + [f"... ({len(items)} in all)"])
+
+
+def _info_lines(net, path):
+    """A readable summary of a model file."""
+    from .activations import PARAMETRIZED
+    t = net.training
+    lines = [f"model       {path}",
+             f"network     {' -> '.join(map(str, net.sizes))}  ({net.n_params:,} parameters, "
+             f"{net.dtype.name})"]
+    for i, layer in enumerate(net.layers):
+        extra = f" (alpha {layer.alpha})" if layer.activation in PARAMETRIZED else ""
+        lines.append(f"  layer {i}   {layer.n_in} x {layer.n_out}  {layer.activation}{extra}")
+    lines.append(f"loss        {net.loss_name}" + (f", l2 {net.l2}" if net.l2 else ""))
+    if t.get("classes") is not None:
+        lines.append(f"classes     {_shorten(t['classes'], 12)}")
+    if t.get("target") is not None:
+        lines.append(f"target      {t['target']}"
+                     + ("  (standardized for training)" if t.get("standardize_target") else ""))
+    if t.get("feature_names"):
+        lines.append(f"features    {_shorten(t['feature_names'])}")
+    lines.append(f"inputs      {'standardized' if net.scaler is not None else 'used as given'}")
+    settings = [f"{k} {t[k]}" for k in ("optimizer", "lr", "batch_size", "epochs_run", "seed")
+                if t.get(k) is not None]
+    if settings:
+        lines.append(f"training    {', '.join(settings)}")
+    if t.get("final_loss") is not None:
+        lines.append(f"final loss  {t['final_loss']:.6g}"
+                     + (f"  test score {t['test_score']:.4g}" if "test_score" in t else ""))
+    if t.get("data"):
+        lines.append(f"data        {t['data']}")
+    lines.append("(--json prints everything, including the training range of every input)")
+    return lines
+
+
 # -- parser -----------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit 2), not usage + error."""
+
+    def error(self, message):
+        message = " ".join(message.split())
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help text with each option's default, without repeating a default already
+    stated and without "(default: None)"."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is argparse.SUPPRESS
+                or isinstance(action.default, bool)):
+            return text
+        return super()._get_help_string(action)
+
+
+def _integer(minimum, maximum=2**31 - 1):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected an integer from {minimum} to "
+                                             f"{maximum}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _number(minimum=-np.inf, maximum=np.inf, below=None):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (np.isfinite(value) and minimum <= value <= maximum
+                and (below is None or value < below)):
+            upper = f"below {below}" if below is not None else f"at most {maximum:g}"
+            raise argparse.ArgumentTypeError(f"expected a finite number from {minimum:g}, "
+                                             f"{upper}, got {text!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
 
 def _hidden(text):
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated widths, got {text!r}")
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"--hidden widths must be positive, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated widths, "
+                                         f"got {text!r}") from None
+    if any(not 1 <= s < 2**31 for s in sizes):
+        raise argparse.ArgumentTypeError(f"--hidden widths must be from 1 to 2147483647, "
+                                         f"got {text!r}")
     return sizes
 
 
+def _data_options(p):
+    p.add_argument("--delimiter", help="field separator of a table (default: tab for "
+                   ".tsv/.tab files, else comma)")
+    p.add_argument("--drop-missing", action="store_true",
+                   help="leave out rows with missing cells (empty, NA, NaN, ...) instead "
+                   "of stopping at the first one")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="fastmlp", description="A compiled multilayer-perceptron engine for the CPU.")
+    parser = _Parser(prog="fastmlp", formatter_class=_Formatter,
+                     description="A compiled multilayer-perceptron engine for the CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="train small networks on built-in data and check "
-                       "their gradients (no downloads)",
-                       description="Train small networks on built-in data (xor, two "
-                       "spirals) with train_step, check every gradient against central "
-                       "differences, and time backprop against the numerical fallback.")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    def command(name, **kwargs):
+        return sub.add_parser(name, formatter_class=_Formatter, **kwargs)
+
+    p = command("demo", help="train small networks on built-in data and check "
+                "their gradients (no downloads)",
+                description="Train small networks on built-in data (xor, two "
+                "spirals) with train_step, check every gradient against central "
+                "differences, and time backprop against the numerical fallback.")
+    p.add_argument("--seed", type=_integer(0), default=0, help="random seed")
     p.set_defaults(run=cmd_demo)
 
-    p = sub.add_parser("train", help="train a network on a CSV file or MNIST directory",
-                       description="Train a network and save it as a model file. "
-                       "Classification (softmax cross-entropy) when the target holds "
-                       "integers (<= 100 classes), regression (mse) otherwise.")
-    p.add_argument("data", help="a .csv file (with --target) or an MNIST IDX directory")
-    p.add_argument("--target", help="the label column of a CSV file")
-    p.add_argument("--hidden", type=_hidden, default=[128],
-                   help="hidden layer widths, e.g. 512,256 (default 128)")
-    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    p.add_argument("--loss", choices=["cross_entropy", "mse"],
-                   help="force classification or regression")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "lbfgs"])
-    p.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the weights")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--validation-fraction", type=float, default=0.0)
-    p.add_argument("--early-stopping", action="store_true")
+    p = command("train", help="train a network on a CSV/TSV file or MNIST directory",
+                description="Train a network and save it as a model file.  The task is "
+                "chosen from the target and said on the first line: text labels, or "
+                "integers with at least 5 rows per value (or two values), mean "
+                "classification (softmax cross-entropy); otherwise regression (mse, "
+                "the target standardized for training).  Training stops when the "
+                "validation loss has not improved for --patience epochs (the best "
+                "epoch's weights are kept), or at the epoch limit with a warning.")
+    p.add_argument("data", help="a .csv/.tsv file (with --target) or an MNIST IDX directory")
+    p.add_argument("--target", metavar="COLUMN[,COLUMN...]",
+                   help="the label column of a table; several columns (a,b) for "
+                   "multi-output regression")
+    p.add_argument("--task", choices=["classify", "regress"],
+                   help="force classification or regression (default: chosen from the "
+                   "target)")
+    p.add_argument("--loss", choices=["cross_entropy", "mse"], help=argparse.SUPPRESS)
+    p.add_argument("--hidden", type=_hidden, default=[100], metavar="W[,W...]",
+                   help="hidden layer widths, e.g. 512,256 (default 100)")
+    p.add_argument("--activation", default="relu", help="hidden activation",
+                   choices=[a for a in ACTIVATIONS if a != "softmax"])
+    p.add_argument("--epochs", type=_integer(1), default=None,
+                   help="the most epochs (default: 200, or more for small tables so that "
+                   f"there are at least 2000 steps; L-BFGS: 200 iterations)")
+    p.add_argument("--batch-size", type=_integer(1), default=None,
+                   help="rows per step (default: min(200, training rows))")
+    p.add_argument("--lr", type=_number(0, 1e6), default=1e-3, help="learning rate")
+    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "lbfgs"],
+                   help="optimizer")
+    p.add_argument("--l2", type=_number(0, 1e6), default=0.0, help="L2 penalty on the weights")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="floating-point type of the network")
+    p.add_argument("--validation-fraction", type=_number(0, below=1), default=None,
+                   help="part of the training rows held out to stop training early "
+                   "(default: 0.1 if that is at least 30 rows; 0: stop when the training "
+                   "loss stalls)")
+    p.add_argument("--patience", type=_integer(1), default=None,
+                   help="epochs without improvement (by 1e-4) before stopping (default: "
+                   "10, or more for small tables so that there are at least 100 steps)")
+    p.add_argument("--test-fraction", type=_number(0, below=1), default=0.0,
+                   help="part of the rows held out for a test score after training")
+    p.add_argument("--early-stopping", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
                    help="do not standardize the inputs (they are by default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="model.npz", help="model file (default model.npz)")
+    p.add_argument("--no-standardize-target", dest="standardize_target",
+                   action="store_false", help="train a regression on the raw target "
+                   "(it is standardized by default, and the model still predicts raw "
+                   "units)")
+    p.add_argument("--plot", metavar="PNG", help="write the loss and accuracy curves to "
+                   'this PNG file (needs matplotlib: pip install "fastmlp[plot]")')
+    p.add_argument("--quiet", action="store_true",
+                   help="print only the final scores (and warnings)")
+    p.add_argument("--seed", type=_integer(0), default=0, help="random seed")
+    p.add_argument("--out", default="model.npz", help="model file to write")
+    _data_options(p)
     p.set_defaults(run=cmd_train)
 
     for name, func, text in (("predict", cmd_predict, "predictions of a saved model"),
                              ("evaluate", cmd_evaluate, "loss and accuracy or R² of a model"),
                              ("gradcheck", cmd_gradcheck, "check a model's gradients")):
-        p = sub.add_parser(name, help=text, description=text + ".")
+        p = command(name, help=text, description=text + ".")
         p.add_argument("model", help="a model file written by `fastmlp train`")
-        p.add_argument("data", help="a .csv file or an MNIST IDX directory")
+        p.add_argument("data", help="a .csv/.tsv file or an MNIST IDX directory")
         p.add_argument("--target", help="label column (default: the one trained on)")
         p.add_argument("--split", default="test", choices=["train", "test"],
-                       help="which MNIST split of an IDX directory (default test)")
+                       help="which MNIST split of an IDX directory")
+        _data_options(p)
         if name == "predict":
             p.add_argument("--out", help="write all predictions to this CSV file")
-            p.add_argument("--show", type=int, default=10, help="rows to print (default 10)")
+            p.add_argument("--show", type=_integer(0), default=10, help="rows to print")
         if name == "gradcheck":
-            p.add_argument("--rows", type=int, default=32, help="rows to use (default 32)")
+            p.add_argument("--rows", type=_integer(1), default=32, help="rows to use")
         p.set_defaults(run=func)
 
-    p = sub.add_parser("invert", help="find inputs that give a desired output",
-                       description="Find inputs x for which the model gives the target "
-                       "output (or class), within bounds (default: the training data's "
-                       "range) and with some features fixed.  Prints the distinct "
-                       "solutions found, best first.  Exit status 1 if unreachable.")
+    p = command("invert", help="find inputs that give a desired output",
+                description="Find inputs x for which the model gives the target "
+                "output (or class), within bounds (default: the training data's "
+                "range) and with some features fixed.  Prints the distinct "
+                "solutions found, best first.  Exit status 1 if unreachable.")
     p.add_argument("model", help="a model file written by `fastmlp train`")
     p.add_argument("--target", help="output values, comma-separated (nan = free)")
     p.add_argument("--class", dest="class_label", help="a class label to reach")
-    p.add_argument("--min-prob", type=float, default=0.99,
-                   help="class probability to reach (default 0.99)")
+    p.add_argument("--min-prob", type=_number(0, 1), default=0.99,
+                   help="class probability to reach")
     p.add_argument("--fix", action="append", metavar="FEATURE=VALUE",
                    help="hold a feature (index or name) at a value; repeatable")
-    p.add_argument("--bounds", metavar="LO,HI", help="the same bounds for every feature")
+    p.add_argument("--bounds", metavar="LO,HI", help="the same bounds for every feature "
+                   "(default: the training data's range)")
     p.add_argument("--bounds-file", metavar="CSV",
                    help="a CSV with columns lo,hi and one row per feature")
-    p.add_argument("--reg", type=float, default=0.0,
-                   help="pull toward the training mean (default 0)")
-    p.add_argument("--restarts", type=int, default=16, help="starting points (default 16)")
-    p.add_argument("--max-iter", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--show", type=int, default=10, help="solutions to print (default 10)")
+    p.add_argument("--reg", type=_number(0), default=0.0,
+                   help="pull toward the training mean")
+    p.add_argument("--restarts", type=_integer(1), default=16, help="starting points")
+    p.add_argument("--max-iter", type=_integer(1), default=500,
+                   help="L-BFGS iterations per start")
+    p.add_argument("--seed", type=_integer(0), default=0, help="random seed")
+    p.add_argument("--show", type=_integer(0), default=10, help="solutions to print")
     p.add_argument("--out", help="write every solution to this CSV file")
     p.set_defaults(run=cmd_invert)
 
-    p = sub.add_parser("info", help="describe a model file", description="Architecture, "
-                       "parameter count, dtype and training settings of a model file.")
-    p.add_argument("model")
+    p = command("info", help="describe a model file", description="Architecture, "
+                "parameter count, dtype, loss, classes, features and training settings "
+                "of a model file.")
+    p.add_argument("model", help="a model file")
+    p.add_argument("--json", action="store_true",
+                   help="print everything as one JSON object (for programs)")
     p.set_defaults(run=cmd_info)
     return parser
+
+
+# errors that bad input (arguments, data, model files, sizes) can raise
+USER_ERRORS = (CommandError, ValueError, TypeError, OSError, KeyError, IndexError,
+               MemoryError, FloatingPointError, OverflowError, ImportError, RuntimeError)
 
 
 def main(argv=None):
@@ -389,10 +570,24 @@ def main(argv=None):
         return EXIT_ERROR
     try:
         return args.run(args)
-    except (CommandError, ValueError, TypeError, OSError, KeyError) as exc:
-        message = str(exc) or type(exc).__name__
-        print(f"fastmlp {args.command}: error: {message}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        if os.environ.get("FASTMLP_TRACEBACK"):
+            raise
+        print(f"fastmlp {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"fastmlp {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc):
+    """The exception as one line of text, with a hint for the usual causes."""
+    from .training import DivergenceError
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, DivergenceError):
+        message = f"training diverged: {message}; try a smaller --lr"
+    elif isinstance(exc, MemoryError):
+        message = f"out of memory: {message}"
+    elif isinstance(exc, KeyError):
+        message = f"missing entry {message}"
+    return message

@@ -18,6 +18,7 @@ import csv
 import gzip
 import math
 import os
+import warnings
 import zlib
 from array import array
 from pathlib import Path
@@ -205,6 +206,10 @@ def load_mnist(directory, split="train", dtype=np.float32, flatten=True):
 # CSV files
 # ---------------------------------------------------------------------------
 
+# cells read as missing values (case-insensitive, surrounding spaces ignored)
+MISSING = frozenset(["", "na", "n/a", "nan", "null", "none", "?"])
+
+
 def _csv_records(file, name, delimiter):
     """(line, fields) for each non-blank record of an open CSV file; `line` is the
     1-based line of the file on which the record starts (quoted fields may span lines)."""
@@ -223,11 +228,12 @@ def _csv_records(file, name, delimiter):
             yield line, fields
 
 
-def _check_column_names(names, where):
-    """Column names must be non-empty and distinct."""
+def _check_column_names(names, where, index_column=False):
+    """Column names must be non-empty and distinct (the first may be empty when it
+    can be an index column)."""
     seen = set()
     for j, col in enumerate(names):
-        if not col:
+        if not col and not (index_column and j == 0):
             raise ValueError(f"{where}: column {j + 1} has an empty name; every column "
                              "needs one")
         if col in seen:
@@ -235,28 +241,64 @@ def _check_column_names(names, where):
         seen.add(col)
 
 
-def _parse_row(fields, names, name, line):
-    """The fields of one data row as finite floats, or a ValueError naming the cell."""
-    if len(fields) != len(names):
-        raise ValueError(f"{name}: line {line}: expected {len(names)} fields (one per "
-                         f"header column), found {len(fields)}")
-    try:
-        values = list(map(float, fields))
-        if all(map(math.isfinite, values)):
-            return values
-    except ValueError:
-        pass
-    for col, cell in zip(names, fields):     # find the culprit for the message
-        where = f"{name}: line {line}, column {col!r}"
-        if not cell.strip():
-            raise ValueError(f"{where}: empty cell (missing values are not supported)")
+class _Rows:
+    """Parses data rows into one float buffer; the target columns' cells are also
+    kept as text, so that a column of labels such as 'setosa' can be the target."""
+
+    def __init__(self, names, name, targets, missing):
+        self.names, self.name, self.targets, self.missing = names, name, targets, missing
+        self.values = array("d")
+        self.labels = []                 # the single target's cells, stripped
+        self.text_target = False         # some target cell is text, not a number
+        self.n_rows = self.dropped = 0
+
+    def add(self, fields, line):
+        if len(fields) != len(self.names):
+            raise ValueError(f"{self.name}: line {line}: expected {len(self.names)} fields "
+                             f"(one per header column), found {len(fields)}")
         try:
-            value = float(cell)
+            values = list(map(float, fields))
+            if not all(map(math.isfinite, values)):
+                values = None
         except ValueError:
-            raise ValueError(f"{where}: {cell!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: {cell!r} is not a finite number")
-    raise AssertionError("unreachable")     # pragma: no cover
+            values = None
+        if values is None:
+            values = self._slow_row(fields, line)
+            if values is None:
+                self.dropped += 1
+                return
+        self.values.extend(values)
+        if len(self.targets) == 1:
+            self.labels.append(fields[self.targets[0]].strip())
+        self.n_rows += 1
+
+    def _slow_row(self, fields, line):
+        """The row's values, None to drop it, or a ValueError naming the bad cell."""
+        values = []
+        for j, (col, cell) in enumerate(zip(self.names, fields)):
+            where = f"{self.name}: line {line}, column {col!r}"
+            if cell.strip().lower() in MISSING:
+                if self.missing == "drop":
+                    return None
+                what = "empty cell" if not cell.strip() else f"{cell.strip()!r} is"
+                raise ValueError(f"{where}: {what} a missing value; drop such rows "
+                                 "(missing='drop'; --drop-missing on the command line) "
+                                 "or fill them in")
+            try:
+                value = float(cell)
+            except ValueError:
+                if self.targets == [j]:          # a text label: kept as text
+                    self.text_target = True
+                    value = math.nan
+                elif j in self.targets:
+                    raise ValueError(f"{where}: {cell!r} is not a number (text labels "
+                                     "need a single target column)") from None
+                else:
+                    raise ValueError(f"{where}: {cell!r} is not a number") from None
+            if not math.isfinite(value) and not (self.text_target and self.targets == [j]):
+                raise ValueError(f"{where}: {cell!r} is not a finite number")
+            values.append(value)
+        return values
 
 
 def _target_column(target, names, name):
@@ -264,32 +306,56 @@ def _target_column(target, names, name):
     if isinstance(target, str):
         if target not in names:
             raise ValueError(f"{name}: no column named {target!r}; the columns are "
-                             + ", ".join(repr(col) for col in names))
+                             + ", ".join(repr(col) for col in names if col))
         return names.index(target)
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         if not -len(names) <= target < len(names):
             raise ValueError(f"{name}: target column index {target} is out of range for "
                              f"{len(names)} columns")
         return int(target) % len(names)
-    raise TypeError(f"target must be a column name (str) or index (int), got "
-                    f"{type(target).__name__} {target!r}")
+    raise TypeError(f"target must be a column name (str) or index (int), or a list of "
+                    f"them, got {type(target).__name__} {target!r}")
 
 
-def load_csv(path, target=None, delimiter=",", dtype=np.float64):
+def _target_columns(target, names, name):
+    """The target column indices: [] for None, one for a name/index, several for a list."""
+    if target is None:
+        return []
+    many = isinstance(target, (list, tuple))
+    columns = [_target_column(t, names, name) for t in (target if many else [target])]
+    if not columns or len(set(columns)) != len(columns):
+        raise ValueError(f"target must name distinct columns, got {target!r}")
+    return columns
+
+
+def _is_index(column):
+    """A column of distinct integers, as pandas writes its index."""
+    return bool(np.all(column == np.round(column)) and np.unique(column).size == column.size)
+
+
+def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"):
     """(X, y, feature_names) from a numeric CSV file with a header row.
 
     Format: UTF-8 text (a leading byte-order mark is ignored), fields separated by
     `delimiter` and optionally quoted as the csv module does.  The first non-blank
     record is the header of column names (surrounding spaces stripped; names must be
     non-empty and distinct); every later record is one data row with exactly one
-    field per column.  Completely blank lines are skipped.  Every cell must be a
-    finite number as Python's float() reads it ("3", "-0.5", "1e-3", " 2 ");
-    empty cells, text, "nan" and "inf" are errors.
+    field per column.  Completely blank lines are skipped.  Every feature cell must
+    be a finite number as Python's float() reads it ("3", "-0.5", "1e-3", " 2 ");
+    text and "inf" are errors.  Empty cells and NA, N/A, NaN, null, None, ? (any
+    case) are missing values: an error naming the cell with missing="error", and the
+    row is left out with missing="drop" (a warning says how many).
+
+    A first column with an empty name that holds distinct integers is the index
+    column pandas' DataFrame.to_csv writes: it is left out, with a warning.
 
     target: a column name or an int column index (negative counts from the end);
-        that column becomes y, shape (n,), and the others X.  With target None,
-        y is None and every column is a feature.
-    dtype: np.float32 or np.float64, for X and y.
+        that column becomes y, shape (n,), and the others X.  A list of names or
+        indices gives y of shape (n, k).  With target None, y is None and every
+        column is a feature.  A single target column may hold text labels
+        ("setosa"): y is then an array of str.
+    delimiter: the field separator; None picks a tab for .tsv/.tab files, else ",".
+    dtype: np.float32 or np.float64, for X and (numeric) y.
 
     Returns X of shape (n, n_features), y, and the list of X's column names.
     Errors are ValueErrors naming the file and, for a bad row or cell, its line
@@ -297,7 +363,11 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64):
         data.csv: line 17, column 'age': 'abc' is not a number
     """
     dtype = check_dtype(dtype)
+    if missing not in ("error", "drop"):
+        raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}")
     name = os.fspath(path)
+    if delimiter is None:
+        delimiter = "\t" if name.lower().endswith((".tsv", ".tab")) else ","
     with open(path, newline="", encoding="utf-8-sig") as file:
         records = _csv_records(file, name, delimiter)
         first = next(records, None)
@@ -305,21 +375,36 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64):
             raise ValueError(f"{name}: the file is empty; expected a header row of "
                              "column names")
         names = [col.strip() for col in first[1]]
-        _check_column_names(names, f"{name}: line {first[0]} (header)")
-        t = None if target is None else _target_column(target, names, name)
-        values = array("d")
-        n_rows = 0
+        header = f"{name}: line {first[0]} (header)"
+        _check_column_names(names, header, index_column=len(names) > 1)
+        targets = _target_columns(target, names, name)
+        rows = _Rows(names, name, targets, missing)
         for line, fields in records:
-            values.extend(_parse_row(fields, names, name, line))
-            n_rows += 1
-    if n_rows == 0:
-        raise ValueError(f"{name}: the file has a header row but no data rows")
-    table = np.frombuffer(values, dtype=np.float64).reshape(n_rows, len(names))
-    features = [j for j in range(len(names)) if j != t]
+            rows.add(fields, line)
+    if rows.dropped:
+        warnings.warn(f"{name}: left out {rows.dropped} row(s) with missing values",
+                      stacklevel=2)
+    if rows.n_rows == 0:
+        raise ValueError(f"{name}: the file has a header row but no data rows"
+                         + " left" * bool(rows.dropped))
+    table = np.frombuffer(rows.values, dtype=np.float64).reshape(rows.n_rows, len(names))
+    features = [j for j in range(len(names)) if j not in targets]
+    if not names[0] and 0 in features:
+        if not _is_index(table[:, 0]):
+            _check_column_names(names, header)            # raises: an empty name
+        features.remove(0)
+        warnings.warn(f"{name}: the first column has no name and holds distinct integers: "
+                      "taken as a pandas index column and left out", stacklevel=2)
     if not features:
         raise ValueError(f"{name}: no feature columns: the only column is the target")
     X = np.ascontiguousarray(table[:, features], dtype=dtype)
-    y = None if t is None else table[:, t].astype(dtype)
+    if not targets:
+        y = None
+    elif rows.text_target:
+        y = np.array(rows.labels, dtype=str)
+    else:
+        y = table[:, targets[0] if len(targets) == 1 and not isinstance(target, (list, tuple))
+                  else targets].astype(dtype)
     return X, y, [names[j] for j in features]
 
 

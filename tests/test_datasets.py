@@ -346,7 +346,8 @@ def test_csv_non_numeric_cell_names_line_and_column(tmp_path):
 
 
 @pytest.mark.parametrize("cell, phrase", [
-    ("", "empty cell"), ("  ", "empty cell"), ("nan", "'nan' is not a finite number"),
+    ("", "empty cell a missing value"), ("  ", "empty cell"), ("nan", "'nan' is a missing value"),
+    ("NA", "'NA' is a missing value; drop such rows"),
     ("-inf", "'-inf' is not a finite number"), ("1,5", "'1,5' is not a number"),
     ("0x10", "'0x10' is not a number"),
 ])
