@@ -404,8 +404,9 @@ def _number(minimum=-np.inf, maximum=np.inf, below=None):
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not (np.isfinite(value) and minimum <= value <= maximum
                 and (below is None or value < below)):
-            upper = f"below {below}" if below is not None else f"at most {maximum:g}"
-            raise argparse.ArgumentTypeError(f"expected a finite number from {minimum:g}, "
+            upper = (f" below {below}" if below is not None else
+                     f" to {maximum:g}" if np.isfinite(maximum) else " up")
+            raise argparse.ArgumentTypeError(f"expected a finite number from {minimum:g}"
                                              f"{upper}, got {text!r}")
         return value
     parse.__name__ = "number"
@@ -567,6 +568,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
+        print("fastmlp: error: a COMMAND is required", file=sys.stderr)
         return EXIT_ERROR
     try:
         return args.run(args)

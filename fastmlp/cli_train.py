@@ -33,11 +33,14 @@ class CommandError(Exception):
 
 def choose_task(y, forced, n_rows):
     """("classify" | "regress", the reason in words) for target values y."""
+    n_values = np.unique(y, axis=0).shape[0]
+    if n_values < 2:
+        raise CommandError(f"the target holds a single value ({y[0]}): nothing to learn")
     if y.dtype.kind in "US":
         if forced == "regress":
             raise CommandError("the target holds text labels (e.g. "
                                f"{str(y[0])!r}); regression needs numbers")
-        return "classify", f"text labels with {np.unique(y).size} values"
+        return "classify", f"text labels with {n_values} values"
     if y.ndim == 2:
         if forced == "classify":
             raise CommandError("several target columns are fitted by regression only; "
@@ -45,7 +48,6 @@ def choose_task(y, forced, n_rows):
         return "regress", f"{y.shape[1]} target columns"
     if forced:
         return forced, f"--task {forced}"
-    n_values = np.unique(y).size
     if not np.all(y == np.round(y)):
         return "regress", "real-valued target; use --task classify to override"
     if n_values == 2 or (n_values <= 100 and n_rows >= 5 * n_values):
@@ -246,13 +248,14 @@ def train(args, X, y, names, notes=()):
     for note in notes:
         _say(args, f"note: {note}")
     plot = _plot_module(args.plot)                      # fail before training if missing
+    for path in (args.out, args.plot):                  # and if a file cannot be written
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise CommandError(f"cannot write {path}: no such directory {folder}")
 
     rng = np.random.default_rng(args.seed)
     if task == "classify":
         classes, codes = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            raise CommandError(f"{args.data}: the target has a single class "
-                               f"({class_labels(classes)[0]!r})")
         Y, n_out, loss = codes.astype(np.intp), classes.size, "cross_entropy"
     else:
         Y = y.astype(np.float64).reshape(y.shape[0], -1)
