@@ -1,5 +1,6 @@
 """Training curves as a PNG: loss per epoch (training and validation) and the
-validation accuracy or R².  Needs matplotlib (`pip install "fastmlp[plot]"`),
+validation accuracy or R², with the epoch whose weights were kept (early stopping)
+marked.  Needs matplotlib (`pip install "fastmlp[plot]"`),
 imported only when a plot is asked for; the figure is drawn without pyplot, so no
 global matplotlib state (backend, open figures) changes.
 """
@@ -34,6 +35,9 @@ def save_curves(history, path, metric="accuracy", title=None):
     axes[0].plot(*column("loss"), label="training")
     if column("val_loss")[0]:
         axes[0].plot(*column("val_loss"), label="validation")
+    if getattr(history, "best_epoch", None):
+        for ax in axes:
+            ax.axvline(history.best_epoch, color="grey", linestyle=":", label="kept")
     axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
     axes[0].legend()
     if score[0]:
