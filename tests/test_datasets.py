@@ -405,6 +405,62 @@ def test_csv_structure_errors(tmp_path, text, phrase):
     assert str(path) in str(info.value) and phrase in str(info.value)
 
 
+def test_csv_text_labels_as_the_target(tmp_path):
+    rows = [["a", "b", "kind"], ["1", "2", "setosa"], ["3", "4", " virginica "],
+            ["5", "6", "3"]]
+    X, y, names = datasets.load_csv(write_rows(tmp_path / "t.csv", rows), target="kind")
+    assert y.dtype.kind == "U" and y.tolist() == ["setosa", "virginica", "3"]
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    with pytest.raises(ValueError, match="line 2, column 'kind': 'setosa' is not a number"):
+        datasets.load_csv(tmp_path / "t.csv")                     # a text feature
+
+
+def test_csv_several_targets(tmp_path):
+    rows = [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6"]]
+    path = write_rows(tmp_path / "m.csv", rows)
+    X, y, names = datasets.load_csv(path, target=["c", "a"])
+    np.testing.assert_array_equal(y, [[3, 1], [6, 4]])
+    assert names == ["b"] and X.shape == (2, 1)
+    X, y, names = datasets.load_csv(path, target=["c"])           # a list: 2-D y
+    assert y.shape == (2, 1)
+    with pytest.raises(ValueError, match="distinct columns"):
+        datasets.load_csv(path, target=["a", "a"])
+
+
+def test_csv_missing_values_dropped_with_a_warning(tmp_path):
+    rows = [["a", "b"], ["1", "2"], ["NA", "4"], ["5", ""], ["7", "n/a"], ["9", "?"],
+            ["11", "12"]]
+    path = write_rows(tmp_path / "na.csv", rows)
+    with pytest.warns(UserWarning, match="left out 4 row"):
+        X, y, names = datasets.load_csv(path, target="b", missing="drop")
+    np.testing.assert_array_equal(X[:, 0], [1, 11])
+    np.testing.assert_array_equal(y, [2, 12])
+    with pytest.raises(ValueError, match="line 3, column 'a': 'NA' is a missing value"):
+        datasets.load_csv(path)
+    with pytest.raises(ValueError, match="missing must be"):
+        datasets.load_csv(path, missing="mean")
+
+
+def test_csv_pandas_index_column(tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"x": [0.5, 1.5, 2.5], "y": [1, 0, 1]}, index=[7, 2, 9])
+    frame.to_csv(tmp_path / "p.csv")                      # header ",x,y"
+    with pytest.warns(UserWarning, match="pandas index column"):
+        X, y, names = datasets.load_csv(tmp_path / "p.csv", target="y")
+    assert names == ["x"] and X[:, 0].tolist() == [0.5, 1.5, 2.5]
+    # an unnamed first column that is not an index (repeated values) is refused
+    write_text(tmp_path / "q.csv", ",x\n1,2\n1,3\n")
+    with pytest.raises(ValueError, match="column 1 has an empty name"):
+        datasets.load_csv(tmp_path / "q.csv")
+
+
+def test_csv_delimiter_from_the_file_name(tmp_path):
+    path = write_text(tmp_path / "t.tsv", "a\tb\n1\t2\n3\t4\n")
+    X, y, names = datasets.load_csv(path, target="b", delimiter=None)
+    np.testing.assert_array_equal(X, [[1], [3]])
+    assert names == ["a"]
+
+
 def test_csv_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         datasets.load_csv(tmp_path / "absent.csv")
