@@ -13,6 +13,7 @@
 """
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -140,7 +141,7 @@ class Progress:
         if "val_loss" in record:
             parts.append(f"val_loss {record['val_loss']:.4f}")
             value = record[f"val_{self.metric}"]
-            parts.append(f"val_accuracy {value:.2%}" if self.metric == "accuracy"
+            parts.append(f"val_acc {value:.2%}" if self.metric == "accuracy"
                          else f"val_r2 {value:.4f}")
         rate = e * self.n_train / elapsed if elapsed > 0 else 0.0
         parts += [f"{rate:,.0f} samples/s", f"{elapsed:.1f}s"]
@@ -153,7 +154,7 @@ class Progress:
         now = time.perf_counter()
         if self.tty:
             if now - self.last_print >= 0.1:
-                self._write("\r" + self.line.ljust(79))
+                self._write(self._in_place())
                 self.last_print, self.pending = now, False
             else:
                 self.pending = True
@@ -170,9 +171,15 @@ class Progress:
         if self.quiet or self.line is None:
             return
         if self.tty:
-            self._write("\r" + self.line.ljust(79) + "\n")
+            self._write(self._in_place() + "\n")
         elif self.pending:
             self._write(self.line + "\n")
+
+    def _in_place(self):
+        """The line over the previous one, cut to the terminal's width (a longer line
+        would wrap, and the carriage return would then no longer reach its start)."""
+        width = shutil.get_terminal_size().columns - 1
+        return "\r" + self.line[:width].ljust(width)
 
     def _write(self, text):
         self.stream.write(text)
@@ -180,17 +187,17 @@ class Progress:
 
 
 class Plateau:
-    """A fit callback that stops when the training loss has not improved by TOL for
-    `patience` epochs (used when there is no validation split)."""
+    """A fit callback that stops after `patience` epochs in a row that each improved
+    the best training loss by less than TOL (scikit-learn's n_iter_no_change and tol;
+    used when there is no validation split)."""
 
     def __init__(self, patience):
         self.patience, self.best, self.wait, self.stopped = patience, math.inf, 0, False
 
     def __call__(self, net, record):
-        if record["loss"] < self.best - TOL:
-            self.best, self.wait = record["loss"], 0
-        else:
-            self.wait += 1
+        loss = record["loss"]
+        self.wait = self.wait + 1 if loss > self.best - TOL else 0
+        self.best = min(self.best, loss)
         self.stopped = self.wait >= self.patience
         return self.stopped
 
@@ -292,7 +299,9 @@ def train(args, X, y, names, notes=()):
     stopping = (f"early stopping on {val.size} validation rows (patience {patience})"
                 if val.size else f"stopping when the training loss stalls (patience "
                 f"{patience})")
-    _say(args, f"training {net} on {n_train} rows of {args.data}"
+    _say(args, f"training {' -> '.join(map(str, sizes))} ({args.activation}, {loss}, "
+         f"{np.dtype(dtype).name}, {net.n_params:,} parameters) on {n_train} rows of "
+         f"{args.data}"
          + (f" ({test.size} held out for testing)" if test.size else ""))
     _say(args, f"up to {epochs} {'iterations' if lbfgs else 'epochs'}"
          + ("" if lbfgs else f" of {steps} step{'s' * (steps > 1)} (batch {batch_size})")

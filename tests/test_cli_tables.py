@@ -304,3 +304,12 @@ def test_every_option_states_its_default():
                     and action.default not in (None, False, argparse.SUPPRESS)
                     and not isinstance(action, argparse._StoreTrueAction)):
                 assert "default" in formatter._get_help_string(action), (name, action.dest)
+
+
+def test_plateau_counts_epochs_that_improve_by_less_than_tol():
+    from fastmlp.cli_train import Plateau
+    stop = Plateau(patience=3)
+    # improvements: big, 5e-5 (counts), 5e-5 (counts), big (resets), then three tiny ones
+    losses = [1.0, 0.5, 0.49995, 0.4999, 0.3, 0.29999, 0.29998, 0.29997]
+    decisions = [stop(None, {"loss": loss}) for loss in losses]
+    assert decisions == [False] * 7 + [True]
