@@ -78,14 +78,22 @@ def _features_for(net, X, names, path):
     return X
 
 
+def _binary(net):
+    """A classifier with one logistic output for two classes (as scikit-learn's)."""
+    return (net.loss_name == "binary_cross_entropy" and net.sizes[-1] == 1
+            and net.training.get("classes") is not None)
+
+
 def _encode_targets(net, y):
-    """Class labels -> indices 0..K-1 (with the model's stored classes), else as is."""
+    """Class labels -> indices 0..K-1 (with the model's stored classes; 0/1 for one
+    logistic output), else as is."""
     classes = net.training.get("classes")
-    if classes is None or net.loss_name != "cross_entropy":
+    if classes is None or not (net.loss_name == "cross_entropy" or _binary(net)):
         return y
     lookup = {_label_key(c): i for i, c in enumerate(classes)}
     try:
-        return np.array([lookup[_label_key(v)] for v in y.tolist()], dtype=np.intp)
+        codes = np.array([lookup[_label_key(v)] for v in y.tolist()], dtype=np.intp)
+        return codes.astype(np.float64) if _binary(net) else codes
     except KeyError as exc:
         raise CommandError(f"label {exc.args[0]!r} was not among the training classes "
                            f"{classes[:10]}") from None
@@ -153,6 +161,10 @@ def cmd_predict(args):
         rows = [[p] + [f"{q:.6g}" for q in probs] for p, probs in zip(pred.tolist(), out)]
         header = ["prediction"] + [f"p_{c}" for c in (net.training.get("classes")
                                                        or range(out.shape[1]))]
+    elif _binary(net):            # one logistic output: P(second class)
+        classes = net.training["classes"]
+        rows = [[classes[int(p > 0.5)], f"{p:.6g}"] for p in out[:, 0].tolist()]
+        header = ["prediction", f"p_{classes[1]}"]
     else:
         rows = [[f"{v:.6g}" for v in r] for r in out]
         header = _output_names(net)

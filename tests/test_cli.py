@@ -132,6 +132,7 @@ def test_help_for_every_command(tmp_path):
 def test_train_and_evaluate_on_mnist_files(tmp_path, capsys):
     model = tmp_path / "mnist.npz"
     code, out, _ = run(capsys, "train", MNIST, "--hidden", "64", "--epochs", "2",
+                       "--batch-size", "128", "--validation-fraction", "0",
                        "--out", model)
     assert code == 0
     code, out, _ = run(capsys, "evaluate", model, MNIST, "--split", "test")
@@ -187,3 +188,29 @@ def test_invert_bad_requests(capsys, regression_model, blobs_csv, tmp_path):
     assert code == 2 and "3, 5, 7" in err
     code, out, _ = run(capsys, "invert", model, "--class", "7", "--restarts", "8")
     assert code == 0 and "reached class 2" in out       # label 7 is the third class
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_binary_scikit_learn_classifier_speaks_its_labels(tmp_path, capsys):
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    from sklearn.neural_network import MLPClassifier
+    bunch = sklearn_datasets.load_breast_cancer(as_frame=True)
+    df = bunch.frame.assign(target=bunch.target_names[bunch.target])     # malignant/benign
+    X, y = df.drop(columns="target"), df["target"]
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(
+        X.to_numpy(), y.to_numpy())
+    net = fastmlp.Network.from_sklearn(est)
+    net.training["feature_names"] = list(X.columns)
+    net.save(tmp_path / "b.npz")
+    df.to_csv(tmp_path / "bc.csv", index=False)
+    out_csv = tmp_path / "p.csv"
+    assert run(capsys, "predict", tmp_path / "b.npz", tmp_path / "bc.csv", "--target",
+               "target", "--out", out_csv)[0] == 0
+    with open(out_csv) as f:
+        predicted = [row["prediction"] for row in csv.DictReader(f)]
+    assert predicted == est.predict(X.to_numpy()).tolist()
+    assert set(predicted) == {"malignant", "benign"}
+    code, out, _ = run(capsys, "evaluate", tmp_path / "b.npz", tmp_path / "bc.csv",
+                       "--target", "target")
+    accuracy = float(out.split("accuracy")[1].split("%")[0]) / 100
+    assert code == 0 and accuracy == pytest.approx(est.score(X.to_numpy(), y), abs=1e-4)
