@@ -267,17 +267,8 @@ def train(args, X, y, names, notes=()):
     else:
         Y = y.astype(np.float64).reshape(y.shape[0], -1)
         codes, n_out, loss = None, Y.shape[1], "mse"
-    fit_rows, test = split_rows(X.shape[0], args.test_fraction, rng, codes)
-    val_fraction = args.validation_fraction
-    if val_fraction is None:                 # default: 10%, if that is 30 rows or more
-        val_fraction = VALIDATION if round(VALIDATION * fit_rows.size) >= MIN_VALIDATION else 0
-        if not val_fraction:
-            _say(args, f"note: {fit_rows.size} rows are too few for a validation split of "
-                 f"{MIN_VALIDATION} rows; training stops when the training loss stalls "
-                 "(--validation-fraction sets one)")
-    train_rows, val = split_rows(fit_rows.size, val_fraction, rng,
-                                 None if codes is None else codes[fit_rows])
-    train_rows, val = fit_rows[train_rows], fit_rows[val]
+    lbfgs = args.optimizer == "lbfgs"
+    train_rows, val, test = _splits(args, X.shape[0], codes, rng, lbfgs)
 
     scaling = None
     if task == "regress" and args.standardize_target:
@@ -289,7 +280,6 @@ def train(args, X, y, names, notes=()):
     n_train = train_rows.size
     batch_size = args.batch_size or min(200, n_train)
     steps = math.ceil(n_train / batch_size)
-    lbfgs = args.optimizer == "lbfgs"
     epochs = args.epochs or (200 if lbfgs else max(200, math.ceil(MIN_STEPS / steps)))
     patience = args.patience or max(10, math.ceil(MIN_STEPS / 20 / steps))
     require_memory(training_bytes(sizes, min(batch_size, n_train), X.shape[0],
@@ -346,6 +336,23 @@ def train(args, X, y, names, notes=()):
     return 0
 
 
+def _splits(args, n, codes, rng, lbfgs):
+    """(train, validation, test) row indices, stratified by class `codes` if given."""
+    fit_rows, test = split_rows(n, args.test_fraction, rng, codes)
+    fraction = args.validation_fraction
+    if fraction is None and lbfgs:           # L-BFGS runs full batch, without early stopping
+        fraction = 0
+    if fraction is None:                     # default: 10%, if that is 30 rows or more
+        fraction = VALIDATION if round(VALIDATION * fit_rows.size) >= MIN_VALIDATION else 0
+        if not fraction:
+            _say(args, f"note: {fit_rows.size} rows are too few for a validation split of "
+                 f"{MIN_VALIDATION} rows; training stops when the training loss stalls "
+                 "(--validation-fraction sets one)")
+    train_rows, val = split_rows(fit_rows.size, fraction, rng,
+                                 None if codes is None else codes[fit_rows])
+    return fit_rows[train_rows], fit_rows[val], test
+
+
 def _report_stop(args, history, epochs, patience, plateau, lbfgs):
     """Say why training stopped; warn when it stopped before converging."""
     if history.interrupted:
@@ -354,8 +361,8 @@ def _report_stop(args, history, epochs, patience, plateau, lbfgs):
         _say(args, f"stopped at epoch {len(history)}: the validation loss has not improved "
              f"for {patience} epochs; kept epoch {history.best_epoch}'s weights")
     elif plateau is not None and plateau.stopped:
-        _say(args, f"converged at epoch {len(history)}: the training loss has not improved "
-             f"by {TOL:g} for {patience} epochs")
+        _say(args, f"converged at epoch {len(history)}: the training loss improved by less "
+             f"than {TOL:g} in each of the last {patience} epochs")
     elif lbfgs and len(history) < epochs:
         _say(args, f"L-BFGS converged after {len(history)} iterations")
     else:
