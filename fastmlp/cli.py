@@ -21,9 +21,9 @@ import warnings
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .cli_args import EXIT_ERROR, Formatter, Parser, hidden_sizes, integer, number
+from .cli_info import info_lines, model_summary
 from .cli_train import CommandError, metric_text, require_memory
-
-EXIT_ERROR = 2
 
 
 # -- data -------------------------------------------------------------------------
@@ -317,125 +317,13 @@ def cmd_invert(args):
 def cmd_info(args):
     net = _load_model(args.model)
     if args.json:
-        print(json.dumps(_model_summary(net, args.model), default=str))
+        print(json.dumps(model_summary(net, args.model), default=str))
     else:
-        print("\n".join(_info_lines(net, args.model)))
+        print("\n".join(info_lines(net, args.model)))
     return 0
 
 
-def _model_summary(net, path):
-    """Everything `info` shows, as a JSON-ready dict."""
-    return {"model": path, "sizes": net.sizes,
-            "layers": [{"n_in": layer.n_in, "n_out": layer.n_out,
-                        "activation": layer.activation, "alpha": layer.alpha}
-                       for layer in net.layers],
-            "loss": net.loss_name, "l2": net.l2, "parameters": net.n_params,
-            "dtype": net.dtype.name, "standardizes_inputs": net.scaler is not None,
-            "training": net.training}
-
-
-def _shorten(items, limit=8):
-    items = [str(v) for v in items]
-    return ", ".join(items if len(items) <= limit else items[:limit - 1]
-                     + [f"... ({len(items)} in all)"])
-
-
-def _info_lines(net, path):
-    """A readable summary of a model file."""
-    from .activations import PARAMETRIZED
-    t = net.training
-    lines = [f"model       {path}",
-             f"network     {' -> '.join(map(str, net.sizes))}  ({net.n_params:,} parameters, "
-             f"{net.dtype.name})"]
-    for i, layer in enumerate(net.layers):
-        extra = f" (alpha {layer.alpha})" if layer.activation in PARAMETRIZED else ""
-        lines.append(f"  layer {i}   {layer.n_in} x {layer.n_out}  {layer.activation}{extra}")
-    lines.append(f"loss        {net.loss_name}" + (f", l2 {net.l2}" if net.l2 else ""))
-    if t.get("classes") is not None:
-        lines.append(f"classes     {_shorten(t['classes'], 12)}")
-    if t.get("target") is not None:
-        lines.append(f"target      {t['target']}"
-                     + ("  (standardized for training)" if t.get("standardize_target") else ""))
-    if t.get("feature_names"):
-        lines.append(f"features    {_shorten(t['feature_names'])}")
-    lines.append(f"inputs      {'standardized' if net.scaler is not None else 'used as given'}")
-    settings = [f"{k} {t[k]}" for k in ("optimizer", "lr", "batch_size", "epochs_run", "seed")
-                if t.get(k) is not None]
-    if settings:
-        lines.append(f"training    {', '.join(settings)}")
-    if t.get("final_loss") is not None:
-        lines.append(f"final loss  {t['final_loss']:.6g}"
-                     + (f"  test score {t['test_score']:.4g}" if "test_score" in t else ""))
-    if t.get("data"):
-        lines.append(f"data        {t['data']}")
-    lines.append("(--json prints everything, including the training range of every input)")
-    return lines
-
-
 # -- parser -----------------------------------------------------------------------
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit 2), not usage + error."""
-
-    def error(self, message):
-        message = " ".join(message.split())
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Help text with each option's default, without repeating a default already
-    stated and without "(default: None)"."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if ("default" in text or action.default is None or action.default is argparse.SUPPRESS
-                or isinstance(action.default, bool)):
-            return text
-        return super()._get_help_string(action)
-
-
-def _integer(minimum, maximum=2**31 - 1):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if not minimum <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"expected an integer from {minimum} to "
-                                             f"{maximum}, got {value}")
-        return value
-    parse.__name__ = "integer"
-    return parse
-
-
-def _number(minimum=-np.inf, maximum=np.inf, below=None):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (np.isfinite(value) and minimum <= value <= maximum
-                and (below is None or value < below)):
-            upper = (f" below {below}" if below is not None else
-                     f" to {maximum:g}" if np.isfinite(maximum) else " up")
-            raise argparse.ArgumentTypeError(f"expected a finite number from {minimum:g}"
-                                             f"{upper}, got {text!r}")
-        return value
-    parse.__name__ = "number"
-    return parse
-
-
-def _hidden(text):
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated widths, "
-                                         f"got {text!r}") from None
-    if any(not 1 <= s < 2**31 for s in sizes):
-        raise argparse.ArgumentTypeError(f"--hidden widths must be from 1 to 2147483647, "
-                                         f"got {text!r}")
-    return sizes
-
 
 def _data_options(p):
     p.add_argument("--delimiter", help="field separator of a table (default: tab for "
@@ -446,19 +334,19 @@ def _data_options(p):
 
 
 def build_parser():
-    parser = _Parser(prog="fastmlp", formatter_class=_Formatter,
+    parser = Parser(prog="fastmlp", formatter_class=Formatter,
                      description="A compiled multilayer-perceptron engine for the CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name, **kwargs):
-        return sub.add_parser(name, formatter_class=_Formatter, **kwargs)
+        return sub.add_parser(name, formatter_class=Formatter, **kwargs)
 
     p = command("demo", help="train small networks on built-in data and check "
                 "their gradients (no downloads)",
                 description="Train small networks on built-in data (xor, two "
                 "spirals) with train_step, check every gradient against central "
                 "differences, and time backprop against the numerical fallback.")
-    p.add_argument("--seed", type=_integer(0), default=0, help="random seed")
+    p.add_argument("--seed", type=integer(0), default=0, help="random seed")
     p.set_defaults(run=cmd_demo)
 
     p = command("train", help="train a network on a CSV/TSV file or MNIST directory",
@@ -477,29 +365,29 @@ def build_parser():
                    help="force classification or regression (default: chosen from the "
                    "target)")
     p.add_argument("--loss", choices=["cross_entropy", "mse"], help=argparse.SUPPRESS)
-    p.add_argument("--hidden", type=_hidden, default=[100], metavar="W[,W...]",
+    p.add_argument("--hidden", type=hidden_sizes, default=[100], metavar="W[,W...]",
                    help="hidden layer widths, e.g. 512,256 (default 100)")
     p.add_argument("--activation", default="relu", help="hidden activation",
                    choices=[a for a in ACTIVATIONS if a != "softmax"])
-    p.add_argument("--epochs", type=_integer(1), default=None,
+    p.add_argument("--epochs", type=integer(1), default=None,
                    help="the most epochs (default: 200, or more for small tables so that "
                    f"there are at least 2000 steps; L-BFGS: 200 iterations)")
-    p.add_argument("--batch-size", type=_integer(1), default=None,
+    p.add_argument("--batch-size", type=integer(1), default=None,
                    help="rows per step (default: min(200, training rows))")
-    p.add_argument("--lr", type=_number(0, 1e6), default=1e-3, help="learning rate")
+    p.add_argument("--lr", type=number(0, 1e6), default=1e-3, help="learning rate")
     p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "lbfgs"],
                    help="optimizer")
-    p.add_argument("--l2", type=_number(0, 1e6), default=0.0, help="L2 penalty on the weights")
+    p.add_argument("--l2", type=number(0, 1e6), default=0.0, help="L2 penalty on the weights")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="floating-point type of the network")
-    p.add_argument("--validation-fraction", type=_number(0, below=1), default=None,
+    p.add_argument("--validation-fraction", type=number(0, below=1), default=None,
                    help="part of the training rows held out to stop training early "
                    "(default: 0.1 if that is at least 30 rows; 0: stop when the training "
                    "loss stalls)")
-    p.add_argument("--patience", type=_integer(1), default=None,
+    p.add_argument("--patience", type=integer(1), default=None,
                    help="epochs without improvement (by 1e-4) before stopping (default: "
                    "10, or more for small tables so that there are at least 100 steps)")
-    p.add_argument("--test-fraction", type=_number(0, below=1), default=0.0,
+    p.add_argument("--test-fraction", type=number(0, below=1), default=0.0,
                    help="part of the rows held out for a test score after training")
     p.add_argument("--early-stopping", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
@@ -512,7 +400,7 @@ def build_parser():
                    'this PNG file (needs matplotlib: pip install "fastmlp[plot]")')
     p.add_argument("--quiet", action="store_true",
                    help="print only the final scores (and warnings)")
-    p.add_argument("--seed", type=_integer(0), default=0, help="random seed")
+    p.add_argument("--seed", type=integer(0), default=0, help="random seed")
     p.add_argument("--out", default="model.npz", help="model file to write")
     _data_options(p)
     p.set_defaults(run=cmd_train)
@@ -529,9 +417,9 @@ def build_parser():
         _data_options(p)
         if name == "predict":
             p.add_argument("--out", help="write all predictions to this CSV file")
-            p.add_argument("--show", type=_integer(0), default=10, help="rows to print")
+            p.add_argument("--show", type=integer(0), default=10, help="rows to print")
         if name == "gradcheck":
-            p.add_argument("--rows", type=_integer(1), default=32, help="rows to use")
+            p.add_argument("--rows", type=integer(1), default=32, help="rows to use")
         p.set_defaults(run=func)
 
     p = command("invert", help="find inputs that give a desired output",
@@ -542,7 +430,7 @@ def build_parser():
     p.add_argument("model", help="a model file written by `fastmlp train`")
     p.add_argument("--target", help="output values, comma-separated (nan = free)")
     p.add_argument("--class", dest="class_label", help="a class label to reach")
-    p.add_argument("--min-prob", type=_number(0, 1), default=0.99,
+    p.add_argument("--min-prob", type=number(0, 1), default=0.99,
                    help="class probability to reach")
     p.add_argument("--fix", action="append", metavar="FEATURE=VALUE",
                    help="hold a feature (index or name) at a value; repeatable")
@@ -550,13 +438,13 @@ def build_parser():
                    "(default: the training data's range)")
     p.add_argument("--bounds-file", metavar="CSV",
                    help="a CSV with columns lo,hi and one row per feature")
-    p.add_argument("--reg", type=_number(0), default=0.0,
+    p.add_argument("--reg", type=number(0), default=0.0,
                    help="pull toward the training mean")
-    p.add_argument("--restarts", type=_integer(1), default=16, help="starting points")
-    p.add_argument("--max-iter", type=_integer(1), default=500,
+    p.add_argument("--restarts", type=integer(1), default=16, help="starting points")
+    p.add_argument("--max-iter", type=integer(1), default=500,
                    help="L-BFGS iterations per start")
-    p.add_argument("--seed", type=_integer(0), default=0, help="random seed")
-    p.add_argument("--show", type=_integer(0), default=10, help="solutions to print")
+    p.add_argument("--seed", type=integer(0), default=0, help="random seed")
+    p.add_argument("--show", type=integer(0), default=10, help="solutions to print")
     p.add_argument("--out", help="write every solution to this CSV file")
     p.set_defaults(run=cmd_invert)
 

@@ -294,11 +294,12 @@ def test_info_is_readable_and_json_on_request(tmp_path, capsys):
 def test_every_option_states_its_default():
     import argparse
 
-    from fastmlp.cli import _Formatter, build_parser
+    from fastmlp.cli import build_parser
+    from fastmlp.cli_args import Formatter
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, command in sub.choices.items():
-        formatter = _Formatter(name)
+        formatter = Formatter(name)
         for action in command._actions:
             if (action.option_strings and action.help is not argparse.SUPPRESS
                     and action.default not in (None, False, argparse.SUPPRESS)
