@@ -13,6 +13,7 @@ or a directory with MNIST IDX files (train-*/t10k-*, optionally .gz; --split pic
 which).  Bad input ends with a one-line message on stderr and exit status 2.
 """
 import argparse
+import csv
 import json
 import os
 import sys
@@ -187,7 +188,6 @@ def _trained_target_in(net, path, delimiter):
     if not target or os.path.isdir(path) or not os.path.isfile(path):
         return None
     wanted = target if isinstance(target, list) else str(target).split(",")
-    import csv
     if delimiter is None:
         delimiter = "\t" if path.lower().endswith((".tsv", ".tab")) else ","
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
@@ -371,7 +371,7 @@ def build_parser():
                    choices=[a for a in ACTIVATIONS if a != "softmax"])
     p.add_argument("--epochs", type=integer(1), default=None,
                    help="the most epochs (default: 200, or more for small tables so that "
-                   f"there are at least 2000 steps; L-BFGS: 200 iterations)")
+                   "there are at least 2000 steps; L-BFGS: 200 iterations)")
     p.add_argument("--batch-size", type=integer(1), default=None,
                    help="rows per step (default: min(200, training rows))")
     p.add_argument("--lr", type=number(0, 1e6), default=1e-3, help="learning rate")

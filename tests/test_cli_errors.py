@@ -153,7 +153,8 @@ def test_the_table_is_large():
 
 
 @pytest.mark.parametrize("argv", BAD_COMMANDS, ids=lambda a: " ".join(a)[:60] or "(none)")
-def test_bad_command_exits_2_with_one_line(capsys, files, argv):
+def test_bad_command_exits_2_with_one_line(capsys, files, argv, monkeypatch):
+    monkeypatch.chdir(files["dir"])          # a command that wrongly succeeded writes here
     argv = [a.format(**files) for a in argv]
     code, out, err = run(capsys, argv)
     assert code == 2, (code, out[-500:], err)
