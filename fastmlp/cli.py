@@ -472,6 +472,9 @@ def main(argv=None):
         return EXIT_ERROR
     try:
         return args.run(args)
+    except BrokenPipeError:              # `fastmlp ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except USER_ERRORS as exc:
         if os.environ.get("FASTMLP_TRACEBACK"):
             raise

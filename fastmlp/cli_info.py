@@ -41,9 +41,11 @@ def info_lines(net, path):
                 if t.get(k) is not None]
     if settings:
         lines.append(f"training    {', '.join(settings)}")
-    if t.get("final_loss") is not None:
-        lines.append(f"final loss  {t['final_loss']:.6g}"
-                     + (f"  test score {t['test_score']:.4g}" if "test_score" in t else ""))
+    scores = [f"{label} {t[key]:.6g}" for key, label in (("final_loss", "final loss"),
+                                                          ("test_score", "test score"))
+              if isinstance(t.get(key), (int, float))]
+    if scores:
+        lines.append(f"results     {', '.join(scores)}")
     if t.get("data"):
         lines.append(f"data        {t['data']}")
     lines.append("(--json prints everything, including the training range of every input)")
