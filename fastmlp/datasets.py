@@ -8,7 +8,7 @@ Built in:
 From files:
     load_idx(path)          one array from an IDX file (the MNIST format), gzipped or raw
     load_mnist(directory)   MNIST images scaled to [0, 1] and their labels
-    load_csv(path)          a numeric CSV file with a header row
+    load_csv(path)          a CSV/TSV table with a header row (numbers; text labels as target)
     save_csv(path, X, y)    the reverse of load_csv
 
 Every loader raises ValueError naming the file for malformed content;
