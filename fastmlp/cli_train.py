@@ -10,6 +10,7 @@
     target      regression targets are standardized for training, and the affine map is
                 then folded into the output layer, so the saved model predicts raw units
     progress    one line rewritten in place on a terminal, a few plain lines otherwise
+    memory      a network too large for the available memory is refused before it is built
 """
 import math
 import os
