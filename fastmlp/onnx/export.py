@@ -5,15 +5,18 @@ The graph, for a network with a scaler and a softmax output:
     input ─ Sub(mean) ─ Div(scale) ─ Gemm(W0, b0) ─ act ─ ... ─ Gemm(Wk, bk) ─ Softmax ─ probabilities
                                                                                  └ ArgMax (─ Gather(classes)) ─ label
 
+The scaler runs in float64 (between two Casts in a float32 model), as fastmlp's own
+Standardizer does, so its mean and scale are stored and round-trip bit for bit.
 Outputs are named for what they hold: "probabilities" (and "label") for the
 cross-entropy losses, "predictions" for mse.  Weights are stored as initializers
 in the network's dtype (W as fastmlp keeps it, n_in × n_out, so Gemm needs no
-transpose).  ONNX Runtime has no float64 kernels for LeakyRelu, Elu and Softplus;
-in float64 models they are written as the same function of standard operators that
-it does run in float64 (Where, Exp, Log, ...).  Gelu (opset >= 20; before that its
-erf form) has no float64 kernel in ONNX Runtime at all; such models are valid ONNX
-that other runtimes (and onnx.reference) evaluate.
+transpose).  ONNX Runtime has no float64 kernels for LeakyRelu, Elu, Softplus, Gelu or Erf;
+in float64 models they are written as the same functions of standard operators that
+it does run in float64 (Where, Exp, Log, Abs, ...; erfc by a fitted expansion exact
+to float64 rounding).  In float32, Gelu is the Gelu operator from opset 20 on, its
+erf form before.
 """
+import functools
 import json
 
 import numpy as np
@@ -87,6 +90,8 @@ def _activation(g, x, name, alpha, opset, stem):
         return g.node("Add", [g.node("Relu", [x]),
                               g.node("Log", [g.node("Add", [tail, g.const("one", 1.0)])])], stem)
     if name == "gelu":
+        if double:
+            return _gelu_float64(g, x, stem)
         if opset >= 20:
             return g.node("Gelu", [x], stem)
         # ½ x (1 + erf(x / √2))
@@ -94,6 +99,37 @@ def _activation(g, x, name, alpha, opset, stem):
         half_x = g.node("Mul", [x, g.const("half", 0.5)])
         return g.node("Mul", [half_x, g.node("Add", [erf, g.const("one", 1.0)])], stem)
     raise ValueError(f"no ONNX form for activation {name!r}")   # pragma: no cover
+
+
+@functools.lru_cache(maxsize=1)
+def _erfc_coefficients(degree=24):
+    """Power-series coefficients c of erfc(a) ≈ t·exp(-a² + Σ c_k s^k), s = 2t - 1,
+    t = 2 / (2 + a), a >= 0: a least-squares Chebyshev fit (the form of Numerical
+    Recipes' erfc), relative error below 1e-13 over the whole float64 range."""
+    from numpy.polynomial import chebyshev
+    from scipy.special import erfc
+    a = np.linspace(0.0, 26.0, 4001)
+    t = 2.0 / (2.0 + a)
+    fit = chebyshev.chebfit(2 * t - 1, np.log(erfc(a) / t) + a * a, degree)
+    return chebyshev.cheb2poly(fit)
+
+
+def _gelu_float64(g, x, stem):
+    """½ x erfc(-x/√2) from operators ONNX Runtime runs in float64 (it has no float64
+    Erf or Gelu): erfc by the fit above, Horner's rule as Mul/Add nodes."""
+    u = g.node("Div", [g.node("Neg", [x]), g.const("sqrt2", np.sqrt(2.0))])
+    a = g.node("Abs", [u])
+    two, one = g.const("two", 2.0), g.const("one", 1.0)
+    t = g.node("Div", [two, g.node("Add", [a, two])])
+    s = g.node("Sub", [g.node("Mul", [t, two]), one])
+    coef = _erfc_coefficients()
+    h = g.const("erfc_c", coef[-1])
+    for c in coef[-2::-1]:
+        h = g.node("Add", [g.node("Mul", [h, s]), g.const("erfc_c", c)])
+    tail = g.node("Mul", [t, g.node("Exp", [g.node("Sub", [h, g.node("Mul", [a, a])])])])
+    erfc_u = g.node("Where", [g.node("GreaterOrEqual", [u, g.const("zero", 0.0)]), tail,
+                              g.node("Sub", [two, tail])])
+    return g.node("Mul", [g.node("Mul", [x, g.const("half", 0.5)]), erfc_u], stem)
 
 
 def build_model(net, opset=None):
@@ -114,8 +150,15 @@ def build_model(net, opset=None):
 
     x = "input"
     if net.scaler is not None:
-        x = g.node("Sub", [x, g.const("scaler_mean", net.scaler.mean)], "centered")
-        x = g.node("Div", [x, g.const("scaler_scale", net.scaler.scale)], "standardized")
+        # as fastmlp does it: in float64, then rounded to the network's dtype once
+        double = onnx.TensorProto.DOUBLE
+        if net.dtype != np.float64:
+            x = g.node("Cast", [x], "input_float64", to=double)
+        x = g.node("Sub", [x, g.const("scaler_mean", net.scaler.mean, np.float64)], "centered")
+        x = g.node("Div", [x, g.const("scaler_scale", net.scaler.scale, np.float64)],
+                   "standardized")
+        if net.dtype != np.float64:
+            x = g.node("Cast", [x], "standardized_float32", to=elem)
     n_layers = len(net.layers)
     outputs = []
     for i, layer in enumerate(net.layers):

@@ -100,10 +100,10 @@ def from_onnx(model, loss=None):
     proto, folder, name = load_model(model)
     g = _Graph(proto, folder, name)
     x, n_in = _graph_input(g)
-    x, shift, factor = _prefix(g, x, n_in)
+    x, mean, scale = _prefix(g, x, n_in)
     layers, x, out_act = _layers(g, x, n_in)
     classes = _postprocessing(g, x)
-    return _build(g, proto, layers, out_act, classes, shift, factor, loss)
+    return _build(g, proto, layers, out_act, classes, mean, scale, loss)
 
 
 def _graph_input(g):
@@ -130,13 +130,14 @@ def _graph_input(g):
 
 def _prefix(g, x, n_in):
     """Follow casts, flattening and per-feature affine maps before the first layer.
-    Returns (value, shift, factor): the layers see factor · input + shift."""
-    shift, factor = np.zeros(n_in), np.ones(n_in)
+    Returns (value, mean, scale): the layers see (input - mean) / scale.  The usual
+    Sub(mean), Div(scale) pair gives mean and scale back bit for bit."""
+    mean, scale = np.zeros(n_in), np.ones(n_in)
     while True:
         node = g.only_consumer(x, "the value")
         op = node.op_type
         if op in _LINEAR or op not in _PREFIX:
-            return x, shift, factor
+            return x, mean, scale
         at = g.attrs[id(node)]
         if op == "Cast" and at.get("to") not in _FLOAT_TYPES:
             raise g.error(node, "casts the input to a non-float type")
@@ -146,23 +147,24 @@ def _prefix(g, x, n_in):
             shape = np.asarray(g.const(node, node.input[1])).ravel().tolist()
             if len(shape) != 2 or shape[1] not in (n_in, -1) or shape[0] not in (-1, 0):
                 raise g.error(node, f"reshapes to {shape}, not to (batch, {n_in})")
-        if op == "Scaler":               # ai.onnx.ml: y = (x - offset) · scale
+        if op == "Scaler":               # ai.onnx.ml: y = (x - offset) · factor
             offset = _per_feature(g, node, at.get("offset", [0.0]), n_in)
-            scale = _per_feature(g, node, at.get("scale", [1.0]), n_in)
-            shift, factor = (shift - offset) * scale, factor * scale
+            factor = _per_feature(g, node, at.get("scale", [1.0]), n_in)
+            mean, scale = mean + offset * scale, scale / factor
         elif op in ("Sub", "Add", "Mul", "Div"):
             if node.input[0] != x:
                 raise g.error(node, "applies the input as its second operand; fastmlp folds "
                                     "only x - c, x + c, x · c and x / c into its scaler")
             c = _per_feature(g, node, g.const(node, node.input[1]), n_in)
+            # (x - m) / s  then  - c, + c, · c, / c
             if op == "Sub":
-                shift = shift - c
+                mean = mean + c * scale
             elif op == "Add":
-                shift = shift + c
+                mean = mean - c * scale
             elif op == "Mul":
-                shift, factor = shift * c, factor * c
+                scale = scale / c
             else:
-                shift, factor = shift / c, factor / c
+                scale = scale * c
         x = node.output[0]
 
 
@@ -279,6 +281,8 @@ def _activation(g, nodes, z, exit_name, width):
         name, key = elementwise.SINGLE[nodes[0].op_type]
         default = {"leaky_relu": 0.01, "elu": 1.0}.get(name)
         alpha = g.attrs[id(nodes[0])].get(key, default) if key else None
+        if alpha is not None:         # a float32 attribute: its shortest decimal (0.7, not
+            alpha = float(str(np.float32(alpha)))     # 0.699999988) is what was meant
         return name, alpha
     if len(nodes) == 1 and nodes[0].op_type == "Gelu":
         if g.attrs[id(nodes[0])].get("approximate", "none") != "none":
@@ -334,7 +338,7 @@ def _postprocessing(g, x):
     return classes
 
 
-def _build(g, proto, layers, out_act, classes, shift, factor, loss):
+def _build(g, proto, layers, out_act, classes, mean, scale, loss):
     from ..layer import Layer
     from ..network import Network
     from ..preprocessing import Standardizer
@@ -362,11 +366,12 @@ def _build(g, proto, layers, out_act, classes, shift, factor, loss):
         layer.W, layer.b = W, b
         built.append(layer)
     net = Network(built, loss=loss)
-    if not (np.all(factor == 1) and np.all(shift == 0)):
-        if not np.all(factor > 0):
-            raise ValueError(f"{g.name}: the input is scaled by a non-positive factor; "
-                             "fastmlp's Standardizer needs positive scales")
-        net.scaler = Standardizer(-shift / factor, 1 / factor)
+    if not (np.all(scale == 1) and np.all(mean == 0)):
+        if not (np.all(scale > 0) and np.all(np.isfinite(scale)) and
+                np.all(np.isfinite(mean))):
+            raise ValueError(f"{g.name}: the input is scaled by a non-positive or infinite "
+                             "factor; fastmlp's Standardizer needs positive finite scales")
+        net.scaler = Standardizer(mean, scale)
     meta = {p.key: p.value for p in proto.metadata_props}
     net.training = {"source": f"ONNX ({proto.producer_name or 'unknown producer'})"}
     if classes is None and "classes" in meta:
