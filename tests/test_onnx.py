@@ -374,6 +374,28 @@ def test_external_data_is_read_only_from_inside_the_model_folder(tmp_path):
         Network.from_onnx(bad.SerializeToString())
 
 
+@pytest.mark.parametrize("act, dtype", [("elu", np.float64), ("gelu", np.float64),
+                                        ("relu", np.float32)])
+def test_mutated_files_load_or_raise_valueerror(act, dtype):
+    """Random byte flips and truncations of valid models: a Network with finite
+    weights, or a ValueError; nothing else.  FASTMLP_FUZZ_FILES=N runs N per model."""
+    net = make_net(act, "cross_entropy", dtype, True)
+    net.training = {"classes": ["a", "b", "c"]}
+    data = net.to_onnx().SerializeToString()
+    rng = np.random.default_rng(0)
+    for _ in range(int(os.environ.get("FASTMLP_FUZZ_FILES", 200))):
+        blob = bytearray(data)
+        for _ in range(rng.integers(1, 6)):
+            blob[rng.integers(len(blob))] = rng.integers(256)
+        if rng.random() < 0.2:
+            blob = blob[:rng.integers(len(blob))]
+        try:
+            loaded = Network.from_onnx(bytes(blob))
+        except ValueError:
+            continue
+        assert np.all(np.isfinite(loaded.params))
+
+
 # -- packaging: the core never imports onnx; a clear message without it -------------------------
 
 def _run(code):

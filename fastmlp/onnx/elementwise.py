@@ -86,7 +86,12 @@ def evaluate(nodes, start, constants, width, attributes):
                 else:
                     raise ValueError(f"node {node.name!r} ({node.op_type}) reads {name!r}, "
                                      "which is neither the layer's value nor a constant")
-            values[node.output[0]] = np.asarray(_OPS[node.op_type](args, attributes[id(node)]))
+            try:
+                values[node.output[0]] = np.asarray(_OPS[node.op_type](args,
+                                                                      attributes[id(node)]))
+            except (ValueError, TypeError, IndexError) as exc:
+                raise ValueError(f"node {node.name!r} ({node.op_type}) cannot be evaluated "
+                                 f"on its inputs: {exc}") from None
     return values
 
 

@@ -29,6 +29,10 @@ _POST = {"ArgMax", "ZipMap", "ArrayFeatureExtractor", "Reshape", "Cast", "Concat
          "Gather", "Squeeze", "Unsqueeze", "Flatten"}
 _OUTPUT_ACTIVATIONS = {"Softmax": "softmax", "Sigmoid": "sigmoid"}
 _FLOAT_TYPES = {1: np.float32, 11: np.float64}
+# the fewest inputs each operator needs (checked before any is read)
+_ARITY = {"Gemm": 2, "MatMul": 2, "Add": 2, "Sub": 2, "Mul": 2, "Div": 2, "Pow": 2,
+          "Reshape": 2, "Where": 3, "Greater": 2, "Less": 2, "GreaterOrEqual": 2,
+          "LessOrEqual": 2, "ArrayFeatureExtractor": 2, "Gather": 2, "Max": 1, "Min": 1}
 
 
 class _Graph:
@@ -45,6 +49,10 @@ class _Graph:
         self.nodes = list(self.graph.node)
         self.consumers = {}
         for node in self.nodes:
+            if len(node.output) < 1 or len(node.input) < _ARITY.get(node.op_type, 1) \
+                    and node.op_type != "Constant":
+                raise self.error(node, f"has {len(node.input)} inputs and {len(node.output)} "
+                                       "outputs: too few for its operator")
             self.attrs[id(node)] = {a.name: _text(onnx.helper.get_attribute_value(a))
                                     for a in node.attribute}
             for attr in node.attribute:
@@ -188,14 +196,16 @@ def _linear(g, node, x, n_in):
             raise g.error(node, "transposes its input (transA=1)")
         if at.get("transB", 0):
             W = W.T
-        W = W * at.get("alpha", 1.0)
+        with np.errstate(all="ignore"):     # a NaN/inf scale is refused with the weights
+            W = W * at.get("alpha", 1.0)
     if W.ndim != 2 or W.shape[0] != n_in or W.dtype.kind != "f":
         raise g.error(node, f"has weights of shape {W.shape} and dtype {W.dtype}; "
                             f"float weights of shape ({n_in}, n_out) are needed")
     out = node.output[0]
     b = np.zeros(W.shape[1], W.dtype)
     if node.op_type == "Gemm" and len(node.input) > 2 and node.input[2]:
-        b = at.get("beta", 1.0) * np.asarray(g.const(node, node.input[2]))
+        with np.errstate(all="ignore"):
+            b = at.get("beta", 1.0) * np.asarray(g.const(node, node.input[2]))
     elif node.op_type == "MatMul":
         users = g.consumers.get(out, [])
         if len(users) == 1 and users[0].op_type == "Add":
