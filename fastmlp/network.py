@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from . import _kernels, optim, training
+from . import _kernels, formats, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
                           check_targets)
 from .activations import PARAMETRIZED, get_activation
@@ -367,44 +367,46 @@ class Network:
         """Accuracy for classification, R² for regression."""
         return training.score(self, X, y)
 
-    # -- model files (fastmlp.io) --------------------------------------------
+    # -- model files and other formats (fastmlp.formats) ---------------------
 
     def save(self, path):
         """Write a model file: architecture, parameters, scaler, training settings
         (a versioned .npz described in fastmlp.io), atomically."""
-        from . import io
         with self._lock:             # no training step can land mid-snapshot
-            io.save(self, path)
+            formats.writer("npz")(self, path)
 
     @classmethod
     def load(cls, path):
         """Read a model file written by save()."""
-        from . import io
-        return io.load(path)
-
-    # -- scikit-learn and PyTorch (fastmlp.interchange) ------------------------
+        return formats.reader("npz")(path)
 
     @classmethod
     def from_sklearn(cls, estimator):
         """A Network with the weights of a fitted scikit-learn MLPClassifier/Regressor."""
-        from .interchange import from_sklearn
-        return from_sklearn(estimator)
+        return formats.reader("sklearn")(estimator)
 
     def to_sklearn(self):
         """A fitted scikit-learn MLPClassifier/MLPRegressor predicting as this network."""
-        from .interchange import to_sklearn
-        return to_sklearn(self)
+        return formats.writer("sklearn")(self)
 
     @classmethod
     def from_torch(cls, model, loss=None):
         """A Network from a torch nn.Sequential of Linear layers and activations."""
-        from .interchange import from_torch
-        return from_torch(model, loss)
+        return formats.reader("torch")(model, loss)
 
     def to_torch(self):
         """A torch nn.Sequential computing this network's output."""
-        from .interchange import to_torch
-        return to_torch(self)
+        return formats.writer("torch")(self)
+
+    @classmethod
+    def from_onnx(cls, model, loss=None):
+        """A Network from an ONNX MLP: a path, bytes or onnx.ModelProto (fastmlp.onnx)."""
+        return formats.reader("onnx")(model, loss=loss)
+
+    def to_onnx(self, path=None, opset=None):
+        """This network (scaler included) as an ONNX model; written to `path` if given,
+        returned as an onnx.ModelProto either way (fastmlp.onnx)."""
+        return formats.writer("onnx")(self, path, opset=opset)
 
     # -- copies --------------------------------------------------------------
 

@@ -78,9 +78,23 @@ def test_sklearn_estimator_example(tmp_path, monkeypatch, capsys):
     assert result.x.min() >= 0 and result.x.max() <= 1                 # the training range
 
 
+def test_onnx_example(tmp_path, monkeypatch, capsys):
+    for module in ("onnx", "onnxruntime", "skl2onnx", "sklearn"):
+        pytest.importorskip(module)
+    ns = run_block(block_with("Network.from_onnx(\"iris.onnx\")"), tmp_path, monkeypatch)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Network([4, 16, 3], activations=[relu, softmax], "
+                             "loss='cross_entropy'")
+    assert out[1] == "[2] True"
+    assert ns["result"].success and ns["net"].scaler is not None
+    assert np.all(ns["result"].x >= ns["X"].min(axis=0) - 1e-12)
+    assert np.all(ns["result"].x <= ns["X"].max(axis=0) + 1e-12)
+    assert (tmp_path / "iris_fastmlp.onnx").exists()
+
+
 def test_every_python_block_is_tested():
     markers = ["hidden.backward(delta", "net.train_step(X[idx]", "check_gradients(net, X, y)",
                "net.fit(X, y, epochs=10, batch_size=128", "fastmlp.invert(net, target=[0.8]",
-               "from fastmlp.sklearn import MLPClassifier"]
+               "from fastmlp.sklearn import MLPClassifier", "Network.from_onnx(\"iris.onnx\")"]
     assert len(blocks()) == len(markers)
     assert all(any(m in b for b in blocks()) for m in markers)
