@@ -7,6 +7,7 @@
     gradcheck   backprop against central differences for a saved model on data
     invert      inputs that make a saved model give a desired output or class
     info        architecture, parameter count, dtype and training settings of a model
+    export      a model file as ONNX;  import: an ONNX MLP as a model file
 
 Data: a .csv or .tsv file (header row; --target names the label column or columns)
 or a directory with MNIST IDX files (train-*/t10k-*, optionally .gz; --split picks
@@ -23,6 +24,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .cli_args import EXIT_ERROR, Formatter, Parser, hidden_sizes, integer, number
+from .cli_convert import add_commands as add_convert_commands
 from .cli_info import info_lines, model_summary
 from .cli_train import CommandError, metric_text, require_memory
 
@@ -455,6 +457,7 @@ def build_parser():
     p.add_argument("--json", action="store_true",
                    help="print everything as one JSON object (for programs)")
     p.set_defaults(run=cmd_info)
+    add_convert_commands(command)
     return parser
 
 

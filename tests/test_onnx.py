@@ -431,3 +431,37 @@ def test_registry_names_the_formats():
     assert {"npz", "sklearn", "torch", "onnx"} <= set(formats.names())
     with pytest.raises(ValueError, match="unknown model format 'pickle'"):
         formats.reader("pickle")
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_export_and_import_round_trip(tmp_path):
+    net = make_net("elu", "cross_entropy", np.float64, True)
+    net.training = {"classes": ["x", "y", "z"]}
+    net.save(tmp_path / "m.npz")
+    done = _cli("export", "m.npz", "--onnx", "m.onnx", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "outputs probabilities, label" in done.stdout
+    X = np.random.default_rng(5).normal(size=(6, 5))
+    probs, labels = run_ort(onnx.load(tmp_path / "m.onnx"), X)
+    assert rel_err(probs, net.forward(X)) <= 1e-12
+    done = _cli("import", "m.onnx", "--out", "back.npz", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    back = Network.load(tmp_path / "back.npz")
+    np.testing.assert_array_equal(back.params, net.params)
+    assert back.training["classes"] == ["x", "y", "z"]
+
+
+def test_cli_conversion_errors_are_one_line(tmp_path):
+    (tmp_path / "junk.onnx").write_bytes(b"not a protobuf at all" * 10)
+    for args in (["import", "junk.onnx"], ["import", "missing.onnx"],
+                 ["export", "missing.npz", "--onnx", "m.onnx"],
+                 ["export", "junk.onnx", "--onnx", "m.onnx"]):
+        done = _cli(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
