@@ -14,6 +14,7 @@ Bad input ends with a one-line message on stderr and exit status 2.
 """
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -175,13 +176,47 @@ def cmd_evaluate(args):
     return 0
 
 
+GRADCHECK_SAMPLE_ABOVE = 50_000     # parameters; larger networks are sampled by default
+GRADCHECK_COORDS = 200              # default sample per W and b
+
+
 def cmd_gradcheck(args):
     from .gradcheck import check_gradients
     net, X, y = _model_and_labelled_data(args)
     rows = min(args.rows, X.shape[0])
-    report = check_gradients(net, X[:rows], y[:rows])
+    if args.coords is not None and args.coords < 1:
+        raise CommandError(f"--coords must be a positive count, got {args.coords}")
+    n_coords = args.coords
+    if n_coords is None and not args.all and net.n_params > GRADCHECK_SAMPLE_ABOVE:
+        n_coords = GRADCHECK_COORDS
+        print(f"{net.n_params:,} parameters: checking {n_coords} random coordinates of each "
+              "W and b (--coords K for more, --all for every one)", file=sys.stderr)
+    report = check_gradients(net, X[:rows], y[:rows], n_coords=n_coords, seed=args.seed,
+                             progress=_StderrProgress())
     print(f"{rows} rows of {args.data}\n{report}")
     return 0 if report.ok else 1
+
+
+class _StderrProgress:
+    """The gradient check's progress on stderr: one line redrawn in place on a
+    terminal, else a plain line every 10 s; silent for checks under a second."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.last = -math.inf
+
+    def __call__(self, done, total, seconds):
+        from .gradcheck import progress_line
+        final = done == total
+        if seconds < 1 or (not final and seconds - self.last < (0.2 if self.tty else 10)):
+            return
+        self.last = seconds
+        line = progress_line(done, total, seconds)
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if final else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 def _parse_values(text, option):
@@ -348,6 +383,14 @@ def build_parser():
             p.add_argument("--show", type=int, default=10, help="rows to print (default 10)")
         if name == "gradcheck":
             p.add_argument("--rows", type=int, default=32, help="rows to use (default 32)")
+            p.add_argument("--coords", type=int, metavar="K",
+                           help="check K random coordinates of each W and b (default: "
+                           f"every one up to {GRADCHECK_SAMPLE_ABOVE:,} parameters, "
+                           f"{GRADCHECK_COORDS} above)")
+            p.add_argument("--all", action="store_true",
+                           help="check every coordinate, however large the network")
+            p.add_argument("--seed", type=int, default=0,
+                           help="seed of the sampled coordinates (default 0)")
         p.set_defaults(run=func)
 
     p = sub.add_parser("invert", help="find inputs that give a desired output",
