@@ -11,7 +11,9 @@ import threading
 
 import numpy as np
 
-from . import _kernels, optim, training
+import scipy.sparse
+
+from . import _kernels, _tables, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
                           check_targets)
 from .activations import PARAMETRIZED, get_activation
@@ -185,6 +187,12 @@ class Network:
         self._scaler = value
 
     def _inputs(self, X, name="X"):
+        # a DataFrame's columns must be the fitted ones; integers are cast; a sparse
+        # matrix is densified (forward() does that one chunk of rows at a time)
+        _tables.check_names(self.training.get("feature_names"), _tables.feature_names(X), name)
+        X = _tables.as_array(X)
+        if scipy.sparse.issparse(X):
+            X = X.toarray()
         X = check_matrix(X, name, self.dtype, self.sizes[0])
         if self._scaler is not None:
             X = self._scaler.transform(X, self.dtype)
@@ -197,6 +205,10 @@ class Network:
 
     def forward(self, X):
         """The output layer's activations for X (probabilities under cross-entropy)."""
+        if scipy.sparse.issparse(X):
+            X = scipy.sparse.csr_matrix(X)
+            return np.concatenate([self._forward_prepared(self._inputs(X[i:i + 4096]))
+                                   for i in range(0, max(X.shape[0], 1), 4096)])
         return self._forward_prepared(self._inputs(X))
 
     def _forward_prepared(self, X):
@@ -332,15 +344,24 @@ class Network:
 
     def fit(self, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
             seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
-            patience=5, min_delta=1e-4, callbacks=None, verbose=0, **options):
-        """Train on (X, y); returns a History (per epoch: loss, val_loss, val metric, lr,
-        seconds).
+            patience=5, min_delta=1e-4, callbacks=None, verbose=0, sample_weight=None,
+            standardize=True, **options):
+        """Train on (X, y); returns a History (per epoch: loss, accuracy or r2 on the
+        training rows, val_loss, val metric, lr, seconds).
+
+        X: a float, integer or boolean array, a pandas or polars DataFrame (its column
+        names are kept in training["feature_names"] and checked when a DataFrame is
+        given to predict), or a scipy.sparse matrix (densified one batch at a time;
+        not with "lbfgs").  y: labels, target rows, or an (n, 1) column.
+        sample_weight: one non-negative weight per row; each batch's loss is the
+        weighted mean.  standardize (default True): fit a Standardizer on the training
+        rows and keep it with the network, so that later calls take raw units (the
+        network's existing scaler, if it has one, is kept).
 
         optimizer: "sgd", "adam", "adamw", "lbfgs" (full batch; epochs = iterations)
         or an Optimizer object (its own lr and settings are used).  Further options:
         schedule ("constant", "step", "cosine", "invscaling" or a schedule object),
-        clip_norm, weight_decay, standardize (fit a Standardizer on the training rows
-        and keep it with the network).  early_stopping watches val_loss and restores
+        clip_norm, weight_decay.  early_stopping watches val_loss and restores
         the best epoch's weights.  callbacks: callables f(net, record); True stops.
         A NaN/inf loss or gradient raises training.DivergenceError (epoch, step);
         Ctrl-C returns the history so far with history.interrupted set.
@@ -351,7 +372,7 @@ class Network:
                             validation_fraction=validation_fraction,
                             early_stopping=early_stopping, patience=patience,
                             min_delta=min_delta, callbacks=callbacks, verbose=verbose,
-                            **options)
+                            sample_weight=sample_weight, standardize=standardize, **options)
 
     def partial_fit(self, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True,
                     seed=None):
