@@ -66,17 +66,18 @@ def _features_for(net, X, names, path):
     return X
 
 
-def _encode_targets(net, y):
-    """Class labels -> indices 0..K-1 (with the model's stored classes), else as is."""
+def _check_labels(net, y):
+    """The data's labels, checked against the model's stored classes (Network maps
+    them to outputs itself)."""
     classes = net.training.get("classes")
     if classes is None:
         return y
-    lookup = {c: i for i, c in enumerate(classes)}
-    try:
-        return np.array([lookup[v] for v in y.tolist()], dtype=np.intp)
-    except KeyError as exc:
-        raise CommandError(f"label {exc.args[0]} was not among the training classes "
-                           f"{classes[:10]}") from None
+    known = set(classes)
+    for v in y.tolist():
+        if v not in known:
+            raise CommandError(f"label {v} was not among the training classes "
+                               f"{classes[:10]}")
+    return y
 
 
 def _decode_predictions(net, pred):
@@ -121,7 +122,8 @@ def cmd_train(args):
     if history.interrupted:
         print("interrupted: saving the weights reached so far")
     net.save(args.out)
-    print(f"train {_metric_text(net.evaluate(X, y))}; saved {args.out}")
+    labels = classes[y] if classify else y             # the model now speaks in labels
+    print(f"train {_metric_text(net.evaluate(X, labels))}; saved {args.out}")
     return 0
 
 
@@ -167,7 +169,7 @@ def _model_and_labelled_data(args):
     net = _load_model(args.model)
     X, y, names = load_data(args.data, args.target or net.training.get("target"),
                             split=args.split)
-    return net, _features_for(net, X, names, args.data), _encode_targets(net, y)
+    return net, _features_for(net, X, names, args.data), _check_labels(net, y)
 
 
 def cmd_evaluate(args):

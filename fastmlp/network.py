@@ -199,7 +199,32 @@ class Network:
         return X
 
     def _targets(self, y, batch, name="y"):
+        y = self._class_indices(_tables.as_targets(y), name)
         return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
+
+    @property
+    def classes(self):
+        """The class labels of a softmax network trained with labels (the command line
+        stores them in training["classes"], one per output), else None."""
+        classes = self.training.get("classes")
+        if (self._loss.name != "cross_entropy" or not isinstance(classes, list)
+                or len(classes) != self.sizes[-1]):
+            return None
+        return classes
+
+    def _class_indices(self, y, name="y"):
+        """Labels (1-D) -> output indices, for a network that carries its classes."""
+        classes = self.classes
+        arr = np.asarray(y)
+        if classes is None or arr.ndim != 1:
+            return y
+        lookup = {c: i for i, c in enumerate(classes)}
+        try:
+            return np.fromiter((lookup[v] for v in arr.tolist()), np.intp, arr.size)
+        except (KeyError, TypeError) as exc:
+            label = exc.args[0] if isinstance(exc, KeyError) else arr
+            raise ValueError(f"{name} holds label {label!r}, which is not one of the "
+                             f"network's classes {classes[:10]}") from None
 
     # -- forward -------------------------------------------------------------
 
@@ -219,11 +244,13 @@ class Network:
         return out
 
     def predict(self, X):
-        """Class labels under cross_entropy, 0/1 labels per output under
-        binary_cross_entropy, the outputs themselves under mse."""
+        """Class labels under cross_entropy (the network's `classes` if it carries them,
+        else output indices), 0/1 labels per output under binary_cross_entropy, the
+        outputs themselves under mse."""
         out = self.forward(X)
         if self._loss.name == "cross_entropy":
-            return out.argmax(axis=1)
+            index = out.argmax(axis=1)
+            return index if self.classes is None else np.asarray(self.classes)[index]
         if self._loss.name == "binary_cross_entropy":
             return (out > 0.5).astype(np.intp)
         return out

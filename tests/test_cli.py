@@ -53,7 +53,7 @@ def test_train_predict_evaluate_info_on_csv(tmp_path, capsys, blobs_csv):
     net = fastmlp.Network.load(model)
     classes = np.array(net.training["classes"])
     assert classes.tolist() == [3, 5, 7]
-    np.testing.assert_array_equal(predicted, classes[net.predict(X)])
+    np.testing.assert_array_equal(predicted, net.predict(X))      # labels, not indices
 
     code, out, _ = run(capsys, "evaluate", model, path)
     assert code == 0
