@@ -187,19 +187,23 @@ class Network:
         self._scaler = value
 
     def _inputs(self, X, name="X"):
-        # a DataFrame's columns must be the fitted ones; integers are cast; a sparse
-        # matrix is densified (forward() does that one chunk of rows at a time)
-        _tables.check_names(self.training.get("feature_names"), _tables.feature_names(X), name)
-        X = _tables.as_array(X)
-        if scipy.sparse.issparse(X):
-            X = X.toarray()
+        if type(X) is not np.ndarray or X.dtype.kind in "iub":
+            X = self._table(X, name)
         X = check_matrix(X, name, self.dtype, self.sizes[0])
         if self._scaler is not None:
             X = self._scaler.transform(X, self.dtype)
         return X
 
+    def _table(self, X, name):
+        """What users have (a DataFrame, whose columns must be the fitted ones; integers,
+        cast; a sparse matrix, densified) as an array for check_matrix."""
+        _tables.check_names(self.training.get("feature_names"), _tables.feature_names(X), name)
+        X = _tables.as_array(X)
+        return X.toarray() if scipy.sparse.issparse(X) else X
+
     def _targets(self, y, batch, name="y"):
-        y = self._class_indices(_tables.as_targets(y), name)
+        if "classes" in self.training or type(y) is not np.ndarray:
+            y = self._class_indices(_tables.as_targets(y), name)
         return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
 
     @property
@@ -230,7 +234,7 @@ class Network:
 
     def forward(self, X):
         """The output layer's activations for X (probabilities under cross-entropy)."""
-        if scipy.sparse.issparse(X):
+        if type(X) is not np.ndarray and scipy.sparse.issparse(X):
             X = scipy.sparse.csr_matrix(X)
             return np.concatenate([self._forward_prepared(self._inputs(X[i:i + 4096]))
                                    for i in range(0, max(X.shape[0], 1), 4096)])
