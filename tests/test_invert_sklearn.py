@@ -17,6 +17,8 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler  # 
 
 from fastmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer. Maximum iterations")
+
 
 @pytest.mark.parametrize("mlp", [MLPClassifier, SkMLPClassifier])
 def test_binary_classifier_in_a_pipeline_reaches_both_classes(mlp):
@@ -108,3 +110,16 @@ def test_network_fitted_on_a_dataframe_takes_feature_names():
     assert result.success, result.message
     assert result.x[list(X.columns).index("alcohol")] == 13.0
     assert net.predict(pd.DataFrame([result.x], columns=X.columns))[0] == 2
+
+
+def test_dataframe_fitted_estimator_takes_names_and_labels():
+    frame = skd.load_wine(as_frame=True).frame
+    X = frame.drop(columns="target")
+    y = np.array(["barolo", "grignolino", "barbera"])[frame["target"]]
+    clf = SkMLPClassifier(hidden_layer_sizes=(32,), max_iter=1000, random_state=0)
+    clf.fit(X / X.max(), y)                           # a DataFrame of 0..1 inputs
+    result = fastmlp.invert(clf, target_class="barbera", fixed={"alcohol": 0.9},
+                            bounds=(0.0, 1.0), n_restarts=8, seed=0)
+    assert result.success, result.message
+    x = pd.DataFrame([result.x], columns=X.columns)
+    assert clf.predict(x)[0] == "barbera" and result.x[0] == 0.9
