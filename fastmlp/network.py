@@ -10,7 +10,6 @@ import math
 import threading
 
 import numpy as np
-
 import scipy.sparse
 
 from . import _kernels, _tables, optim, training
@@ -382,7 +381,8 @@ class Network:
 
         X: a float, integer or boolean array, a pandas or polars DataFrame (its column
         names are kept in training["feature_names"] and checked when a DataFrame is
-        given to predict), or a scipy.sparse matrix (densified one batch at a time;
+        given to predict), or a scipy.sparse matrix (densified one batch at a time; the
+        validation rows, and the up to 2,048 rows the training metric is scored on, once;
         not with "lbfgs").  y: labels, target rows, or an (n, 1) column.
         sample_weight: one non-negative weight per row; each batch's loss is the
         weighted mean.  standardize (default True): fit a Standardizer on the training
