@@ -34,7 +34,15 @@ def as_array(X):
             X = X.astype(np.float64)
         return X
     if is_frame(X):
+        names = feature_names(X)
         X = X.to_numpy()
+        if X.dtype == object and names is not None:
+            bad = [n for n, col in zip(names, X.T)
+                   if not all(isinstance(v, (int, float, np.number)) for v in col)]
+            if bad:
+                raise TypeError(f"X: the DataFrame's column(s) {bad[:5]} are not numeric; "
+                                "encode them (e.g. one-hot) or drop them first")
+            X = X.astype(np.float64)
     arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float64)

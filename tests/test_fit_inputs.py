@@ -69,7 +69,9 @@ def test_dataframes_keep_and_check_feature_names(library):
     with pytest.raises(ValueError, match="alcohol"):
         net.predict(dropped if library == "pandas" else pl.from_pandas(dropped))
     net.predict(frame[names].to_numpy())          # a plain array is taken as it is
-    assert isinstance(pd, object)
+    text = frame[names].astype({"alcohol": str}).assign(alcohol="high")
+    with pytest.raises(TypeError, match="alcohol"):
+        net.fit(text if library == "pandas" else pl.from_pandas(text), y)
 
 
 def test_sample_weight_is_the_weighted_mean_loss():
