@@ -40,8 +40,8 @@ def as_array(X):
             bad = [n for n, col in zip(names, X.T)
                    if not all(isinstance(v, (int, float, np.number)) for v in col)]
             if bad:
-                raise TypeError(f"X: the DataFrame's column(s) {bad[:5]} are not numeric; "
-                                "encode them (e.g. one-hot) or drop them first")
+                raise TypeError(f"X: the DataFrame's column(s) {bad[:5]} hold text or missing "
+                                "values; encode or fill them, or drop them first")
             X = X.astype(np.float64)
     arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
     if arr.dtype.kind in "iub":
