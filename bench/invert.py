@@ -115,7 +115,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 
 SIZES = [784, 512, 256, 10]
-TRAIN = dict(epochs=3, batch_size=128, optimizer="adam", lr=1e-3, seed=0)
+TRAIN = dict(epochs=3, batch_size=128, optimizer="adam", lr=1e-3, seed=0, standardize=False)
 N_RESTARTS = 64
 MIN_PROB = 0.99
 MAX_ITER = 500

@@ -21,7 +21,8 @@ The workload (the same for the three contenders)
 eps 1e-8), batch 128, 10 epochs, float32, reshuffled every epoch, no early stopping, no L2.
 
 fastmlp   ``Network([784, 512, 256, 10], activation="relu", loss="cross_entropy", seed=s)
-          .fit(X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, seed=s)``.
+          .fit(X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, seed=s,
+          standardize=False)``.
 PyTorch   ``nn.Sequential(Linear, ReLU, Linear, ReLU, Linear)`` (torch's default init),
           ``nn.CrossEntropyLoss``, ``torch.optim.Adam`` (its defaults, which are the settings
           above); each epoch ``torch.randperm(n)`` and batches ``X[perm[i:i+128]]`` sliced
@@ -223,7 +224,8 @@ def train_fastmlp(X, y, Xt, yt, epochs, seed):
     rss.append(rss_now_mb())                            # model built: training starts
     mon = MONITOR.snapshot()
     t0 = time.perf_counter()
-    net.fit(X, y, epochs=epochs, batch_size=BATCH, optimizer="adam", lr=LR, seed=seed)
+    net.fit(X, y, epochs=epochs, batch_size=BATCH, optimizer="adam", lr=LR, seed=seed,
+            standardize=False)
     seconds = time.perf_counter() - t0
     others = MONITOR.foreign(mon, MONITOR.snapshot())
     acc = float((net.predict(Xt) == yt).mean())
@@ -379,7 +381,7 @@ def train_best(X, y, Xt, yt, recipe, budget, progress=True):
         Xe = shifter(rng) if shifter else X
         t_aug = time.perf_counter() - e0
         h = net.fit(Xe, y, epochs=1, batch_size=r["batch_size"], optimizer=opt,
-                    seed=int(rng.integers(2 ** 31)))
+                    seed=int(rng.integers(2 ** 31)), standardize=False)
         e1 = time.perf_counter()
         log.append(dict(epoch=len(log) + 1, seconds=e1 - e0, aug=t_aug, lr=lr_now,
                         loss=float(h["loss"][0]), elapsed=e1 - t0))

@@ -16,6 +16,7 @@ which).  Bad input ends with a one-line message on stderr and exit status 2.
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import warnings
@@ -88,15 +89,16 @@ def _binary(net):
 
 
 def _encode_targets(net, y):
-    """Class labels -> indices 0..K-1 (with the model's stored classes; 0/1 for one
-    logistic output), else as is."""
+    """The data's labels, checked against the model's stored classes: 0/1 for one
+    logistic output; under cross-entropy the stored labels themselves (3, 3.0 and "3"
+    read as the same label), which Network maps to its outputs."""
     classes = net.training.get("classes")
     if classes is None or not (net.loss_name == "cross_entropy" or _binary(net)):
         return y
     lookup = {_label_key(c): i for i, c in enumerate(classes)}
     try:
         codes = np.array([lookup[_label_key(v)] for v in y.tolist()], dtype=np.intp)
-        return codes.astype(np.float64) if _binary(net) else codes
+        return codes.astype(np.float64) if _binary(net) else np.asarray(classes)[codes]
     except KeyError as exc:
         raise CommandError(f"label {exc.args[0]!r} was not among the training classes "
                            f"{classes[:10]}") from None
@@ -222,13 +224,47 @@ def cmd_evaluate(args):
     return 0
 
 
+GRADCHECK_SAMPLE_ABOVE = 50_000     # parameters; larger networks are sampled by default
+GRADCHECK_COORDS = 200              # default sample per W and b
+
+
 def cmd_gradcheck(args):
     from .gradcheck import check_gradients
     net, X, y = _model_and_labelled_data(args)
     rows = min(args.rows, X.shape[0])
-    report = check_gradients(net, X[:rows], y[:rows])
+    if args.coords is not None and args.coords < 1:
+        raise CommandError(f"--coords must be a positive count, got {args.coords}")
+    n_coords = args.coords
+    if n_coords is None and not args.all and net.n_params > GRADCHECK_SAMPLE_ABOVE:
+        n_coords = GRADCHECK_COORDS
+        print(f"{net.n_params:,} parameters: checking {n_coords} random coordinates of each "
+              "W and b (--coords K for more, --all for every one)", file=sys.stderr)
+    report = check_gradients(net, X[:rows], y[:rows], n_coords=n_coords, seed=args.seed,
+                             progress=_StderrProgress())
     print(f"{rows} rows of {args.data}\n{report}")
     return 0 if report.ok else 1
+
+
+class _StderrProgress:
+    """The gradient check's progress on stderr: one line redrawn in place on a
+    terminal, else a plain line every 10 s; silent for checks under a second."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.last = -math.inf
+
+    def __call__(self, done, total, seconds):
+        from .gradcheck import progress_line
+        final = done == total
+        if seconds < 1 or (not final and seconds - self.last < (0.2 if self.tty else 10)):
+            return
+        self.last = seconds
+        line = progress_line(done, total, seconds)
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if final else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 def _parse_values(text, option):
@@ -422,6 +458,14 @@ def build_parser():
             p.add_argument("--show", type=integer(0), default=10, help="rows to print")
         if name == "gradcheck":
             p.add_argument("--rows", type=integer(1), default=32, help="rows to use")
+            p.add_argument("--coords", type=integer(1), metavar="K",
+                           help="check K random coordinates of each W and b (default: "
+                           f"every one up to {GRADCHECK_SAMPLE_ABOVE:,} parameters, "
+                           f"{GRADCHECK_COORDS} above)")
+            p.add_argument("--all", action="store_true",
+                           help="check every coordinate, however large the network")
+            p.add_argument("--seed", type=integer(0), default=0,
+                           help="seed of the sampled coordinates")
         p.set_defaults(run=func)
 
     p = command("invert", help="find inputs that give a desired output",

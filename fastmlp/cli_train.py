@@ -314,17 +314,20 @@ def train(args, X, y, names, notes=()):
         scaling.fold(net)
     _report_stop(args, history, epochs, patience, plateau, lbfgs)
 
+    # scored on the class indices Y, before the network learns its labels (after that,
+    # Network speaks in the labels themselves)
+    scores = [("train", train_rows, net.evaluate(X[train_rows], Y[train_rows]))]
+    if val.size:
+        scores.append(("validation", val, net.evaluate(X[val], Y[val])))
+    if test.size:
+        scores.append(("test", test, net.evaluate(X[test], Y[test])))
     net.training.update({
         "data": os.path.abspath(args.data), "target": args.target,
         "feature_names": list(names), "task": task,
         "classes": class_labels(classes) if task == "classify" else None,
         "standardize_target": scaling is not None,
         "epochs_run": len(history), "final_loss": history["loss"][-1]})
-    scores = [("train", train_rows, net.evaluate(X[train_rows], Y[train_rows]))]
-    if val.size:
-        scores.append(("validation", val, net.evaluate(X[val], Y[val])))
     if test.size:
-        scores.append(("test", test, net.evaluate(X[test], Y[test])))
         net.training["test_score"] = scores[-1][2][metric]
     if history.interrupted:
         _say(args, "interrupted: saving the weights reached so far")

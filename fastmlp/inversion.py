@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _invert_models
 from ._search import distinct_rows, minimize_rows
 from ._validation import check_scalar, check_size
 
@@ -50,18 +51,26 @@ class InversionResult:
                 f"{len(self.solutions)} distinct solution(s), message={self.message!r})")
 
 
-def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cross_entropy",
-           margin=2.0, mask=None, fixed=None, bounds="training", x0=None, reg=0.0,
-           x_ref=None, n_restarts=16, starts=None, max_iter=500, tol=1e-15, gtol=1e-10,
-           atol=1e-4, rtol=1e-3, seed=None, distinct_tol=1e-3):
+def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.99,
+           objective="cross_entropy", margin=2.0, mask=None, fixed=None, bounds="training",
+           x0=None, reg=0.0, x_ref=None, n_restarts=16, starts=None, max_iter=500, tol=1e-15,
+           gtol=1e-10, atol=1e-4, rtol=1e-3, seed=None, distinct_tol=1e-3):
     """Search for inputs x with net(x) ≈ target (or of class `class_index`).
 
+    net: a Network, a fitted MLPClassifier / MLPRegressor (fastmlp.sklearn or
+        scikit-learn's), or a scikit-learn Pipeline whose steps before the MLP are
+        StandardScaler / MinMaxScaler / MaxAbsScaler: then bounds, fixed values, x0
+        and the answers are in the Pipeline's raw input units.
     target: n_out values for regression; NaN entries (or mask == False) are free.
-    class_index: for a cross_entropy network, the class to reach with probability
-        >= min_prob, by objective "cross_entropy" or "margin" (the winning logit ahead
-        of the others by `margin`).
-    fixed: {feature index: value} or a boolean mask over the features (their values
-        then come from x0); fixed features keep their values exactly.
+    class_index: for a softmax network or a one-output logistic one (a binary
+        classifier: class 1 is p, class 0 is 1 - p), the output index of the class to
+        reach with probability >= min_prob, by objective "cross_entropy" or "margin"
+        (the winning logit ahead of the others by `margin`); a non-integer is taken as
+        a class label.  target_class: the class by its label ("setosa", 7), for a
+        model that knows its labels (classes_, or training["classes"]).
+    fixed: {feature index or feature name: value} or a boolean mask over the features
+        (their values then come from x0); fixed features keep their values exactly.
+        Names come from a DataFrame-fitted model or a command-line model.
     bounds: "training" (the training data's range if the model has it, else none),
         None, a (lo, hi) pair for every feature, or an (n_in, 2) array; +-inf allowed.
     x0: a starting point (also the source of masked fixed values); reg > 0 pulls x
@@ -75,15 +84,18 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     success: regression, max |f - t| <= atol + rtol · max|t| on the specified outputs;
         class, p_c >= min_prob.
     """
+    net, classes, names = _invert_models.resolve(net)
+    class_index = _class_index(class_index, target_class, classes)
     n_in, n_out = net.sizes[0], net.sizes[-1]
     n_restarts = check_size(n_restarts, "n_restarts")
     max_iter = check_size(max_iter, "max_iter")
     reg = check_scalar(reg, "reg", minimum=0.0)
     rng = np.random.default_rng(seed)
     goal = _Goal(net, target, class_index, min_prob, objective, margin, mask, atol, rtol)
+    goal.classes = classes
     lo, hi = _bounds(net, bounds, n_in)
     x0 = None if x0 is None else _vector(x0, "x0", n_in)
-    fixed_mask, fixed_values = _fixed(fixed, x0, n_in, lo, hi)
+    fixed_mask, fixed_values = _fixed(fixed, x0, n_in, lo, hi, names)
     free = ~fixed_mask
     if not free.any():
         raise ValueError("every feature is fixed: nothing is left to search over")
@@ -163,17 +175,21 @@ class _Goal:
 
     def __init__(self, net, target, class_index, min_prob, objective, margin, mask, atol, rtol):
         self.net = net
+        self.binary, self.classes = False, None
         n_out = net.sizes[-1]
         if (target is None) == (class_index is None):
             raise ValueError("give exactly one of target (output values) or class_index")
         if class_index is not None:
-            if net.loss_name != "cross_entropy":
-                raise ValueError("class_index needs a cross_entropy (softmax) network; "
-                                 f"this one has loss {net.loss_name!r}")
+            self.binary = net.loss_name == "binary_cross_entropy" and n_out == 1
+            if net.loss_name != "cross_entropy" and not self.binary:
+                raise ValueError("class_index needs a cross_entropy (softmax) network or a "
+                                 "binary classifier (one logistic output); this one has "
+                                 f"loss {net.loss_name!r} with {n_out} outputs")
+            n_classes = 2 if self.binary else n_out
             if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
-                    or not 0 <= class_index < n_out:
-                raise ValueError(f"class_index must be an integer in [0, {n_out}), "
-                                 f"got {class_index!r}")
+                    or not 0 <= class_index < n_classes:
+                raise ValueError(f"class_index must be an integer in [0, {n_classes}) or "
+                                 f"one of the model's class labels, got {class_index!r}")
             if objective not in ("cross_entropy", "margin"):
                 raise ValueError(f"objective must be 'cross_entropy' or 'margin', "
                                  f"got {objective!r}")
@@ -206,6 +222,8 @@ class _Goal:
         if self.kind == "values":
             dz = (z - self.t) * self.m
             return 0.5 * np.sum(dz * dz, axis=1), self.reached(np.abs(dz).max(axis=1)), dz
+        if self.binary:
+            return self._evaluate_binary(z[:, 0])
         log_p = z - _logsumexp(z)[:, None]
         reached = np.exp(log_p[:, self.c]) >= self.min_prob
         if self.kind == "cross_entropy":                    # -log p_c
@@ -224,9 +242,22 @@ class _Goal:
         dz[:, self.c] -= sig
         return np.logaddexp(0, u), reached, dz
 
+    def _evaluate_binary(self, z):
+        """One logistic output z: p_1 = σ(z), p_0 = σ(-z).  With u = z for class 1 and
+        -z for class 0: -log p_c = softplus(-u); the margin objective softplus(margin - u)."""
+        sign = 1.0 if self.c == 1 else -1.0
+        u = sign * z
+        reached = -np.logaddexp(0, -u) >= np.log(self.min_prob)
+        shift = 0.0 if self.kind == "cross_entropy" else self.margin
+        value = np.logaddexp(0, shift - u)
+        dvalue_du = -0.5 * (1 + np.tanh(0.5 * (shift - u)))      # -σ(shift - u)
+        return value, reached, (sign * dvalue_du)[:, None]
+
     def residuals(self, outputs):
         if self.kind == "values":
             return np.abs((outputs - self.t) * self.m).max(axis=1)
+        if self.binary:
+            return 1.0 - outputs[:, 0] if self.c == 1 else outputs[:, 0]
         return 1.0 - outputs[:, self.c]
 
     def reached(self, residuals):
@@ -237,7 +268,8 @@ class _Goal:
     def describe(self):
         if self.kind == "values":
             return f"outputs {np.where(self.m, self.t, np.nan).tolist()} (NaN = free)"
-        return f"class {self.c} with probability >= {self.min_prob}"
+        label = f" ({self.classes[self.c]!r})" if self.classes is not None else ""
+        return f"class {self.c}{label} with probability >= {self.min_prob}"
 
 
 def _logsumexp(z):
@@ -282,12 +314,32 @@ def _bounds(net, bounds, n_in):
     return b[:, 0].copy(), b[:, 1].copy()
 
 
-def _fixed(fixed, x0, n_in, lo, hi):
+def _class_index(class_index, target_class, classes):
+    """The output index of the class asked for by index, or by label."""
+    if target_class is not None:
+        if class_index is not None:
+            raise ValueError("give class_index or target_class, not both")
+        if classes is None:
+            raise ValueError("target_class needs a model that knows its class labels (a "
+                             "fitted classifier's classes_, or training['classes']); give "
+                             "class_index instead")
+        if target_class not in classes:
+            raise ValueError(f"target_class {target_class!r} is not one of the model's "
+                             f"classes {classes[:20]}")
+        return classes.index(target_class)
+    if class_index is not None and not isinstance(class_index, (int, np.integer)) \
+            and classes is not None and class_index in classes:
+        return classes.index(class_index)
+    return class_index
+
+
+def _fixed(fixed, x0, n_in, lo, hi, names=None):
     mask = np.zeros(n_in, bool)
     values = np.zeros(n_in)
     if fixed is None:
         return mask, values
     if isinstance(fixed, dict):
+        fixed = {_feature(i, names): v for i, v in fixed.items()}
         for i, v in fixed.items():
             if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n_in:
                 raise ValueError(f"fixed: feature index {i!r} is not in [0, {n_in})")
@@ -307,6 +359,19 @@ def _fixed(fixed, x0, n_in, lo, hi):
         raise ValueError(f"fixed value {values[i]} of feature {i} lies outside its bounds "
                          f"[{lo[i]}, {hi[i]}]")
     return mask, values
+
+
+def _feature(key, names):
+    """A feature index from an index or a feature name."""
+    if isinstance(key, str):
+        if not names:
+            raise ValueError(f"fixed: feature {key!r} is a name, but the model knows no "
+                             "feature names (fit it on a DataFrame); use the index")
+        if key not in names:
+            raise ValueError(f"fixed: no feature named {key!r}; the model's features are "
+                             f"{names[:20]}")
+        return names.index(key)
+    return key
 
 
 def _reference(net, x_ref, x0, n_in):

@@ -10,8 +10,9 @@ import math
 import threading
 
 import numpy as np
+import scipy.sparse
 
-from . import _kernels, formats, optim, training
+from . import _kernels, _tables, formats, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
                           check_targets)
 from .activations import PARAMETRIZED, get_activation
@@ -185,18 +186,57 @@ class Network:
         self._scaler = value
 
     def _inputs(self, X, name="X"):
+        if type(X) is not np.ndarray or X.dtype.kind in "iub":
+            X = self._table(X, name)
         X = check_matrix(X, name, self.dtype, self.sizes[0])
         if self._scaler is not None:
             X = self._scaler.transform(X, self.dtype)
         return X
 
+    def _table(self, X, name):
+        """What users have (a DataFrame, whose columns must be the fitted ones; integers,
+        cast; a sparse matrix, densified) as an array for check_matrix."""
+        _tables.check_names(self.training.get("feature_names"), _tables.feature_names(X), name)
+        X = _tables.as_array(X)
+        return X.toarray() if scipy.sparse.issparse(X) else X
+
     def _targets(self, y, batch, name="y"):
+        if "classes" in self.training or type(y) is not np.ndarray:
+            y = self._class_indices(_tables.as_targets(y), name)
         return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
+
+    @property
+    def classes(self):
+        """The class labels of a softmax network trained with labels (the command line
+        stores them in training["classes"], one per output), else None."""
+        classes = self.training.get("classes")
+        if (self._loss.name != "cross_entropy" or not isinstance(classes, list)
+                or len(classes) != self.sizes[-1]):
+            return None
+        return classes
+
+    def _class_indices(self, y, name="y"):
+        """Labels (1-D) -> output indices, for a network that carries its classes."""
+        classes = self.classes
+        arr = np.asarray(y)
+        if classes is None or arr.ndim != 1:
+            return y
+        lookup = {c: i for i, c in enumerate(classes)}
+        try:
+            return np.fromiter((lookup[v] for v in arr.tolist()), np.intp, arr.size)
+        except (KeyError, TypeError) as exc:
+            label = exc.args[0] if isinstance(exc, KeyError) else arr
+            raise ValueError(f"{name} holds label {label!r}, which is not one of the "
+                             f"network's classes {classes[:10]}") from None
 
     # -- forward -------------------------------------------------------------
 
     def forward(self, X):
         """The output layer's activations for X (probabilities under cross-entropy)."""
+        if type(X) is not np.ndarray and scipy.sparse.issparse(X):
+            X = scipy.sparse.csr_matrix(X)
+            return np.concatenate([self._forward_prepared(self._inputs(X[i:i + 4096]))
+                                   for i in range(0, max(X.shape[0], 1), 4096)])
         return self._forward_prepared(self._inputs(X))
 
     def _forward_prepared(self, X):
@@ -207,11 +247,13 @@ class Network:
         return out
 
     def predict(self, X):
-        """Class labels under cross_entropy, 0/1 labels per output under
-        binary_cross_entropy, the outputs themselves under mse."""
+        """Class labels under cross_entropy (the network's `classes` if it carries them,
+        else output indices), 0/1 labels per output under binary_cross_entropy, the
+        outputs themselves under mse."""
         out = self.forward(X)
         if self._loss.name == "cross_entropy":
-            return out.argmax(axis=1)
+            index = out.argmax(axis=1)
+            return index if self.classes is None else np.asarray(self.classes)[index]
         if self._loss.name == "binary_cross_entropy":
             return (out > 0.5).astype(np.intp)
         return out
@@ -332,15 +374,25 @@ class Network:
 
     def fit(self, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
             seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
-            patience=5, min_delta=1e-4, callbacks=None, verbose=0, **options):
-        """Train on (X, y); returns a History (per epoch: loss, val_loss, val metric, lr,
-        seconds).
+            patience=5, min_delta=1e-4, callbacks=None, verbose=0, sample_weight=None,
+            standardize=True, **options):
+        """Train on (X, y); returns a History (per epoch: loss, accuracy or r2 on the
+        training rows, val_loss, val metric, lr, seconds).
+
+        X: a float, integer or boolean array, a pandas or polars DataFrame (its column
+        names are kept in training["feature_names"] and checked when a DataFrame is
+        given to predict), or a scipy.sparse matrix (densified one batch at a time; the
+        validation rows, and the up to 2,048 rows the training metric is scored on, once;
+        not with "lbfgs").  y: labels, target rows, or an (n, 1) column.
+        sample_weight: one non-negative weight per row; each batch's loss is the
+        weighted mean.  standardize (default True): fit a Standardizer on the training
+        rows and keep it with the network, so that later calls take raw units (the
+        network's existing scaler, if it has one, is kept).
 
         optimizer: "sgd", "adam", "adamw", "lbfgs" (full batch; epochs = iterations)
         or an Optimizer object (its own lr and settings are used).  Further options:
         schedule ("constant", "step", "cosine", "invscaling" or a schedule object),
-        clip_norm, weight_decay, standardize (fit a Standardizer on the training rows
-        and keep it with the network).  early_stopping watches val_loss and restores
+        clip_norm, weight_decay.  early_stopping watches val_loss and restores
         the best epoch's weights.  callbacks: callables f(net, record); True stops.
         A NaN/inf loss or gradient raises training.DivergenceError (epoch, step);
         Ctrl-C returns the history so far with history.interrupted set.
@@ -351,7 +403,7 @@ class Network:
                             validation_fraction=validation_fraction,
                             early_stopping=early_stopping, patience=patience,
                             min_delta=min_delta, callbacks=callbacks, verbose=verbose,
-                            **options)
+                            sample_weight=sample_weight, standardize=standardize, **options)
 
     def partial_fit(self, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True,
                     seed=None):

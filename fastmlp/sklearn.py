@@ -35,6 +35,12 @@ import warnings
 
 import numpy as np
 import scipy.sparse
+
+try:
+    import sklearn  # noqa: F401
+except ImportError as exc:
+    raise ImportError('fastmlp.sklearn needs scikit-learn, which is not installed: '
+                      'pip install "fastmlp[sklearn]"') from exc
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score

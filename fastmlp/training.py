@@ -15,10 +15,13 @@ import math
 import time
 
 import numpy as np
+import scipy.sparse
 
-from . import optim
-from ._validation import check_matrix, check_scalar, check_size, check_targets
+from . import _kernels, _tables, optim
+from ._validation import check_finite, check_matrix, check_scalar, check_size, check_targets
 from .preprocessing import Standardizer
+
+METRIC_ROWS = 2048       # training rows scored after each epoch (all, when fewer)
 
 
 class DivergenceError(FloatingPointError):
@@ -32,8 +35,10 @@ class DivergenceError(FloatingPointError):
 class History:
     """Per-epoch records of a fit: history["loss"], history["val_loss"], ...
 
-    Each record has epoch, loss (mean training loss over the epoch's batches), lr,
-    seconds, and with validation data val_loss and val_accuracy or val_r2.
+    Each record has epoch, loss (mean training loss over the epoch's batches, weighted
+    by sample_weight if given), accuracy or r2 (on the training rows after the epoch;
+    a fixed random 2,048 of them when there are more), lr, seconds, and with
+    validation data val_loss and val_accuracy or val_r2.  An unknown key is a KeyError.
     interrupted is True after Ctrl-C; stopped_early and best_epoch describe early
     stopping (the network then holds best_epoch's weights).
     """
@@ -45,6 +50,9 @@ class History:
         self.best_epoch = None
 
     def __getitem__(self, key):
+        if not any(key in r for r in self.records):
+            known = sorted({k for r in self.records for k in r})
+            raise KeyError(f"{key!r}: the history records {', '.join(known) or 'nothing yet'}")
         return [r.get(key) for r in self.records]
 
     def __len__(self):
@@ -94,10 +102,58 @@ def evaluate(net, X, y):
 
 # -- fitting ---------------------------------------------------------------------
 
-def _prepare(net, X, y, name_X="X", name_y="y"):
-    X = check_matrix(X, name_X, net.dtype, net.sizes[0])
+def _prepare(net, X, y, name_X="X", name_y="y", sparse_ok=False):
+    """Validated (X, T, labels); X stays a CSR matrix (float, finite) when sparse_ok."""
+    X = _tables.as_array(X)
+    if scipy.sparse.issparse(X):
+        if not sparse_ok:
+            X = X.toarray()
+        else:
+            if X.shape[1] != net.sizes[0] or X.shape[0] == 0:
+                raise ValueError(f"{name_X} must have shape (n >= 1, {net.sizes[0]}), "
+                                 f"got {X.shape}")
+            if X.dtype.kind != "f":
+                raise TypeError(f"{name_X} must hold float values, got dtype {X.dtype}")
+            X = X.astype(np.float64)
+            check_finite(np.ascontiguousarray(X.data), name_X)
+    if not scipy.sparse.issparse(X):
+        X = check_matrix(X, name_X, net.dtype, net.sizes[0])
+    y = _tables.as_targets(y)
+    y = np.asarray(y)
+    if net.loss_name == "cross_entropy" and y.ndim == 2 and y.shape[1] == 1 != net.sizes[-1]:
+        y = y.ravel()                        # a column of labels
     T, labels = check_targets(y, name_y, net.loss_name, net.sizes[-1], X.shape[0], net.dtype)
     return X, T, labels
+
+
+def _sample_weights(sample_weight, n):
+    w = np.asarray(_tables.as_targets(sample_weight))
+    if w.dtype.kind not in "iuf" or w.shape != (n,):
+        raise ValueError(f"sample_weight must hold {n} numbers (one per row), got "
+                         f"shape {w.shape} and dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)) or w.min() < 0:
+        raise ValueError("sample_weight must be finite and non-negative")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: there is nothing to fit")
+    return w
+
+
+def _sparse_scaler(X):
+    """A Standardizer fitted on a sparse matrix without densifying it."""
+    mean = np.asarray(X.mean(axis=0)).ravel()
+    var = np.asarray(X.multiply(X).mean(axis=0)).ravel() - mean ** 2
+    scale = np.sqrt(np.maximum(var, 0))
+    return Standardizer(mean, np.where(scale > 0, scale, 1.0))
+
+
+def _dense_rows(net, X, rows=None):
+    """Rows of a (possibly sparse) training matrix as a scaled dense array."""
+    part = X if rows is None else X[rows]
+    if scipy.sparse.issparse(part):
+        part = part.toarray()
+    part = np.ascontiguousarray(part, dtype=net.dtype)
+    return part if net.scaler is None else net.scaler.transform(part, net.dtype)
 
 
 def _take(arr, idx):
@@ -107,7 +163,8 @@ def _take(arr, idx):
 def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
         seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
         patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
-        clip_norm=None, weight_decay=0.0, standardize=False, print_fn=print):
+        clip_norm=None, weight_decay=0.0, standardize=True, sample_weight=None,
+        print_fn=print):
     """Network.fit (documented there); print_fn receives the progress lines."""
     epochs = check_size(epochs, "epochs")
     batch_size = check_size(batch_size, "batch_size")
@@ -133,8 +190,16 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     rng = np.random.default_rng(seed)
 
     # validate once; split off validation rows; standardize once (nothing on the
-    # network changes before every argument has been checked)
-    X, T, labels = _prepare(net, X, y)
+    # network changes before every argument has been checked).  A sparse X stays
+    # sparse: each batch is densified (and scaled) when it is gathered.
+    names = _tables.feature_names(X)
+    X, T, labels = _prepare(net, X, y, sparse_ok=True)
+    sparse = scipy.sparse.issparse(X)
+    if sparse and optimizer == "lbfgs":
+        raise ValueError("optimizer='lbfgs' takes every row in each step and needs a dense X: "
+                         "pass X.toarray() if it fits in memory, or use 'adam' or 'sgd', "
+                         "which densify one batch at a time")
+    weights = None if sample_weight is None else _sample_weights(sample_weight, X.shape[0])
     val = None
     if validation_data is not None:
         val = _prepare(net, *validation_data, "validation_data[0]", "validation_data[1]")
@@ -145,16 +210,22 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                              "rows leaves no validation or no training rows")
         order = rng.permutation(X.shape[0])
         v, t = order[:n_val], order[n_val:]
-        val = (X[v], _take(T, v), _take(labels, v))
-        X, T, labels = X[t], _take(T, t), _take(labels, t)
+        val = (X[v].toarray() if sparse else X[v], _take(T, v), _take(labels, v))
+        X, T, labels, weights = X[t], _take(T, t), _take(labels, t), _take(weights, t)
+        if weights is not None and weights.sum() <= 0:
+            raise ValueError("sample_weight of the training rows (after the validation "
+                             "split) sums to zero")
     # the training inputs' range and mean, in the user's units (input inversion
     # keeps its answers inside them by default; they are saved with the model)
-    data_range = {"input_min": X.min(axis=0).tolist(), "input_max": X.max(axis=0).tolist(),
-                  "input_mean": X.mean(axis=0, dtype=np.float64).tolist()}
+    as_list = (lambda a: np.asarray(a.todense()).ravel().tolist()) if sparse else \
+        (lambda a: a.tolist())
+    data_range = {"input_min": as_list(X.min(axis=0)), "input_max": as_list(X.max(axis=0)),
+                  "input_mean": np.asarray(X.mean(axis=0, dtype=np.float64)).ravel().tolist()}
     if standardize and net.scaler is None:
-        net.scaler = Standardizer.fit(X)
+        net.scaler = _sparse_scaler(X) if sparse else Standardizer.fit(X)
     if net.scaler is not None:
-        X = net.scaler.transform(X, net.dtype)
+        if not sparse:
+            X = net.scaler.transform(X, net.dtype)
         if val is not None:
             val = (net.scaler.transform(val[0], net.dtype),) + val[1:]
 
@@ -166,10 +237,17 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                     "standardize": net.scaler is not None, "weight_decay": weight_decay,
                     "clip_norm": clip_norm, "schedule": schedule if schedule is None or
                     isinstance(schedule, str) else repr(schedule), "l2": net.l2,
-                    **data_range}
+                    "sample_weight": weights is not None, **data_range}
+    if names is not None:
+        net.training["feature_names"] = names
+    # the training metric after each epoch: on (a fixed sample of) the training rows
+    probe = np.sort(rng.permutation(n)[:METRIC_ROWS]) if n > METRIC_ROWS else slice(None)
+    probe = ((_dense_rows(net, X, probe) if sparse else X[probe]), _take(T, probe),
+             _take(labels, probe))
 
     if optimizer == "lbfgs":
-        return _fit_lbfgs(net, X, T, labels, val, epochs, history, verbose, print_fn)
+        return _fit_lbfgs(net, X, T, labels, val, epochs, history, verbose, print_fn,
+                          None if weights is None else weights / weights.sum(), probe)
 
     opt = optim.make_optimizer(
         optimizer, lr, **({} if isinstance(optimizer, optim.Optimizer) else
@@ -179,14 +257,16 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     best = (math.inf, None)
     wait = 0
     t_start = time.perf_counter()
-    batches = _Batches((X, T, labels), batch_size)
+    batches = (_SparseBatches(net, X, (T, labels, weights), batch_size) if sparse
+               else _Batches((X, T, labels, weights), batch_size))
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             lr_now = opt.current_lr
             loss = _epoch(net, opt, batches, rng.permutation(n) if shuffle else None, epoch,
                           history)
-            record = {"epoch": epoch, "loss": loss, "lr": lr_now}
+            record = {"epoch": epoch, "loss": loss,
+                      metric_name(net): _train_metric(net, probe), "lr": lr_now}
             if val is not None:
                 record.update(_validation_scores(net, *val))
             record["seconds"] = time.perf_counter() - t0
@@ -239,18 +319,55 @@ class _Batches:
                             for a, b in zip(self.arrays, self.buffers))
 
 
+class _SparseBatches:
+    """Minibatches of a CSR matrix X and its (T, labels, weights): each batch's rows
+    are densified and scaled into one reused buffer, so the dense matrix never exists
+    as a whole."""
+
+    def __init__(self, net, X, others, batch_size):
+        self.net, self.X, self.others, self.size = net, X, others, batch_size
+        self.buffer = np.empty((batch_size, X.shape[1]), net.dtype)
+
+    def __call__(self, order):
+        n = self.X.shape[0]
+        for start in range(0, n, self.size):
+            stop = min(n, start + self.size)
+            rows = np.arange(start, stop) if order is None else order[start:stop]
+            Xb = self.buffer[:stop - start]
+            Xb[...] = self.X[rows].toarray()
+            if self.net.scaler is not None:
+                Xb -= self.net.scaler.mean
+                Xb /= self.net.scaler.scale
+            yield (Xb,) + tuple(None if a is None else a[rows] for a in self.others)
+
+
 def _epoch(net, opt, batches, order, epoch, history):
-    """One pass over the data (rows in `order`, or as stored); the mean training loss."""
-    total = 0.0
-    for step, (X, T, labels) in enumerate(batches(order), 1):
+    """One pass over the data (rows in `order`, or as stored); the mean training loss
+    (weighted by the rows' sample weights, when the batches carry them)."""
+    total = weight = 0.0
+    for step, (X, T, labels, *rest) in enumerate(batches(order), 1):
+        w = rest[0] if rest else None
+        row_weights, size = None, X.shape[0]
+        if w is not None:
+            size = float(w.sum())
+            if size == 0:
+                continue                          # all-zero weights: nothing to learn
+            row_weights = w / size
         try:
-            loss = net._optimizer_step(X, T, labels, opt)
+            loss = net._optimizer_step(X, T, labels, opt, row_weights)
         except FloatingPointError as exc:
             raise DivergenceError(f"epoch {epoch}, step {step}: {exc}; the weights are "
                                   "those of the last finite step", epoch, step,
                                   history) from None
-        total += loss * X.shape[0]
-    return total / batches.arrays[0].shape[0]
+        total += loss * size
+        weight += size
+    return total / weight
+
+
+def _train_metric(net, probe):
+    """Accuracy or R² on the probe rows (prepared, scaled) of the training data."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _metric(net, net._forward_prepared(probe[0]), *probe[1:])
 
 
 def _validation_scores(net, Xv, Tv, Lv):
@@ -262,6 +379,8 @@ def _validation_scores(net, Xv, Tv, Lv):
 def _progress_line(record, epochs, n, elapsed, metric):
     e = record["epoch"]
     parts = [f"epoch {e:>{len(str(epochs))}}/{epochs}", f"loss {record['loss']:.4f}"]
+    parts.append(f"{metric} {record[metric]:.2%}" if metric == "accuracy"
+                 else f"r2 {record[metric]:.4f}")
     if "val_loss" in record:
         parts.append(f"val_loss {record['val_loss']:.4f}")
         value = record[f"val_{metric}"]
@@ -274,13 +393,18 @@ def _progress_line(record, epochs, n, elapsed, metric):
     return "  ".join(parts)
 
 
-def _fit_lbfgs(net, X, T, labels, val, max_iter, history, verbose, print_fn):
+def _fit_lbfgs(net, X, T, labels, val, max_iter, history, verbose, print_fn, row_weights,
+               probe):
     """Full-batch L-BFGS on prepared arrays; one history record per iteration."""
     t0 = [time.perf_counter()]
 
     def record(theta):
-        entry = {"epoch": len(history) + 1, "loss": float(net._loss_and_output(X, T, labels)[0]),
-                 "lr": None}
+        out = np.empty((X.shape[0], net.sizes[-1]), net.dtype)
+        with net._lock:
+            net._plan.forward(X, out, True)
+        loss = _kernels.loss_forward(net._loss.code, out, T, labels, None, None, row_weights)
+        entry = {"epoch": len(history) + 1, "loss": float(loss + net._penalty()),
+                 metric_name(net): _train_metric(net, probe), "lr": None}
         if val is not None:
             entry.update(_validation_scores(net, *val))
         entry["seconds"] = time.perf_counter() - t0[0]
@@ -290,7 +414,8 @@ def _fit_lbfgs(net, X, T, labels, val, max_iter, history, verbose, print_fn):
             print_fn(f"iteration {entry['epoch']}  loss {entry['loss']:.6f}")
 
     try:
-        optim.lbfgs_prepared(net, X, T, labels, max_iter=max_iter, callback=record)
+        optim.lbfgs_prepared(net, X, T, labels, max_iter=max_iter, callback=record,
+                             row_weights=row_weights)
     except KeyboardInterrupt:
         history.interrupted = True
     return history

@@ -54,6 +54,7 @@ def test_train_predict_evaluate_info_on_csv(tmp_path, capsys, blobs_csv):
     classes = np.array(net.training["classes"])
     assert classes.tolist() == [3, 5, 7]
     np.testing.assert_array_equal(predicted, classes[net.forward(X).argmax(axis=1)])
+    np.testing.assert_array_equal(predicted, net.predict(X))      # labels, not indices
 
     code, out, _ = run(capsys, "evaluate", model, path)
     assert code == 0

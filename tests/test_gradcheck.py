@@ -43,7 +43,7 @@ def test_smooth_networks_pass_float64(h, rng, act, loss):
     num = numerical_gradient(net, X, y)
     _, grad = net.gradient(X, y)
     if act == "elu":   # ELU stencils straddling 0 are O(h^2) accurate only
-        _, kinked = gradcheck._numerical(net, X, y, None, "params")
+        _, kinked, _ = gradcheck._numerical(net, X, y, None, "params")
         num, grad = num[~kinked], grad[~kinked]
         assert h.rel_err(num, grad) <= 1e-7
     else:
@@ -165,7 +165,7 @@ def test_relu_kink_flags_exact_coordinates():
     """The same, coordinate by coordinate (gradcheck's internal mask), and the
     flagged coordinates really are ones where the difference quotient is off."""
     net, X, y = _kinked_relu_net()
-    num, kinked = gradcheck._numerical(net, X, y, None, "params")
+    num, kinked, _ = gradcheck._numerical(net, X, y, None, "params")
     # flat layout: W0 (2x3) at 0..5, b0 at 6..8, W1 at 9..14, b1 at 15..16
     assert np.flatnonzero(kinked).tolist() == [1, 4, 7]
     _, grad = net.gradient(X, y)
@@ -173,7 +173,7 @@ def test_relu_kink_flags_exact_coordinates():
     assert diff[~kinked].max() <= 1e-9
     assert diff[kinked].min() >= 1e-3      # the straddling quotient is meaningless
     # wrt inputs: sample 0's inputs feed the kinked unit
-    num_x, kinked_x = gradcheck._numerical(net, X, y, None, "inputs")
+    num_x, kinked_x, _ = gradcheck._numerical(net, X, y, None, "inputs")
     assert kinked_x.tolist() == [[True, True], [False, False], [False, False]]
     dX = net.input_gradient(X, y)
     assert np.abs(num_x - dX)[~kinked_x].max() <= 1e-9 * np.abs(dX).max()

@@ -306,7 +306,7 @@ def _fit_linear_map(sizes, act, epochs, seed=7):
     A = np.array([[2.0, 0.5, -0.3], [0.4, 1.5, 0.2], [-0.2, 0.3, 1.0]])   # invertible
     X = rng.uniform(-1, 1, (2000, 3))
     net = Network(sizes, act, "mse", dtype=np.float64, seed=0)
-    net.fit(X, X @ A.T, optimizer="lbfgs", epochs=epochs)
+    net.fit(X, X @ A.T, optimizer="lbfgs", epochs=epochs, standardize=False)
     G = rng.uniform(-1, 1, (20000, 3))
     fit_err = np.abs(net.forward(G) - G @ A.T).max(axis=1).max()   # ∞-norm, sup estimate
     return net, A, fit_err, rng
@@ -331,7 +331,7 @@ def test_net_fitted_to_an_invertible_linear_map(sizes, act, epochs, max_fit_err)
 def test_monotone_1d_net_against_bisection():
     x = np.linspace(-2, 2, 400)[:, None]
     net = Network([1, 10, 1], "tanh", "mse", dtype=np.float64, seed=0)
-    net.fit(x, np.tanh(2 * x) + 0.3 * x, optimizer="lbfgs", epochs=500)
+    net.fit(x, np.tanh(2 * x) + 0.3 * x, optimizer="lbfgs", epochs=500, standardize=False)
     grid = np.linspace(-2, 2, 20001)[:, None]
     f = net.forward(grid).ravel()
     assert np.all(np.diff(f) > 0), "the fitted net should be increasing on [-2, 2]"
@@ -383,7 +383,7 @@ def mnist_net():
         pytest.skip(f"MNIST-24k not found at {MNIST_DIR}")
     X, y = fastmlp.datasets.load_mnist(MNIST_DIR, "train")
     net = Network([784, 128, 10], "relu", "cross_entropy", seed=0)
-    net.fit(X, y, epochs=2, batch_size=128, lr=1e-3, seed=0)
+    net.fit(X, y, epochs=2, batch_size=128, lr=1e-3, seed=0, standardize=False)
     return net
 
 
@@ -873,7 +873,7 @@ def test_inversions_of_one_network_in_threads_match_serial_ones():
     from concurrent.futures import ThreadPoolExecutor
     X, y = fastmlp.datasets.spirals(300, seed=1)
     net = Network([2, 16, 16, 2], activation="tanh", loss="cross_entropy", seed=1)
-    net.fit(X, y, epochs=30, batch_size=32, lr=1e-2, seed=1)
+    net.fit(X, y, epochs=30, batch_size=32, lr=1e-2, seed=1, standardize=False)
     jobs = [dict(class_index=c, n_restarts=n, seed=s)
             for c in (0, 1) for n, s in ((8, 0), (24, 1))]
     serial = [invert(net, **kw) for kw in jobs]

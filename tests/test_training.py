@@ -185,7 +185,7 @@ def test_fit_sgd_equals_torch_loop_over_the_same_batches(torch, h, rng, batch_si
     ref, ref_losses = _torch_train(torch, h, net, batches, 3,
                                    lambda Ws, bs: torch.optim.SGD(Ws + bs, lr=0.1))
     hist = net.fit(X, y, epochs=3, batch_size=batch_size, optimizer="sgd", lr=0.1,
-                   shuffle=False)
+                   shuffle=False, standardize=False)
     errs = h.blockwise_rel_err(net, net.params, ref)
     assert max(errs.values()) < 1e-10, errs
     np.testing.assert_allclose(hist["loss"], ref_losses, rtol=1e-10)
@@ -205,7 +205,7 @@ def test_fit_sgd_mse_regression_equals_numpy_loop(rng):
             r = Xb @ W + b - yb
             gW, gb = Xb.T @ r / len(Xb), r.mean(axis=0)
             W, b = W - 0.05 * gW, b - 0.05 * gb
-    net.fit(X, y, epochs=4, batch_size=10, optimizer="sgd", lr=0.05, shuffle=False)
+    net.fit(X, y, epochs=4, batch_size=10, optimizer="sgd", lr=0.05, shuffle=False, standardize=False)
     np.testing.assert_allclose(net.layers[0].W, W, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(net.layers[0].b, b, rtol=1e-12, atol=1e-14)
 
@@ -233,7 +233,7 @@ def test_fit_shuffles_each_epoch_by_the_seeded_permutation(rng, loss):
             gZ = (Z - Y[rows]) / len(rows)
             W, b = W - 0.05 * X[rows].T @ gZ, b - 0.05 * gZ.sum(axis=0)
     net.fit(X, y if loss == "cross_entropy" else Y, epochs=3, batch_size=10,
-            optimizer="sgd", lr=0.05, seed=11)
+            optimizer="sgd", lr=0.05, seed=11, standardize=False)
     np.testing.assert_allclose(net.layers[0].W, W, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(net.layers[0].b, b, rtol=1e-12, atol=1e-14)
 
@@ -250,7 +250,7 @@ def test_fit_with_optimizer_object_equals_torch(torch, h, rng):
                                        nesterov=True))
     net.fit(X, y, epochs=3, batch_size=12, optimizer=SGD(lr=0.05, momentum=0.9,
                                                          nesterov=True, weight_decay=0.02),
-            lr=123.0, shuffle=False)
+            lr=123.0, shuffle=False, standardize=False)
     assert max(h.blockwise_rel_err(net, net.params, ref).values()) < 1e-10
 
 
@@ -265,7 +265,7 @@ def test_fit_adamw_with_schedule_clip_and_weight_decay_equals_torch(torch, h, rn
         clip=0.5, factor=lambda t: 0.5 ** (t // 6))
     hist = net.fit(X, y, epochs=5, batch_size=12, optimizer="adamw", lr=0.01,
                    weight_decay=0.1, clip_norm=0.5, schedule=StepDecay(6, 0.5),
-                   shuffle=False)
+                   shuffle=False, standardize=False)
     assert max(h.blockwise_rel_err(net, net.params, ref).values()) < 1e-10
     np.testing.assert_allclose(hist["loss"], ref_losses, rtol=1e-10)
     # history["lr"]: the rate at the start of each epoch, after (epoch - 1) · spe updates
@@ -277,7 +277,7 @@ def test_fit_cosine_schedule_by_name_spans_all_updates():
     X, y = datasets.xor(60, seed=3)
     net = Network([2, 4, 2], activation="tanh", dtype=np.float64, seed=0)
     hist = net.fit(X, y, epochs=6, batch_size=20, optimizer="sgd", lr=0.4,
-                   schedule="cosine", shuffle=False)
+                   schedule="cosine", shuffle=False, standardize=False)
     total = 6 * 3
     expected = [0.4 * 0.5 * (1 + math.cos(math.pi * (e - 1) * 3 / total)) for e in range(1, 7)]
     np.testing.assert_allclose(hist["lr"], expected, rtol=1e-12)
@@ -293,7 +293,7 @@ def test_fit_learns_spirals():
     net = Network([2, 32, 32, 2], activation="tanh", dtype=np.float64, seed=0)
     before = net.evaluate(X, y)
     hist = net.fit(X, y, epochs=250, batch_size=32, optimizer="adam", lr=0.01, seed=0,
-                   validation_data=(Xt, yt))
+                   validation_data=(Xt, yt), standardize=False)
     assert hist["loss"][-1] < 0.1 * hist["loss"][0]
     # accuracy on fresh spirals, computed here from a NumPy forward pass
     _, A = _np_output(net, Xt)
@@ -307,7 +307,7 @@ def test_fit_learns_xor(dtype):
     X, y = datasets.xor(200, seed=0)
     Xt, yt = datasets.xor(200, seed=5)
     net = Network([2, 8, 2], activation="tanh", dtype=dtype, seed=0)
-    hist = net.fit(X, y, epochs=100, batch_size=16, optimizer="sgd", lr=0.1, seed=0)
+    hist = net.fit(X, y, epochs=100, batch_size=16, optimizer="sgd", lr=0.1, seed=0, standardize=False)
     assert hist["loss"][-1] < 0.1 * hist["loss"][0]
     assert np.mean(net.predict(Xt) == yt) > 0.97
 
@@ -322,7 +322,7 @@ def test_fit_regression_reports_val_r2_and_reaches_it(rng):
     y, yv = f(X) + 0.02 * rng.standard_normal((600, 1)), f(Xv)
     net = Network([2, 32, 32, 1], activation="tanh", loss="mse", dtype=np.float64, seed=0)
     hist = net.fit(X, y, epochs=150, batch_size=32, optimizer="adam", lr=0.005, seed=1,
-                   validation_data=(Xv, yv))
+                   validation_data=(Xv, yv), standardize=False)
     assert "val_r2" in hist.records[-1] and "val_accuracy" not in hist.records[-1]
     r2 = r2_score(yv, net.predict(Xv))
     assert r2 > 0.9
@@ -347,7 +347,7 @@ def test_early_stopping_restores_the_best_epoch(rng):
     patience = 20
     hist = net.fit(Xtr, ytr, epochs=3000, batch_size=12, optimizer="adam", lr=0.01,
                    validation_data=(Xv, yv), early_stopping=True, patience=patience,
-                   min_delta=0.0, callbacks=[snaps])
+                   min_delta=0.0, callbacks=[snaps], standardize=False)
     val = np.array(hist["val_loss"])
     assert hist.stopped_early and not hist.interrupted
     assert len(hist) < 3000
@@ -373,7 +373,7 @@ def test_early_stopping_with_min_delta_counts_small_gains_as_no_gain(rng):
     snaps = _Snapshots(net)
     hist = net.fit(X, y, epochs=50, batch_size=16, optimizer="adam", lr=0.01,
                    validation_data=(Xv, yv), early_stopping=True, patience=3,
-                   min_delta=10.0, callbacks=[snaps])
+                   min_delta=10.0, callbacks=[snaps], standardize=False)
     assert hist.stopped_early and hist.best_epoch == 1 and len(hist) == 4
     assert np.array_equal(net.params, snaps.params[1])
 
@@ -397,7 +397,7 @@ def test_divergence_full_batch_keeps_the_last_finite_parameters(rng):
     snaps = _Snapshots(net)
     with pytest.raises(DivergenceError) as info:
         net.fit(X, y, epochs=100, batch_size=len(X), optimizer="sgd", lr=1e6,
-                shuffle=False, callbacks=[snaps])
+                shuffle=False, callbacks=[snaps], standardize=False)
     e = info.value
     assert isinstance(e, FloatingPointError)
     assert e.step == 1 and e.epoch >= 2
@@ -439,7 +439,7 @@ def test_divergence_mid_epoch_matches_a_replayed_sgd_loop(rng):
             break
     assert where is not None, "the replay did not diverge"
     with pytest.raises(DivergenceError) as info:
-        net.fit(X, y, epochs=10, batch_size=bs, optimizer="sgd", lr=lr, shuffle=False)
+        net.fit(X, y, epochs=10, batch_size=bs, optimizer="sgd", lr=lr, shuffle=False, standardize=False)
     e = info.value
     assert (e.epoch, e.step) == where
     assert f"epoch {where[0]}" in str(e) and f"step {where[1]}" in str(e)
@@ -460,7 +460,7 @@ def test_divergence_by_an_overflowing_update_keeps_finite_parameters(rng):
     rng = default_rng(0); X = rng.normal(size=(64, 3)) * 1000;
     y = rng.normal(size=(64, 1)) * 1000; float32 Network([3, 8, 1],
     activation="identity", loss="mse", seed=1).fit(X, y, optimizer="sgd", lr=1e4,
-    batch_size=16, shuffle=False) -> epoch 1, step 2, params non-finite.)"""
+    batch_size=16, shuffle=False, standardize=False) -> epoch 1, step 2, params non-finite.)"""
     X, y = _unscaled_regression(rng)
     net = Network([3, 8, 1], activation="tanh", loss="mse", dtype=np.float64, seed=1)
     loss0, g0 = net.gradient(X[:16], y[:16])
@@ -468,7 +468,7 @@ def test_divergence_by_an_overflowing_update_keeps_finite_parameters(rng):
     assert math.isfinite(loss0) and np.all(np.isfinite(g0)) and np.abs(g0).max() > 10
     before = net.get_params()
     with pytest.raises(DivergenceError) as info:
-        net.fit(X, y, epochs=3, batch_size=16, optimizer="sgd", lr=1e308, shuffle=False)
+        net.fit(X, y, epochs=3, batch_size=16, optimizer="sgd", lr=1e308, shuffle=False, standardize=False)
     assert (info.value.epoch, info.value.step) == (1, 1)
     assert np.all(np.isfinite(net.params)), \
         f"{np.sum(~np.isfinite(net.params))} of {net.n_params} parameters are non-finite"
@@ -494,7 +494,7 @@ def test_keyboard_interrupt_in_a_callback_keeps_three_records(rng):
         return False
 
     hist = net.fit(X, y, epochs=10, batch_size=8, optimizer="adam", lr=0.01,
-                   callbacks=[cb], verbose=1, print_fn=lines.append)
+                   callbacks=[cb], verbose=1, print_fn=lines.append, standardize=False)
     assert hist.interrupted and not hist.stopped_early
     assert len(hist) == 3 and hist["epoch"] == [1, 2, 3]
     assert np.all(np.isfinite(net.params))
@@ -522,7 +522,7 @@ def test_keyboard_interrupt_mid_epoch_keeps_completed_epochs(torch, h, rng):
         ref.loss(torch.tensor(Xb), yb).backward()
         opt.step()
     hist = net.fit(X, y, epochs=10, batch_size=20, optimizer=Interrupting(lr=0.2),
-                   shuffle=False)
+                   shuffle=False, standardize=False)
     assert hist.interrupted and len(hist) == 2
     assert max(h.blockwise_rel_err(net, net.params,
                                    ref.flat(ref.parameters())).values()) < 1e-10
@@ -564,15 +564,17 @@ def test_validation_data_is_used_as_given(h, rng):
     Xv, yv = _class_data(rng, n=25)
     net = Network([3, 7, 3], activation="tanh", dtype=np.float64, seed=0)
     hist = net.fit(X, y, epochs=4, batch_size=16, optimizer="adam", lr=0.01,
-                   validation_data=(Xv, yv))
+                   validation_data=(Xv, yv), standardize=False)
     assert len(hist["val_loss"]) == 4 and None not in hist["val_loss"]
     Z, A = _np_output(net, Xv)
     assert hist["val_loss"][-1] == pytest.approx(h.np_loss("cross_entropy", Z, yv), rel=1e-10)
     assert hist["val_accuracy"][-1] == np.mean(A.argmax(axis=1) == yv)
     assert "val_r2" not in hist.records[-1]
     # no validation: no val_ keys
-    hist2 = net.fit(X, y, epochs=1, batch_size=16)
-    assert hist2["val_loss"] == [None] and set(hist2.records[0]) >= {"loss", "lr", "seconds"}
+    hist2 = net.fit(X, y, epochs=1, batch_size=16, standardize=False)
+    assert set(hist2.records[0]) >= {"loss", "accuracy", "lr", "seconds"}
+    with pytest.raises(KeyError, match="val_loss"):
+        hist2["val_loss"]
 
 
 def test_standardize_fits_training_rows_and_predictions_take_raw_units(rng):
@@ -614,7 +616,7 @@ def test_callback_returning_true_stops_training(rng):
         seen.append(record)
         return record["epoch"] == 4
 
-    hist = net.fit(X, y, epochs=20, batch_size=10, callbacks=[cb])
+    hist = net.fit(X, y, epochs=20, batch_size=10, callbacks=[cb], standardize=False)
     assert len(hist) == 4 and [r["epoch"] for r in seen] == [1, 2, 3, 4]
     assert seen == hist.records
     assert not hist.stopped_early and not hist.interrupted
@@ -632,7 +634,7 @@ def test_every_callback_sees_the_last_epoch(rng):
     logged = []
     hist = net.fit(X, y, epochs=10, batch_size=10,
                    callbacks=[lambda n, r: r["epoch"] == 2,
-                              lambda n, r: logged.append(r["epoch"])])
+                              lambda n, r: logged.append(r["epoch"])], standardize=False)
     assert len(hist) == 2
     assert logged == [1, 2]
 
@@ -643,14 +645,14 @@ def test_verbose_prints_one_line_per_epoch(rng):
     net = Network([3, 5, 3], activation="tanh", dtype=np.float64, seed=0)
     lines = []
     net.fit(X, y, epochs=5, batch_size=10, verbose=1, print_fn=lines.append,
-            validation_data=(Xv, yv))
+            validation_data=(Xv, yv), standardize=False)
     assert len(lines) == 5
     for e, line in enumerate(lines, 1):
         assert isinstance(line, str) and "\n" not in line
         assert "loss" in line and "samples/s" in line and "val_loss" in line
         assert f"{e}/5" in line
     quiet = []
-    net.fit(X, y, epochs=3, batch_size=10, verbose=0, print_fn=quiet.append)
+    net.fit(X, y, epochs=3, batch_size=10, verbose=0, print_fn=quiet.append, standardize=False)
     assert quiet == []
 
 
@@ -759,7 +761,7 @@ def test_fit_lbfgs_linear_regression(rng):
     X = rng.standard_normal((200, 3)) * np.array([1.0, 3.0, 0.3])
     y = X @ np.array([1.5, -0.5, 2.0]) - 0.4 + 0.1 * rng.standard_normal(200)
     net = Network([3, 1], loss="mse", dtype=np.float64, seed=0)
-    hist = net.fit(X, y, epochs=200, optimizer="lbfgs")
+    hist = net.fit(X, y, epochs=200, optimizer="lbfgs", standardize=False)
     A = np.hstack([X, np.ones((200, 1))])
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
     best_loss = 0.5 * np.mean((A @ coef - y) ** 2)
@@ -804,7 +806,7 @@ def test_bad_fit_arguments(rng, kwargs, exc, pattern):
     net = Network([3, 4, 3], activation="tanh", dtype=np.float64, seed=0)
     before = net.get_params()
     with pytest.raises(exc, match=pattern):
-        net.fit(X, y, **{"epochs": 2, **kwargs})
+        net.fit(X, y, **{"epochs": 2, **kwargs}, standardize=False)
     assert np.array_equal(net.params, before)
 
 
