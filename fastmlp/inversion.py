@@ -261,9 +261,15 @@ def _bounds(net, bounds, n_in):
         if bounds != "training":
             raise ValueError(f"bounds must be 'training', None, (lo, hi) or an (n_in, 2) "
                              f"array, got {bounds!r}")
-        if "input_min" in net.training:
-            return (np.asarray(net.training["input_min"], np.float64),
-                    np.asarray(net.training["input_max"], np.float64))
+        if "input_min" in net.training or "input_max" in net.training:
+            lo = _training_vector(net, "input_min", n_in)
+            hi = _training_vector(net, "input_max", n_in)
+            bad = np.flatnonzero(~(lo <= hi))
+            if bad.size:
+                i = bad[0]
+                raise ValueError(f"net.training: input_min[{i}] = {lo[i]} exceeds "
+                                 f"input_max[{i}] = {hi[i]}")
+            return lo, hi
         bounds = None
     if bounds is None:
         return np.full(n_in, -np.inf), np.full(n_in, np.inf)
@@ -280,6 +286,25 @@ def _bounds(net, bounds, n_in):
         i = bad[0]
         raise ValueError(f"bounds for feature {i}: lo = {b[i, 0]} > hi = {b[i, 1]}")
     return b[:, 0].copy(), b[:, 1].copy()
+
+
+def _training_vector(net, key, n_in):
+    """net.training[key] as n_in finite float64 values: a model file or a user may
+    have put anything there, and the search reads these arrays without bounds checks."""
+    if key not in net.training:
+        raise ValueError(f"net.training has no {key!r} (input_min and input_max go "
+                         "together)")
+    try:
+        arr = np.array(net.training[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.shape != (n_in,) or not np.all(np.isfinite(arr)):
+        value = net.training[key]
+        got = (f"{len(value)} values" if isinstance(value, (list, tuple, np.ndarray))
+               else repr(value)[:60])
+        raise ValueError(f"net.training[{key!r}] must hold {n_in} finite numbers (one per "
+                         f"input), got {got}")
+    return arr
 
 
 def _fixed(fixed, x0, n_in, lo, hi):
@@ -315,7 +340,7 @@ def _reference(net, x_ref, x0, n_in):
     if x0 is not None:
         return x0
     if "input_mean" in net.training:
-        return np.asarray(net.training["input_mean"], np.float64)
+        return _training_vector(net, "input_mean", n_in)
     return net.scaler.mean if net.scaler is not None else np.zeros(n_in)
 
 
@@ -333,7 +358,8 @@ def _starts(net, n_restarts, x0, starts, lo, hi, rng):
     n_random = n_restarts - len(rows)
     if n_random > 0:
         center = (net.scaler.mean if net.scaler is not None else
-                  np.asarray(net.training.get("input_mean", np.zeros(n_in)), np.float64))
+                  _training_vector(net, "input_mean", n_in) if "input_mean" in net.training
+                  else np.zeros(n_in))
         spread = net.scaler.scale if net.scaler is not None else np.ones(n_in)
         R = center + spread * rng.standard_normal((n_random, n_in))
         finite = np.isfinite(lo) & np.isfinite(hi)

@@ -39,7 +39,14 @@ The meta JSON object (every key is required):
     "dtype"            "float32" or "float64" (the dtype of params)
     "n_params"         len(params) = Σ (sizes[i] + 1) · sizes[i+1]
     "scaler"           true if the scaler_mean / scaler_scale members are present
-    "training"         a JSON object: Network.training, how the network was trained
+    "training"         a JSON object: Network.training, how the network was trained.
+                       The keys fastmlp reads back are checked against the
+                       architecture: "input_min" / "input_max" (both or neither) and
+                       "input_mean", n_in finite numbers each, min <= max;
+                       "feature_names", null or n_in distinct strings; "classes",
+                       null or distinct numbers/strings, one per output (two for a
+                       single binary_cross_entropy output); "target", null, a string
+                       or an integer.  save() refuses a net.training that breaks this.
     "fastmlp_version"  the fastmlp version that wrote the file (informational)
 
 The JSON is strict (``allow_nan=False``: no NaN or Infinity tokens) and ASCII
@@ -117,6 +124,10 @@ def _serialize(net):
     from . import __version__            # at call time: fastmlp/__init__ may import us
 
     training = _check_training(net.training)
+    problem = training_problem(training, net.sizes[0], net.sizes[-1], net.loss_name)
+    if problem:
+        raise ValueError(f"net.training: {problem}; refusing to save a model that could "
+                         "not be loaded")
     params = net.get_params()
     if not np.all(np.isfinite(params)):
         raise ValueError("the network's parameters contain NaN or infinity: refusing to "
@@ -371,7 +382,61 @@ def _parse_meta(arr):
         raise _Invalid(f"meta scaler must be true or false, got {meta['scaler']!r}")
     if not isinstance(meta["training"], dict):
         raise _Invalid(f"meta training must be a JSON object, got {meta['training']!r}")
+    problem = training_problem(meta["training"], sizes[0], sizes[-1], loss)
+    if problem:
+        raise _Invalid(f"meta training: {problem}")
     return meta
+
+
+def training_problem(training, n_in, n_out, loss):
+    """What is wrong with the fields of `training` that fastmlp reads back, for a
+    network of n_in inputs and n_out outputs, or None.
+
+    input_min / input_max (both or neither): n_in finite numbers each, min <= max;
+    input_mean: n_in finite numbers; feature_names: None or n_in distinct strings;
+    classes: None or distinct JSON scalars, one per output (two for a single
+    binary_cross_entropy output); target: None, a string or an integer.
+    """
+    if ("input_min" in training) != ("input_max" in training):
+        return "input_min and input_max must be given together"
+    for key in ("input_min", "input_max", "input_mean"):
+        if key in training:
+            values = training[key]
+            if (not isinstance(values, (list, tuple)) or len(values) != n_in
+                    or not all(_is_number(v) and math.isfinite(v) for v in values)):
+                return f"{key} must be a list of {n_in} finite numbers (one per input), " \
+                       f"got {_brief(values)}"
+    if "input_min" in training:
+        for i, (lo, hi) in enumerate(zip(training["input_min"], training["input_max"])):
+            if not lo <= hi:
+                return f"input_min[{i}] = {lo} exceeds input_max[{i}] = {hi}"
+    names = training.get("feature_names")
+    if names is not None and (not isinstance(names, (list, tuple)) or len(names) != n_in
+                              or not all(isinstance(v, str) for v in names)
+                              or len(set(names)) != n_in):
+        return f"feature_names must be None or {n_in} distinct strings (one per input), " \
+               f"got {_brief(names)}"
+    classes = training.get("classes")
+    if classes is not None:
+        counts = (n_out, 2) if n_out == 1 and loss == "binary_cross_entropy" else (n_out,)
+        if (not isinstance(classes, (list, tuple)) or len(classes) not in counts
+                or not all(isinstance(c, (str, int, float)) for c in classes)
+                or len(set(classes)) != len(classes)):
+            return f"classes must be None or {' or '.join(map(str, counts))} distinct " \
+                   f"numbers or strings (one per output class), got {_brief(classes)}"
+    target = training.get("target")
+    if target is not None and not isinstance(target, str) and not _is_int(target):
+        return f"target must be None, a column name or a column index, got {_brief(target)}"
+    return None
+
+
+def _brief(value):
+    """A short description of a (possibly huge) JSON value, for messages."""
+    if isinstance(value, (list, tuple)):
+        head = ", ".join(repr(v)[:20] for v in value[:3])
+        return f"a list of {len(value)}: [{head}{', ...' * (len(value) > 3)}]"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_int(x):

@@ -1,0 +1,184 @@
+"""Model files as untrusted input (issue 10): every field a loaded model hands to
+compiled code is checked against the architecture on load, and again at the
+compiled boundary; sizes are checked before anything is allocated.
+
+References are independent of the code under test: hand-written JSON and .npy
+members (the documented format), brute-force expectations (which index is bad),
+and NumPy's own results.
+"""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from fastmlp import Network, invert
+from fastmlp import io as fio
+from fastmlp._search import distinct_rows, minimize_rows
+
+
+def write_model(path, meta_changes=None, training=None, n_in=3, n_out=2, loss="mse"):
+    """A valid model file written member by member (not by fastmlp.save), with
+    meta keys changed / training replaced."""
+    sizes = [n_in, 4, n_out]
+    acts = ["tanh", {"mse": "identity", "cross_entropy": "softmax",
+                     "binary_cross_entropy": "sigmoid"}[loss]]
+    n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    meta = {"format": "fastmlp.model", "version": 1, "sizes": sizes, "activations": acts,
+            "alphas": [0.0, 0.0], "loss": loss, "l2": 0.0, "dtype": "float64",
+            "n_params": n_params, "scaler": False, "training": training or {},
+            "fastmlp_version": "test"}
+    meta.update(meta_changes or {})
+    params = np.linspace(-1, 1, n_params)
+    with open(path, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), params=params)
+    return path
+
+
+def raises_naming(path, words):
+    return pytest.raises(ValueError, match=re.escape(f"'{path}' is not a valid fastmlp "
+                                                     "model file") + ".*" + words)
+
+
+# ---------------------------------------------------------------------------
+# 1. training fields are checked against the architecture on load
+# ---------------------------------------------------------------------------
+
+GOOD_TRAINING = {"input_min": [-1.0, 0, 2.5], "input_max": [1.0, 0, 3], "input_mean": [0, 0, 3],
+                 "feature_names": ["a", "b", "c"], "classes": ["no", 1], "target": "y"}
+
+
+def test_valid_training_fields_load(tmp_path):
+    path = write_model(tmp_path / "m.npz", training=GOOD_TRAINING, loss="cross_entropy")
+    assert fio.load(path).training == GOOD_TRAINING
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"input_min": [0.0]}, "input_min must be a list of 3 finite numbers"),
+    ({"input_max": [1.0, 2.0, 3.0, 4.0]}, "input_max must be a list of 3"),
+    ({"input_mean": [0.0]}, "input_mean must be a list of 3"),
+    ({"input_min": [0.0, "a", 1.0]}, "input_min must be"),
+    ({"input_min": [0.0, True, 1.0]}, "input_min must be"),
+    ({"input_min": [0.0, None, 1.0]}, "input_min must be"),
+    ({"input_min": [0.0, [1.0], 1.0]}, "input_min must be"),
+    ({"input_min": {"0": 1.0}}, "input_min must be"),
+    ({"input_min": 0.0}, "input_min must be"),
+    ({"input_min": [1e308, 0.0, 2.0], "input_max": [-1e308, 0.0, 3.0]},
+     r"input_min\[0\] = 1e\+308 exceeds input_max\[0\]"),
+    ({"input_min": [-1.0, 0.5, 2.5]}, r"input_min\[1\] = 0.5 exceeds input_max\[1\] = 0"),
+    ({"input_max": None}, "input_max must be"),
+    ({"feature_names": ["a", "b"]}, "feature_names must be None or 3 distinct strings"),
+    ({"feature_names": ["a", "b", 3]}, "feature_names"),
+    ({"feature_names": ["a", "a", "b"]}, "feature_names"),
+    ({"feature_names": "abc"}, "feature_names"),
+    ({"classes": ["x"]}, "classes must be None or 2 distinct"),
+    ({"classes": ["x", "y", "z"]}, "classes must be None or 2"),
+    ({"classes": ["x", None]}, "classes"),
+    ({"classes": [1, 1.0]}, "classes"),
+    ({"classes": [[0], [1]]}, "classes"),
+    ({"classes": {"a": 0, "b": 1}}, "classes"),
+    ({"target": 1.5}, "target must be None, a column name or a column index"),
+    ({"target": ["y"]}, "target"),
+], ids=lambda v: json.dumps(v)[:50] if isinstance(v, dict) else None)
+def test_bad_training_field_is_a_value_error(tmp_path, change, words):
+    path = write_model(tmp_path / "m.npz", training={**GOOD_TRAINING, **change},
+                       loss="cross_entropy")
+    with raises_naming(path, "meta training: " + words):
+        fio.load(path)
+
+
+def test_bounds_must_come_in_pairs(tmp_path):
+    training = {k: v for k, v in GOOD_TRAINING.items() if k != "input_max"}
+    path = write_model(tmp_path / "m.npz", training=training, loss="cross_entropy")
+    with raises_naming(path, "input_min and input_max must be given together"):
+        fio.load(path)
+
+
+@pytest.mark.parametrize("n_classes", [1, 2])
+def test_a_single_binary_output_may_name_two_classes(tmp_path, n_classes):
+    # scikit-learn's binary MLPClassifier: one logistic output, two classes_
+    path = write_model(tmp_path / "m.npz", n_out=1, loss="binary_cross_entropy",
+                       training={"classes": ["neg", "pos"][:n_classes]})
+    assert fio.load(path).training["classes"] == ["neg", "pos"][:n_classes]
+
+
+def test_save_refuses_training_fields_that_would_not_load(tmp_path):
+    net = Network([3, 2], activation="tanh", loss="mse", dtype=np.float64, seed=0)
+    net.training = {"input_min": [0.0], "input_max": [1.0]}
+    with pytest.raises(ValueError, match=r"net.training: input_min must be a list of 3"):
+        net.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_issue_reproducer_is_refused_on_load(tmp_path):
+    """issue 10 §1: length-1 training bounds on a wide network reached the search
+    kernels, which read past them (valgrind: invalid reads in _projected_norm)."""
+    n = 2000
+    path = write_model(tmp_path / "h.npz", n_in=n, n_out=1,
+                       training={"input_min": [0.0], "input_max": [1.0]})
+    with raises_naming(path, f"input_min must be a list of {n} finite numbers"):
+        Network.load(path)
+
+
+# ---------------------------------------------------------------------------
+# 1. ... and again where they reach compiled code
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("training, words", [
+    ({"input_min": [0.0], "input_max": [1.0]}, r"input_min'\] must hold 5 finite numbers"),
+    ({"input_min": [0.0] * 5, "input_max": [1.0] * 6}, r"input_max'\] must hold 5"),
+    ({"input_min": [0.0] * 5}, "has no 'input_max'"),
+    ({"input_max": [0.0] * 5}, "has no 'input_min'"),
+    ({"input_min": [0.0] * 5, "input_max": [1.0, 1.0, -1.0, 1.0, 1.0]},
+     r"input_min\[2\] = 0.0 exceeds input_max\[2\] = -1.0"),
+    ({"input_min": [0.0] * 5, "input_max": [1.0, 1.0, float("nan"), 1.0, 1.0]},
+     "input_max'] must hold 5 finite"),
+    ({"input_min": [[0.0] * 5], "input_max": [[1.0] * 5]}, "input_min'] must hold 5"),
+    ({"input_min": ["a"] * 5, "input_max": [1.0] * 5}, "input_min'] must hold 5"),
+    ({"input_mean": [0.0]}, r"input_mean'\] must hold 5"),
+])
+def test_invert_rechecks_training_fields_set_after_loading(training, words):
+    net = Network([5, 3, 1], activation="tanh", loss="mse", dtype=np.float64, seed=0)
+    net.training = training
+    before = net.get_params()
+    with pytest.raises(ValueError, match=words):
+        invert(net, target=[0.1], n_restarts=2, reg=0.1, seed=0)
+    assert np.array_equal(net.params, before)
+
+
+def test_minimize_rows_checks_the_bounds_length():
+    def fg(U, rows, G):
+        G[:] = 2 * U
+        return (U * U).sum(axis=1), np.zeros(len(rows), bool)
+
+    U0 = np.ones((2, 4))
+    for lo, hi, words in [(np.zeros(1), np.ones(4), r"lo must have shape \(4,\)"),
+                          (np.zeros(4), np.ones(5), r"hi must have shape \(4,\)"),
+                          (np.zeros((4, 1)), np.ones(4), r"lo must have shape"),
+                          (0.0, np.ones(4), r"lo must have shape")]:
+        with pytest.raises(ValueError, match=words):
+            minimize_rows(fg, U0, lo, hi)
+    with pytest.raises(ValueError, match="U0 must be 2-D"):
+        minimize_rows(fg, np.ones(4), np.zeros(4), np.ones(4))
+    # the control: right shapes solve min ‖u‖² on [-1, 1] (answer 0)
+    U, _, _ = minimize_rows(fg, U0, -np.ones(4), np.ones(4))
+    assert np.abs(U).max() < 1e-6
+
+
+@pytest.mark.parametrize("bad", ["f", "done"])
+def test_minimize_rows_checks_what_fg_returns(bad):
+    def fg(U, rows, G):
+        G[:] = 2 * U
+        f, done = (U * U).sum(axis=1), np.zeros(len(rows), bool)
+        return (f[:1], done) if bad == "f" else (f, done[:1])
+
+    with pytest.raises(ValueError, match=rf"fg must return {bad} with shape \(3,\)"):
+        minimize_rows(fg, np.ones((3, 2)), -np.ones(2), np.ones(2))
+
+
+@pytest.mark.parametrize("index", [-1, 4, 2**40])
+def test_distinct_rows_checks_the_row_indices(index):
+    X = np.arange(8.0).reshape(4, 2)
+    with pytest.raises(ValueError, match=rf"order\[1\] = {index} is not a row index of X"):
+        distinct_rows(X, np.array([0, index, 1], dtype=np.intp), 0.1)
+    assert distinct_rows(X, np.array([3, 0, 3], dtype=np.intp), 0.1) == [3, 0]
