@@ -24,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_dtype, check_scalar, check_size
+from ._validation import check_allocation, check_dtype, check_scalar, check_size
 
 
 def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
     """(X, y): points around the four corners (±1, ±1); class 1 where x0·x1 < 0."""
+    n = check_size(n, "n")
+    check_allocation(n * 96, f"xor(n={n})")      # X, y and the draws, 12 values a row
     rng = np.random.default_rng(seed)
     corners = rng.integers(0, 2, size=(n, 2)) * 2 - 1
     X = corners + noise * rng.standard_normal((n, 2))
@@ -38,6 +40,8 @@ def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
 
 def spirals(n=400, noise=0.2, turns=1.5, seed=None, dtype=np.float64):
     """(X, y): two interleaved spirals of n // 2 points each, classes 0 and 1."""
+    n = check_size(n, "n")
+    check_allocation(n * 128, f"spirals(n={n})")  # X, y, the draws and temporaries
     rng = np.random.default_rng(seed)
     m = n // 2
     t = np.sqrt(rng.uniform(0, 1, m)) * turns * 2 * np.pi
@@ -60,6 +64,8 @@ def regression(n=500, n_features=2, noise=0.05, seed=None, dtype=np.float64):
     n = check_size(n, "n")
     n_features = check_size(n_features, "n_features")
     noise = check_scalar(noise, "noise", minimum=0.0)
+    # X, its float64 temporaries, y and the per-row temporaries
+    check_allocation(n * (24 * n_features + 64), f"regression(n={n}, n_features={n_features})")
     rng = np.random.default_rng(seed)
     X = rng.uniform(-2.0, 2.0, size=(n, n_features))
     x0 = X[:, 0]

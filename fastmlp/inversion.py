@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._search import distinct_rows, minimize_rows
-from ._validation import check_scalar, check_size
+from ._validation import check_allocation, check_scalar, check_size
 
 
 @dataclass
@@ -87,6 +87,12 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     free = ~fixed_mask
     if not free.any():
         raise ValueError("every feature is fixed: nothing is left to search over")
+    # per restart: the search's float64 state (10 (s, y) pairs and 6 more vectors over
+    # the free features), the inputs in 4 forms, the outputs, the plan's workspaces
+    n_free = int(free.sum())
+    check_allocation(n_restarts * (8 * 26 * n_free + 8 * 4 * n_in + 16 * n_out)
+                     + net._workspace_bytes(n_restarts),
+                     f"invert with n_restarts={n_restarts}")
     center, spread = ((net.scaler.mean, net.scaler.scale) if net.scaler is not None
                       else (np.zeros(n_in), np.ones(n_in)))
     if reg > 0:

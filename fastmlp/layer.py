@@ -8,7 +8,7 @@ Both run the compiled kernels (one GEMM and one fused elementwise pass each way)
 import numpy as np
 
 from . import _kernels
-from ._validation import check_dtype, check_matrix, check_size
+from ._validation import check_allocation, check_dtype, check_matrix, check_size
 from .activations import PARAMETRIZED, get_activation
 
 
@@ -47,6 +47,9 @@ class Layer:
         self.activation = act.name
         self._code = act.code
         self._keeps_z = act.keeps_z
+        # W and dW, and the float64 draws that initialize W
+        check_allocation(self.n_in * self.n_out * (2 * self.dtype.itemsize + 16),
+                         f"Layer({self.n_in}, {self.n_out})")
         self._W = np.empty((self.n_in, self.n_out), self.dtype)
         self._b = np.zeros(self.n_out, self.dtype)
         self._dW = np.zeros_like(self._W)

@@ -12,8 +12,8 @@ import threading
 import numpy as np
 
 from . import _kernels, optim, training
-from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
-                          check_targets)
+from ._validation import (check_allocation, check_dtype, check_matrix, check_scalar,
+                          check_size, check_targets)
 from .activations import PARAMETRIZED, get_activation
 from .layer import Layer
 from .losses import get_loss
@@ -71,6 +71,12 @@ class Network:
             out_act = output_activation
         out_act = out_act or "identity"
         get_activation(activation, alpha)          # validate before building anything
+        # each Layer's W, b, dW, db, then the network's params, grads and weight mask,
+        # and the float64 draws that initialize the largest W
+        n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+        check_allocation(n_params * (4 * dtype.itemsize + 1)
+                         + 16 * max(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                         f"Network({sizes}) ({n_params:,} parameters)")
         rng = np.random.default_rng(seed)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -106,6 +112,8 @@ class Network:
         for layer in self.layers:
             offsets += [total, total + layer.n_in * layer.n_out]
             total += (layer.n_in + 1) * layer.n_out
+        check_allocation(total * (2 * self.dtype.itemsize + 1),
+                         f"a Network of {total:,} parameters")
         self._params = np.empty(total, self.dtype)
         self._grads = np.zeros(total, self.dtype)
         for layer, w_off in zip(self.layers, offsets[::2]):
@@ -129,6 +137,12 @@ class Network:
         # the workspaces are shared: one compiled call at a time per network
         self._lock = threading.Lock()
         self._optimizer = None          # kept by fit / partial_fit between calls
+
+    def _workspace_bytes(self, batch):
+        """The bytes of the compiled plan's workspaces for batches of `batch` rows."""
+        widest = max(self.sizes[1:])
+        per_row = 2 * widest + sum(l.n_out * (2 if l._keeps_z else 1) for l in self.layers)
+        return batch * per_row * self.dtype.itemsize
 
     # -- properties ----------------------------------------------------------
 

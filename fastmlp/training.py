@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from . import optim
-from ._validation import check_matrix, check_scalar, check_size, check_targets
+from ._validation import (check_allocation, check_matrix, check_scalar, check_size,
+                          check_targets)
 from .preprocessing import Standardizer
 
 
@@ -151,6 +152,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     # keeps its answers inside them by default; they are saved with the model)
     data_range = {"input_min": X.min(axis=0).tolist(), "input_max": X.max(axis=0).tolist(),
                   "input_mean": X.mean(axis=0, dtype=np.float64).tolist()}
+    _check_batch_memory(net, (X, T, labels), batch_size)
     if standardize and net.scaler is None:
         net.scaler = Standardizer.fit(X)
     if net.scaler is not None:
@@ -214,6 +216,15 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     return history
 
 
+def _check_batch_memory(net, arrays, batch_size):
+    """MemoryError, before anything is allocated, if batches of batch_size rows (at
+    most all the rows) do not fit: the gathered batch and the plan's workspaces."""
+    batch = min(batch_size, arrays[0].shape[0])
+    row = sum(a[:1].nbytes for a in arrays if a is not None)
+    check_allocation(batch * row + net._workspace_bytes(batch),
+                     f"training with batch_size={batch_size} ({batch:,} rows per batch)")
+
+
 class _Batches:
     """The minibatches of (X, T, labels): slices in stored order, or rows gathered in a
     given order into buffers of one batch, reused from batch to batch.  Gathering per
@@ -222,7 +233,7 @@ class _Batches:
 
     def __init__(self, arrays, batch_size):
         self.arrays = arrays
-        self.size = batch_size
+        self.size = batch_size = min(batch_size, arrays[0].shape[0])   # no larger than the data
         self.buffers = [None if a is None else np.empty((batch_size,) + a.shape[1:], a.dtype)
                         for a in arrays]
 
@@ -313,6 +324,7 @@ def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True
         current.lr = check_scalar(lr, "lr", minimum=0.0)
     net._optimizer = current
     X, T, labels = _prepare(net, X, y)
+    _check_batch_memory(net, (X, T, labels), batch_size)
     if net.scaler is not None:
         X = net.scaler.transform(X, net.dtype)
     order = np.random.default_rng(seed).permutation(X.shape[0]) if shuffle else None

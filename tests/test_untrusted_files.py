@@ -7,6 +7,7 @@ members (the documented format), brute-force expectations (which index is bad),
 and NumPy's own results.
 """
 import json
+import os
 import re
 
 import numpy as np
@@ -182,3 +183,95 @@ def test_distinct_rows_checks_the_row_indices(index):
     with pytest.raises(ValueError, match=rf"order\[1\] = {index} is not a row index of X"):
         distinct_rows(X, np.array([0, index, 1], dtype=np.intp), 0.1)
     assert distinct_rows(X, np.array([3, 0, 3], dtype=np.intp), 0.1) == [3, 0]
+
+
+# ---------------------------------------------------------------------------
+# 2. sizes that cannot fit in memory are refused before anything is allocated
+# ---------------------------------------------------------------------------
+
+BIG = 2**31 - 1
+
+
+def assert_memory_error(call, words, needs_at_least):
+    """call() raises MemoryError naming what and a size >= needs_at_least bytes."""
+    with pytest.raises(MemoryError, match=words) as info:
+        call()
+    needed = int(re.search(r"\(([\d,]+) bytes\)", str(info.value)).group(1).replace(",", ""))
+    assert needed >= needs_at_least
+    assert "available" in str(info.value)
+
+
+def test_network_too_big_for_memory():
+    # the weights alone: (2 + 1) · BIG + (BIG + 1) · 2 float32 values
+    assert_memory_error(lambda: Network([2, BIG, 2]), r"Network\(\[2, 2147483647, 2\]\)",
+                        4 * (5 * BIG + 2))
+
+
+def test_layer_too_big_for_memory():
+    from fastmlp import Layer
+    assert_memory_error(lambda: Layer(BIG, 1000, dtype=np.float64),
+                        r"Layer\(2147483647, 1000\)", 8 * BIG * 1000)
+
+
+def test_a_network_of_big_layers_is_checked_before_its_buffers(monkeypatch):
+    from fastmlp import Layer
+    from fastmlp import _validation
+    layers = [Layer(2, 3000, "tanh"), Layer(3000, 2000, "identity")]    # ~6M parameters
+    monkeypatch.setattr(_validation, "available_memory", lambda: 30 << 20)
+    assert_memory_error(lambda: Network(layers, loss="mse"), "a Network of 6,011,000 parameters",
+                        2 * 4 * 6_011_000)
+    assert all(layer._network is None for layer in layers)      # nothing was bound
+
+
+def test_invert_with_too_many_restarts():
+    net = Network([3, 4, 2], loss="mse", seed=0)
+    assert_memory_error(lambda: invert(net, target=[0.0, 0.0], n_restarts=BIG),
+                        "invert with n_restarts=2147483647", 8 * 3 * 20 * BIG)
+
+
+@pytest.mark.parametrize("make, words, per_row", [
+    ("xor", r"xor\(n=2147483647\)", 16),
+    ("spirals", r"spirals\(n=2147483647\)", 16),
+    ("regression", r"regression\(n=2147483647, n_features=2\)", 24),
+])
+def test_datasets_too_big_for_memory(make, words, per_row):
+    from fastmlp import datasets
+    assert_memory_error(lambda: getattr(datasets, make)(BIG), words, per_row * BIG)
+
+
+def test_fit_batch_size_beyond_the_data_is_one_full_batch():
+    """batch_size = 2**31 - 1 used to allocate batch buffers of 2**31 - 1 rows; a
+    batch holds at most all the rows, so it trains exactly as batch_size = n."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 3)), rng.integers(0, 2, 50)
+    nets = [Network([3, 5, 2], seed=1, dtype=np.float64) for _ in range(2)]
+    for net, batch_size in zip(nets, [50, BIG]):
+        net.fit(X, y, epochs=3, batch_size=batch_size, seed=2)
+    assert np.array_equal(nets[0].params, nets[1].params)
+    assert nets[1].partial_fit(X, y, batch_size=BIG, seed=3) == \
+        nets[0].partial_fit(X, y, batch_size=50, seed=3)
+
+
+def test_fit_batches_too_big_for_memory_are_refused_before_training(monkeypatch):
+    from fastmlp import _validation
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4000, 2)), rng.integers(0, 2, 4000)
+    net = Network([2, 4096, 2], seed=1)
+    before, training = net.get_params(), dict(net.training)
+    monkeypatch.setattr(_validation, "available_memory", lambda: 40 << 20)
+    # a batch of 4000 rows: the plan keeps 3 · 4096 + 2 float32 values per row
+    assert_memory_error(lambda: net.fit(X, y, batch_size=4000),
+                        r"training with batch_size=4000 \(4,000 rows per batch\)",
+                        4000 * 4 * (3 * 4096 + 2))
+    assert np.array_equal(net.params, before) and net.training == training
+    net.fit(X, y, batch_size=500, epochs=1)       # 8x smaller batches fit
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux /proc")
+def test_available_memory_reads_meminfo():
+    from fastmlp._validation import available_memory
+    with open("/proc/meminfo") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    reference = int(fields["MemAvailable"].split()[0]) * 1024
+    measured = available_memory()
+    assert abs(measured - reference) < 0.2 * reference + (64 << 20)
