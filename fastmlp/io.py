@@ -68,13 +68,25 @@ A crash or error mid-save leaves an existing target untouched and removes the
 temporary file.  The new file gets the permissions an ordinary ``open()`` would
 give it (0o666 minus the umask).
 
-Loading validates everything before building a network: a file that is not a
-ZIP, is truncated or corrupted (ZIP CRCs are checked), has no ``meta`` (a foreign
-``.npz``), has meta that is not JSON or not this format, is from a newer format
-version, lacks keys, or has params of the wrong length, dtype or shape, or
-non-finite values, or names an unknown activation or loss, raises ValueError
-naming the file.  OS errors opening the file (FileNotFoundError,
+Loading treats the file as untrusted input and validates everything before it
+builds a network: a file that is not a ZIP, is truncated or corrupted (ZIP CRCs
+are checked), has no ``meta`` (a foreign ``.npz``), has meta that is not JSON or
+not this format, is from a newer format version, lacks keys, or has params of the
+wrong length, dtype or shape, or non-finite values, or names an unknown activation
+or loss, or has training fields that do not fit the architecture, raises
+ValueError naming the file.  OS errors opening the file (FileNotFoundError,
 PermissionError, ...) pass through unchanged.
+
+Limits, so that a small file cannot take much time or memory: every member's
+``.npy`` header (shape, dtype; at most 10,000 bytes) is read and checked against
+the architecture before its data, and no more data is inflated than the header
+declares; a member must be stored or deflated, and may not claim to inflate more
+than deflate can (1032:1); ``meta`` holds at most MAX_META_CHARS (16 Mi)
+characters; ``sizes`` declares at most MAX_LAYERS (1000) layers; members holding
+Python objects (pickles) are refused.  The parameters are read straight into the
+new network's buffer (no initial weights are drawn), after a check that they fit
+in the memory available (MemoryError if not): loading needs the parameters' bytes
+plus one byte per parameter (1.25× the file size for a float32 model).
 """
 import json
 import math
@@ -85,6 +97,8 @@ import zipfile
 
 import numpy as np
 
+from . import _kernels
+from ._npz import Archive, BadMember
 from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .network import Network, layers_from
@@ -93,6 +107,8 @@ from .preprocessing import Standardizer
 FORMAT = "fastmlp.model"
 VERSION = 1
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+MAX_LAYERS = 1000              # a model file declaring more is refused at once
+MAX_META_CHARS = 1 << 24       # 16 Mi characters of meta JSON (64 MiB as a .npy member)
 _META_KEYS = ("format", "version", "sizes", "activations", "alphas", "loss", "l2", "dtype",
               "n_params", "scaler", "training", "fastmlp_version")
 
@@ -277,60 +293,61 @@ def _read(f):
     if head not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise _Invalid("it is not an .npz (ZIP) archive")
     try:
-        npz = np.load(f, allow_pickle=False)
+        archive = Archive(f)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise _Invalid(f"its ZIP structure is damaged (truncated?): {exc}") from None
-    with npz:
-        if not isinstance(npz, np.lib.npyio.NpzFile):      # pragma: no cover
-            raise _Invalid("it is not an .npz archive")
-        if "meta" not in npz.files:
-            raise _Invalid(f"it has no 'meta' entry (members: {sorted(npz.files)}); "
-                           "this .npz was not written by fastmlp")
-        meta = _parse_meta(_member(npz, "meta"))
-        dtype = _DTYPES[meta["dtype"]]
-        params = _array(npz, "params", dtype, (meta["n_params"],))
-        if not np.all(np.isfinite(params)):
-            raise _Invalid("params contains NaN or infinity")
-        scaler = None
-        if meta["scaler"]:
-            shape = (meta["sizes"][0],)
-            mean = _array(npz, "scaler_mean", np.dtype(np.float64), shape)
-            scale = _array(npz, "scaler_scale", np.dtype(np.float64), shape)
-            try:
-                scaler = Standardizer(mean, scale)
-            except ValueError as exc:
-                raise _Invalid(f"bad scaler: {exc}") from None
+    try:
+        return _read_members(archive)
+    except BadMember as exc:
+        raise _Invalid(str(exc)) from None
+    finally:
+        archive.close()
+
+
+def _read_members(archive):
+    """Headers first, data after: nothing is read or allocated in proportion to what
+    a header declares before it has been checked against the architecture."""
+    if "meta" not in archive:
+        raise _Invalid(f"it has no 'meta' entry (members: {archive.names()[:10]}); "
+                       "this .npz was not written by fastmlp")
+    meta = _parse_meta(_meta_text(archive.member("meta")))
+    params = _float_member(archive, "params", _DTYPES[meta["dtype"]], meta["n_params"])
+    scaler = None
+    if meta["scaler"]:
+        float64, n_in = np.dtype(np.float64), meta["sizes"][0]
+        mean = _float_member(archive, "scaler_mean", float64, n_in).read()
+        scale = _float_member(archive, "scaler_scale", float64, n_in).read()
+        try:
+            scaler = Standardizer(mean, scale)
+        except ValueError as exc:
+            raise _Invalid(f"bad scaler: {exc}") from None
     return _build(meta, params, scaler)
 
 
-def _member(npz, name):
-    if name not in npz.files:
-        raise _Invalid(f"the {name!r} entry is missing")
-    try:
-        return npz[name]
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise _Invalid(f"the {name!r} entry holds Python objects (pickled data), "
-                           "which fastmlp never loads") from None
-        raise
+def _meta_text(member):
+    if member.shape != () or member.dtype.kind != "U":
+        raise _Invalid(f"'meta' must be a 0-d unicode string array, got dtype "
+                       f"{member.dtype} and shape {member.shape}")
+    if member.dtype.itemsize > 4 * MAX_META_CHARS:
+        raise _Invalid(f"'meta' holds {member.dtype.itemsize // 4:,} characters; model "
+                       f"files hold at most {MAX_META_CHARS:,}")
+    return str(member.read()[()])
 
 
-def _array(npz, name, dtype, shape):
-    arr = _member(npz, name)
-    if arr.dtype.kind != "f" or arr.dtype.itemsize != dtype.itemsize:
-        raise _Invalid(f"{name} has dtype {arr.dtype}, expected {dtype.name}")
-    if arr.shape != shape:
-        raise _Invalid(f"{name} has shape {arr.shape}, expected {shape} for this "
+def _float_member(archive, name, dtype, length):
+    """The member `name`, its header checked: `length` values of `dtype` (any byte order)."""
+    member = archive.member(name)
+    if member.dtype.kind != "f" or member.dtype.itemsize != dtype.itemsize:
+        raise _Invalid(f"{name} has dtype {member.dtype}, expected {dtype.name}")
+    if member.shape != (length,):
+        raise _Invalid(f"{name} has shape {member.shape}, expected {(length,)} for this "
                        "architecture")
-    return arr
+    return member
 
 
-def _parse_meta(arr):
-    if arr.shape != () or arr.dtype.kind != "U":
-        raise _Invalid(f"'meta' must be a 0-d unicode string array, got dtype {arr.dtype} "
-                       f"and shape {arr.shape}")
+def _parse_meta(text):
     try:
-        meta = json.loads(str(arr[()]))
+        meta = json.loads(text, parse_constant=_non_strict)
     except (ValueError, RecursionError) as exc:
         raise _Invalid(f"'meta' is not valid JSON: {exc}") from None
     if not isinstance(meta, dict):
@@ -354,6 +371,9 @@ def _parse_meta(arr):
         raise _Invalid(f"meta sizes must be a list of at least two positive integers, "
                        f"got {sizes!r}")
     n_layers = len(sizes) - 1
+    if n_layers > MAX_LAYERS:
+        raise _Invalid(f"meta sizes declare {n_layers:,} layers; model files hold at most "
+                       f"{MAX_LAYERS:,}")
     acts = meta["activations"]
     if not isinstance(acts, list) or len(acts) != n_layers:
         raise _Invalid(f"meta activations must be a list of {n_layers} names, got {acts!r}")
@@ -439,6 +459,10 @@ def _brief(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _non_strict(token):
+    raise ValueError(f"{token} is not strict JSON (model files hold no NaN or Infinity)")
+
+
 def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -448,15 +472,21 @@ def _is_number(x):
 
 
 def _build(meta, params, scaler):
+    """The network, its parameters read from the file straight into its buffer (no
+    initial weights drawn, no copy)."""
     dtype = _DTYPES[meta["dtype"]]
     sizes = meta["sizes"]
     try:
         layers = layers_from(zip(sizes[:-1], sizes[1:], meta["activations"], meta["alphas"]),
-                             dtype)
+                             dtype, empty=True)
         net = Network(layers, loss=meta["loss"], l2=meta["l2"])
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"inconsistent architecture: {exc}") from None
-    net.params[...] = params             # same dtype (byte order aside): bit-exact
+    params.read_into(net.params)         # bit-exact; the file's byte order, fixed below
+    if not params.dtype.isnative:
+        net.params.byteswap(inplace=True)
+    if not _kernels.all_finite(net.params):
+        raise _Invalid("params contains NaN or infinity")
     net.scaler = scaler
     net.training = meta["training"]
     return net

@@ -6,6 +6,7 @@
 A training step (forward, loss, backward, SGD update) is a single compiled call
 (_kernels.Plan) that loops over the layers in C with preallocated workspaces.
 """
+import functools
 import math
 import threading
 
@@ -461,9 +462,11 @@ class Network:
                 f"dtype=np.{self.dtype.name}, n_params={self.n_params})")
 
 
-def layers_from(architecture, dtype):
+def layers_from(architecture, dtype, empty=False):
     """New Layers for (n_in, n_out, activation, alpha) tuples, their weights to be
-    overwritten; alpha is passed on only to the activations that take one."""
-    return [Layer(n_in, n_out, act, dtype, seed=0,
-                  alpha=alpha if act in PARAMETRIZED else None)
+    overwritten; alpha is passed on only to the activations that take one.  With
+    empty, the Layers get no buffers of their own: a Network made of them has its
+    parameters uninitialized, for the caller to fill."""
+    make = Layer._unallocated if empty else functools.partial(Layer, seed=0)
+    return [make(n_in, n_out, act, dtype, alpha=alpha if act in PARAMETRIZED else None)
             for n_in, n_out, act, alpha in architecture]
