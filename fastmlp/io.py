@@ -66,7 +66,12 @@ Saving is atomic: the archive is written to a temporary file in the target's
 directory, flushed and fsync'ed, then renamed over the target (``os.replace``).
 A crash or error mid-save leaves an existing target untouched and removes the
 temporary file.  The new file gets the permissions an ordinary ``open()`` would
-give it (0o666 minus the umask).
+give it (0o666 minus the umask).  The temporary file is named
+``.NAME.fastmlp-PID-XXXXXXXXXXXX.tmp`` (NAME the target's name, PID the saving
+process's id): a process killed mid-save cannot remove it, so each save of NAME
+first removes the temporary files of NAME left by processes that no longer run
+(POSIX; only those: never another target's, another program's, or a save in
+progress).
 
 Loading treats the file as untrusted input and validates everything before it
 builds a network: a file that is not a ZIP, is truncated or corrupted (ZIP CRCs
@@ -92,6 +97,7 @@ import json
 import math
 import numbers
 import os
+import re
 import secrets
 import zipfile
 
@@ -213,6 +219,7 @@ def _fspath(path):
 
 def _atomic_write(path, arrays):
     directory = os.path.dirname(os.path.abspath(path))
+    _remove_stale_temps(directory, os.path.basename(path))
     fd, tmp = _create_temp(directory, os.path.basename(path))
     try:
         try:
@@ -239,12 +246,43 @@ def _create_temp(directory, name):
     0o600), its mode is 0o666 minus the umask, as for any file open() creates."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{name}.fastmlp-{os.getpid()}-{secrets.token_hex(6)}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
+def _remove_stale_temps(directory, name):
+    """Remove the temporary files of saves of `name` whose process has died."""
+    pattern = re.compile(r"\." + re.escape(name) + r"\.fastmlp-(\d+)-[0-9a-f]{12}\.tmp")
+    try:
+        entries = [e.name for e in os.scandir(directory)]
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match and not _process_exists(int(match.group(1))):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except OSError:
+                pass
+
+
+def _process_exists(pid):
+    """Whether a process `pid` runs on this machine (True when it cannot be told)."""
+    if os.name != "posix":
+        return True
+    if pid == os.getpid():
+        return True           # this process may be saving the same target in another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 def _fsync_directory(directory):

@@ -275,3 +275,66 @@ def test_available_memory_reads_meminfo():
     reference = int(fields["MemAvailable"].split()[0]) * 1024
     measured = available_memory()
     assert abs(measured - reference) < 0.2 * reference + (64 << 20)
+
+
+# ---------------------------------------------------------------------------
+# 3. temporary files of interrupted saves are recognizable and cleaned up
+# ---------------------------------------------------------------------------
+
+_KILLED_MID_SAVE = """
+import os, signal, sys
+import numpy as np
+from fastmlp import Network
+def half_written(f, **arrays):
+    f.write(b"PK\\x03\\x04 half a model")
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)          # as the OOM killer or kill -9 would
+np.savez = half_written
+Network([3, 4, 2], seed=0).save(sys.argv[1])
+"""
+
+TEMP = re.compile(r"\.(.+)\.fastmlp-(\d+)-[0-9a-f]{12}\.tmp")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and process ids (POSIX)")
+def test_a_save_killed_midway_leaves_a_temp_file_the_next_save_removes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    target = tmp_path / "m.npz"
+    left = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _KILLED_MID_SAVE, str(target)],
+                              capture_output=True, timeout=120)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        left.append([p.name for p in tmp_path.iterdir()])
+    # each killed save left its temp file; the second save removed the first's
+    assert len(left[0]) == len(left[1]) == 1 and left[0] != left[1]
+    assert TEMP.fullmatch(left[1][0]).group(1) == "m.npz" and not target.exists()
+    # someone else's files next to it: another target's, another program's, a running
+    # process's (this one's) temp of the same target
+    other = [f".other.npz.fastmlp-{_dead_pid()}-0123456789ab.tmp", ".m.npz.123.tmp",
+             "m.npz.tmp", f".m.npz.fastmlp-{os.getppid()}-0123456789ab.tmp"]
+    for name in other:
+        (tmp_path / name).write_bytes(b"not ours to remove")
+    net = Network([3, 4, 2], seed=1)
+    net.save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(other + ["m.npz"])
+    assert np.array_equal(fio.load(target).params, net.params)
+
+
+def test_the_temp_file_is_named_for_fastmlp_and_the_target(tmp_path, monkeypatch):
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (seen.append(src), real(src, dst)))
+    Network([2, 2], seed=0).save(tmp_path / "model.npz")
+    match = TEMP.fullmatch(os.path.basename(seen[0]))
+    assert match and match.group(1) == "model.npz" and int(match.group(2)) == os.getpid()
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
