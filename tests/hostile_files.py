@@ -238,9 +238,10 @@ def model_corpus(directory):
         del meta[key]
         add_meta(f"meta_without_{key}", f"meta without {key}", meta=meta)
     big = 300_000                    # 300,000 layers of width 1: a 48 kB declaration
-    add_meta("layers_300k", "300,000 layers declared", meta=meta_dict(
+    add("layers_300k", [("meta", meta_member(meta_dict(
         sizes=[1] * (big + 1), activations=["tanh"] * (big - 1) + ["softmax"],
-        alphas=[0.0] * big, n_params=2 * big))
+        alphas=[0.0] * big, n_params=2 * big))), ("params", params_member())],
+        "300,000 layers declared", zipfile.ZIP_DEFLATED)
     scaler = [("meta", meta_member(meta_dict(scaler=True))), ("params", params_member())]
     add("scaler_short", scaler + [("scaler_mean", params_member(np.zeros(2))),
                                   ("scaler_scale", params_member(np.ones(3)))], "scaler short")
