@@ -312,7 +312,8 @@ def load(path):
     scaler and .training restored, bit for bit.
 
     Raises ValueError naming the file if it is not a valid fastmlp model file
-    (see the module docstring); OS errors opening it pass through.
+    (see the module docstring), MemoryError naming it if the model it holds does
+    not fit in the memory available; OS errors opening it pass through.
     """
     path = _fspath(path)
     with open(path, "rb") as f:          # FileNotFoundError etc. pass through
@@ -320,6 +321,8 @@ def load(path):
             return _read(f)
         except _Invalid as exc:
             raise ValueError(f"'{path}' is not a valid fastmlp model file: {exc}") from None
+        except MemoryError as exc:       # a valid model too big for the memory available
+            raise MemoryError(f"loading '{path}': {exc}") from None
         except Exception as exc:         # zipfile / numpy / zlib errors on a bad file
             raise ValueError(f"'{path}' is not a valid fastmlp model file (corrupted or "
                              f"truncated?): {type(exc).__name__}: {exc}") from exc

@@ -338,3 +338,15 @@ def _dead_pid():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_valid_model_too_big_for_memory_is_a_memory_error_naming_it(tmp_path, monkeypatch):
+    from fastmlp import _validation
+    path = tmp_path / "big.npz"
+    Network([2, 3000, 2000], dtype=np.float32, seed=0).save(path)      # 6,011,000 parameters
+    monkeypatch.setattr(_validation, "available_memory", lambda: 30 << 20)
+    with pytest.raises(MemoryError, match=re.escape(f"loading '{path}': a Network of "
+                                                    "6,011,000 parameters needs")):
+        fio.load(path)
+    monkeypatch.undo()
+    assert fio.load(path).n_params == 6_011_000
