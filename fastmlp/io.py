@@ -97,13 +97,12 @@ import json
 import math
 import numbers
 import os
-import re
-import secrets
 import zipfile
 
 import numpy as np
 
 from . import _kernels
+from ._atomic import write_atomically
 from ._npz import Archive, BadMember
 from .activations import ACTIVATIONS
 from .losses import LOSSES
@@ -138,7 +137,7 @@ def save(net, path):
     path = _fspath(path)
     meta, arrays = _serialize(net)
     arrays = {"meta": np.array(meta), **arrays}   # 0-d '<U…': no pickle needed
-    _atomic_write(path, arrays)
+    write_atomically(path, lambda f: np.savez(f, **arrays))   # no ".npz" appended
 
 
 def _serialize(net):
@@ -215,88 +214,6 @@ def _check_json(value, where):
 def _fspath(path):
     path = os.fspath(path)
     return os.fsdecode(path) if isinstance(path, bytes) else path
-
-
-def _atomic_write(path, arrays):
-    directory = os.path.dirname(os.path.abspath(path))
-    _remove_stale_temps(directory, os.path.basename(path))
-    fd, tmp = _create_temp(directory, os.path.basename(path))
-    try:
-        try:
-            f = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            raise
-        with f:
-            np.savez(f, **arrays)        # a file object: no ".npz" gets appended
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _create_temp(directory, name):
-    """A new, exclusively created file next to the target.  Unlike mkstemp (mode
-    0o600), its mode is 0o666 minus the umask, as for any file open() creates."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.fastmlp-{os.getpid()}-{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file in {directory}")
-
-
-def _remove_stale_temps(directory, name):
-    """Remove the temporary files of saves of `name` whose process has died."""
-    pattern = re.compile(r"\." + re.escape(name) + r"\.fastmlp-(\d+)-[0-9a-f]{12}\.tmp")
-    try:
-        entries = [e.name for e in os.scandir(directory)]
-    except OSError:
-        return
-    for entry in entries:
-        match = pattern.fullmatch(entry)
-        if match and not _process_exists(int(match.group(1))):
-            try:
-                os.unlink(os.path.join(directory, entry))
-            except OSError:
-                pass
-
-
-def _process_exists(pid):
-    """Whether a process `pid` runs on this machine (True when it cannot be told)."""
-    if os.name != "posix":
-        return True
-    if pid == os.getpid():
-        return True           # this process may be saving the same target in another thread
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True
-    return True
-
-
-def _fsync_directory(directory):
-    """Make the rename durable (POSIX); best effort, not possible everywhere."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------
