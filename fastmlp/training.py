@@ -152,7 +152,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     # keeps its answers inside them by default; they are saved with the model)
     data_range = {"input_min": X.min(axis=0).tolist(), "input_max": X.max(axis=0).tolist(),
                   "input_mean": X.mean(axis=0, dtype=np.float64).tolist()}
-    _check_batch_memory(net, (X, T, labels), batch_size)
+    _check_batch_memory(net, (X, T, labels), X.shape[0] if optimizer == "lbfgs" else batch_size)
     if standardize and net.scaler is None:
         net.scaler = Standardizer.fit(X)
     if net.scaler is not None:
