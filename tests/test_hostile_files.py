@@ -5,6 +5,7 @@ or, for damage that misses everything that matters, the very same model.
 
 FASTMLP_FUZZ_FILES=N runs N damaged copies of each valid file (default 150).
 """
+import gzip
 import importlib.util
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastmlp import Network, datasets
+from fastmlp import Network, Standardizer, datasets
 from fastmlp import io as fio
 from fastmlp._npz import Member
 
@@ -180,7 +181,7 @@ def _valid_bases(tmp_path):
     net = Network([3, 5, 2], activation="elu", loss="cross_entropy", dtype=np.float32,
                   seed=0)
     net.params[...] = rng.standard_normal(net.n_params)
-    net.scaler = __import__("fastmlp").Standardizer(rng.normal(size=3), rng.uniform(1, 2, 3))
+    net.scaler = Standardizer(rng.normal(size=3), rng.uniform(1, 2, 3))
     net.training = {"input_min": [-1.0, -2.0, 0.0], "input_max": [1.0, 2.0, 5.0],
                     "feature_names": ["a", "b", "c"], "classes": ["x", "y"]}
     net.save(tmp_path / "stored.npz")
@@ -197,7 +198,7 @@ def _valid_bases(tmp_path):
     return [("stored.npz", (tmp_path / "stored.npz").read_bytes(), fio.load, same_model),
             ("deflated.npz", (tmp_path / "deflated.npz").read_bytes(), fio.load, same_model),
             ("raw.idx", idx, datasets.load_idx, None),
-            ("gz.idx", __import__("gzip").compress(idx, mtime=0), datasets.load_idx, None)]
+            ("gz.idx", gzip.compress(idx, mtime=0), datasets.load_idx, None)]
 
 
 def test_damaged_files_give_value_errors_or_the_same_model(tmp_path):
