@@ -192,6 +192,15 @@ def test_distinct_rows_checks_the_row_indices(index):
 BIG = 2**31 - 1
 
 
+@pytest.fixture
+def capped_memory(monkeypatch):
+    """The memory available, but at most 16 GiB: the sizes below must be refused on
+    any machine, never allocated."""
+    from fastmlp import _validation
+    real = _validation.available_memory
+    monkeypatch.setattr(_validation, "available_memory", lambda: min(real() or 0, 16 << 30))
+
+
 def assert_memory_error(call, words, needs_at_least):
     """call() raises MemoryError naming what and a size >= needs_at_least bytes."""
     with pytest.raises(MemoryError, match=words) as info:
@@ -201,13 +210,13 @@ def assert_memory_error(call, words, needs_at_least):
     assert "available" in str(info.value)
 
 
-def test_network_too_big_for_memory():
+def test_network_too_big_for_memory(capped_memory):
     # the weights alone: (2 + 1) · BIG + (BIG + 1) · 2 float32 values
     assert_memory_error(lambda: Network([2, BIG, 2]), r"Network\(\[2, 2147483647, 2\]\)",
                         4 * (5 * BIG + 2))
 
 
-def test_layer_too_big_for_memory():
+def test_layer_too_big_for_memory(capped_memory):
     from fastmlp import Layer
     assert_memory_error(lambda: Layer(BIG, 1000, dtype=np.float64),
                         r"Layer\(2147483647, 1000\)", 8 * BIG * 1000)
@@ -223,7 +232,7 @@ def test_a_network_of_big_layers_is_checked_before_its_buffers(monkeypatch):
     assert all(layer._network is None for layer in layers)      # nothing was bound
 
 
-def test_invert_with_too_many_restarts():
+def test_invert_with_too_many_restarts(capped_memory):
     net = Network([3, 4, 2], loss="mse", seed=0)
     assert_memory_error(lambda: invert(net, target=[0.0, 0.0], n_restarts=BIG),
                         "invert with n_restarts=2147483647", 8 * 3 * 20 * BIG)
@@ -234,7 +243,7 @@ def test_invert_with_too_many_restarts():
     ("spirals", r"spirals\(n=2147483647\)", 16),
     ("regression", r"regression\(n=2147483647, n_features=2\)", 24),
 ])
-def test_datasets_too_big_for_memory(make, words, per_row):
+def test_datasets_too_big_for_memory(capped_memory, make, words, per_row):
     from fastmlp import datasets
     assert_memory_error(lambda: getattr(datasets, make)(BIG), words, per_row * BIG)
 
