@@ -17,7 +17,8 @@
 # caller knows the objective value it is after (see minimize_rows).
 #
 # The state is float64 whatever the network's dtype.  Python (fastmlp.inversion) has
-# validated every array before it gets here: the loops below check no bounds.
+# validated every array before it gets here, and the def entry points re-check the
+# shapes they rely on (O(1) each); the loops below check no bounds.
 
 cimport numpy as cnp
 from libc.math cimport fabs, isfinite, log, sqrt
@@ -179,11 +180,16 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
     than ftol relative to |f|, when fg says its goal is reached, when the line search
     finds no decrease in max_ls halvings, or after max_iter iterations.
     """
+    # the loops below index lo and hi by column and read U row by row unchecked:
+    # the shapes are checked here, whoever the caller is
+    U0 = np.asarray(U0, dtype=np.float64)
+    if U0.ndim != 2:
+        raise ValueError(f"minimize_rows: U0 must be 2-D (rows, n), got shape {U0.shape}")
     cdef Py_ssize_t R = U0.shape[0], n = U0.shape[1]
     if R == 0 or n == 0 or m < 1:
         raise ValueError(f"minimize_rows needs rows, columns and m >= 1, got {R}, {n}, {m}")
-    cdef cnp.ndarray[double, ndim=1] lo_ = np.ascontiguousarray(lo, dtype=np.float64)
-    cdef cnp.ndarray[double, ndim=1] hi_ = np.ascontiguousarray(hi, dtype=np.float64)
+    cdef cnp.ndarray[double, ndim=1] lo_ = _bound(lo, "lo", n)
+    cdef cnp.ndarray[double, ndim=1] hi_ = _bound(hi, "hi", n)
     cdef cnp.ndarray[double, ndim=2] U = np.ascontiguousarray(
         np.clip(U0, lo_, hi_), dtype=np.float64)
     cdef cnp.ndarray[cnp.int64_t, ndim=1] iterations = np.zeros(R, dtype=np.int64)
@@ -219,8 +225,8 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
     cdef int ni = <int>n
     try:
         f_, done_ = fg(U, np.arange(R, dtype=np.intp), G)
-        f = np.array(f_, dtype=np.float64)
-        active = np.flatnonzero(~np.asarray(done_, dtype=bool)).astype(np.intp)
+        f = _per_row(f_, "f", R, np.float64).copy()
+        active = np.flatnonzero(~_per_row(done_, "done", R, bool)).astype(np.intp)
         for q in range(active.shape[0]):             # the first step has length 1
             r = active[q]
             gamma[r] = 1.0 / max(_projected_norm(&U[r, 0], &G[r, 0], lop, hip, ni), 1e-300)
@@ -260,8 +266,8 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
                             c[i] = min(max(u[i] + alpha[r] * d[i], lop[i]), hip[i])
                 fc_, dc_ = fg(C[:n_pending], pending, Gc[:n_pending])
                 calls += 1
-                fc = np.asarray(fc_, dtype=np.float64)
-                dc = np.asarray(dc_, dtype=bool).view(np.uint8)
+                fc = _per_row(fc_, "f", n_pending, np.float64)
+                dc = _per_row(dc_, "done", n_pending, bool).view(np.uint8)
                 with nogil:
                     for q in range(n_pending):
                         r = pending[q]
@@ -306,6 +312,24 @@ def minimize_rows(fg, U0, lo, hi, *, int max_iter=500, int m=10, double ftol=1e-
     return U, iterations, calls
 
 
+def _bound(values, name, Py_ssize_t n):
+    """lo or hi as n float64 values, contiguous."""
+    arr = np.ascontiguousarray(values, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ValueError(f"minimize_rows: {name} must have shape ({n},) (one bound per "
+                         f"column), got {arr.shape}")
+    return arr
+
+
+def _per_row(values, name, Py_ssize_t k, dtype):
+    """What fg returned for k rows, as k values of dtype, contiguous."""
+    arr = np.ascontiguousarray(values, dtype=dtype)
+    if arr.shape != (k,):
+        raise ValueError(f"minimize_rows: fg must return {name} with shape ({k},) (one "
+                         f"value per row evaluated), got {arr.shape}")
+    return arr
+
+
 cdef double _projected_norm(const double* u, const double* g, const double* lo,
                             const double* hi, int n) noexcept nogil:
     cdef Py_ssize_t i
@@ -319,9 +343,17 @@ cdef double _projected_norm(const double* u, const double* g, const double* lo,
 def distinct_rows(const double[:, ::1] X, const intp[::1] order, double tol):
     """The rows of X, taken in `order`, that differ by more than tol in some column
     from every row kept before them (a list of row indices, the first always kept)."""
-    cdef Py_ssize_t a, b, i, n = X.shape[1], n_kept = 0
+    cdef Py_ssize_t a, b, i, n = X.shape[1], n_kept = 0, bad = -1
     cdef cnp.ndarray[intp, ndim=1] kept = np.empty(order.shape[0], dtype=np.intp)
     cdef bint new
+    with nogil:                              # every index must name a row of X
+        for a in range(order.shape[0]):
+            if order[a] < 0 or order[a] >= X.shape[0]:
+                bad = a
+                break
+    if bad >= 0:
+        raise ValueError(f"distinct_rows: order[{bad}] = {order[bad]} is not a row index "
+                         f"of X (0 to {X.shape[0] - 1})")
     with nogil:
         for a in range(order.shape[0]):
             new = True

@@ -6,6 +6,7 @@ Errors name the argument, what was expected and what was given.
 """
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -34,6 +35,62 @@ def check_size(value, name, minimum=1):
         raise ValueError(f"{name} must be between {minimum} and {MAX_DIM} "
                          f"(BLAS sizes are 32-bit), got {value}")
     return int(value)
+
+
+# -- memory ------------------------------------------------------------------------
+
+SMALL_ALLOCATION = 1 << 24     # below 16 MiB, check_allocation reads nothing
+
+
+def available_memory():
+    """Bytes this process can still allocate without swapping, or None if unknown:
+    Linux's MemAvailable (lowered to the cgroup v2 limit's headroom when there is
+    one), else the physical memory (os.sysconf)."""
+    available = None
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    try:
+        with open("/sys/fs/cgroup/memory.max", "rb") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current", "rb") as f:
+            current = int(f.read())
+        if limit != b"max":
+            available = min(available, max(int(limit) - current, 0))
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def format_bytes(n):
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_allocation(n_bytes, what):
+    """Raise MemoryError, before anything is allocated, if `what` needs more than
+    the memory available now (see available_memory).  Cheap: allocations under
+    SMALL_ALLOCATION are not checked, so call it once per operation whose size a
+    user gave, never per training step."""
+    n_bytes = int(n_bytes)
+    if n_bytes < SMALL_ALLOCATION:
+        return
+    available = available_memory()
+    if available is not None and n_bytes > available:
+        raise MemoryError(f"{what} needs {format_bytes(n_bytes)} ({n_bytes:,} bytes), but "
+                          f"only {format_bytes(available)} of memory are available")
 
 
 def _check_float_dtype(arr, name):

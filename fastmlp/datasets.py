@@ -25,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_dtype, check_scalar, check_size
+from ._validation import check_allocation, check_dtype, check_scalar, check_size
 
 
 def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
     """(X, y): points around the four corners (±1, ±1); class 1 where x0·x1 < 0."""
+    n = check_size(n, "n")
+    check_allocation(n * 96, f"xor(n={n})")      # X, y and the draws, 12 values a row
     rng = np.random.default_rng(seed)
     corners = rng.integers(0, 2, size=(n, 2)) * 2 - 1
     X = corners + noise * rng.standard_normal((n, 2))
@@ -39,6 +41,8 @@ def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
 
 def spirals(n=400, noise=0.2, turns=1.5, seed=None, dtype=np.float64):
     """(X, y): two interleaved spirals of n // 2 points each, classes 0 and 1."""
+    n = check_size(n, "n")
+    check_allocation(n * 128, f"spirals(n={n})")  # X, y, the draws and temporaries
     rng = np.random.default_rng(seed)
     m = n // 2
     t = np.sqrt(rng.uniform(0, 1, m)) * turns * 2 * np.pi
@@ -61,6 +65,8 @@ def regression(n=500, n_features=2, noise=0.05, seed=None, dtype=np.float64):
     n = check_size(n, "n")
     n_features = check_size(n_features, "n_features")
     noise = check_scalar(noise, "noise", minimum=0.0)
+    # X, its float64 temporaries, y and the per-row temporaries
+    check_allocation(n * (24 * n_features + 64), f"regression(n={n}, n_features={n_features})")
     rng = np.random.default_rng(seed)
     X = rng.uniform(-2.0, 2.0, size=(n, n_features))
     x0 = X[:, 0]
@@ -86,15 +92,48 @@ IDX_TYPES = {
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_maybe_gzipped(path):
-    """The bytes of the file at `path`, decompressed if they start with the gzip magic."""
-    data = Path(path).read_bytes()
-    if data[:2] != GZIP_MAGIC:
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{os.fspath(path)}: corrupt gzip stream ({exc})") from None
+_GZIP_MAX_RATIO = 1032          # deflate inflates at most 1032 bytes per byte
+_TRAILING_SHOWN = 1 << 16        # trailing bytes counted for the message, at most
+
+
+class _Stream:
+    """The bytes of a file, decompressed as they are read if it starts with the gzip
+    magic; gzip errors become ValueErrors naming the file."""
+
+    def __init__(self, file, name):
+        self.name, self.file = name, file
+        self.gzipped = file.read(2) == GZIP_MAGIC
+        file.seek(0)
+        self.size = os.fstat(file.fileno()).st_size
+        self.stream = gzip.GzipFile(fileobj=file, mode="rb") if self.gzipped else file
+
+    def read(self, n):
+        """Up to n bytes (fewer only at the end)."""
+        try:
+            return self.stream.read(n)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{self.name}: corrupt gzip stream ({exc})") from None
+
+    def read_into(self, view):
+        """Fill the memoryview as far as the data go; the number of bytes read."""
+        pos = 0
+        while pos < len(view):
+            chunk = self.read(min(1 << 20, len(view) - pos))
+            if not chunk:
+                break
+            view[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
+        return pos
+
+    def count_rest(self, limit):
+        """How many bytes are left, counting no further than `limit`."""
+        n = 0
+        while n <= limit:
+            chunk = self.read(1 << 16)
+            if not chunk:
+                break
+            n += len(chunk)
+        return n
 
 
 def load_idx(path):
@@ -109,36 +148,57 @@ def load_idx(path):
         the rest      the elements in C (row-major) order, exactly prod(sizes) of them
 
     A file starting with the gzip magic bytes 1f 8b is decompressed first, whatever
-    its name.  Returns a new, writable array in native byte order with the file's
-    element type and shape.  Malformed files raise ValueError naming the file.
+    its name, as a stream: the header is checked first, and no more bytes are
+    inflated than it declares (plus a few, to report trailing data).  Returns a new,
+    writable array in native byte order with the file's element type and shape.
+    Malformed files raise ValueError naming the file; a size that cannot fit in
+    memory, MemoryError.
     """
     name = os.fspath(path)
-    data = _read_maybe_gzipped(path)
-    if len(data) < 4:
-        raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, too short for a header")
-    if data[0] != 0 or data[1] != 0:
+    with open(path, "rb") as file:
+        return _read_idx(_Stream(file, name), name)
+
+
+def _read_idx(data, name):
+    head = data.read(4)
+    if len(head) < 4:
+        raise ValueError(f"{name}: not an IDX file: {len(head)} bytes, too short for a header")
+    if head[0] != 0 or head[1] != 0:
         raise ValueError(f"{name}: not an IDX file: it must start with bytes 00 00, "
-                         f"found {data[0]:02x} {data[1]:02x}")
-    code, ndim = data[2], data[3]
+                         f"found {head[0]:02x} {head[1]:02x}")
+    code, ndim = head[2], head[3]
     if code not in IDX_TYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_TYPES)
         raise ValueError(f"{name}: unknown IDX element type 0x{code:02X} (known: {known})")
     if ndim == 0:
         raise ValueError(f"{name}: the IDX header gives zero dimensions")
     header = 4 + 4 * ndim
-    if len(data) < header:
+    dims = data.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(f"{name}: truncated header: {ndim} dimensions need {header} "
-                         f"header bytes, the file has {len(data)}")
-    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+                         f"header bytes, the file has {4 + len(dims)}")
+    shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
     dtype = IDX_TYPES[code]
     count = math.prod(shape)
     expected = count * dtype.itemsize
-    found = len(data) - header
+    what = f"shape {shape} of {dtype.name}"
+    # what the file can hold at most: its size, or what its gzip stream can inflate to
+    most = data.size * (_GZIP_MAX_RATIO if data.gzipped else 1) - (0 if data.gzipped else header)
+    if expected > most:
+        found = f"found {most}" if not data.gzipped else \
+            f"a {data.size}-byte gzip file inflates to at most {most}"
+        raise ValueError(f"{name}: truncated: expected {expected} data bytes after the "
+                         f"header, {found} ({what})")
+    check_allocation(expected, f"{name} ({what})")
+    arr = np.empty(count, dtype=dtype)
+    found = data.read_into(memoryview(arr).cast("B"))
+    if found == expected:
+        found += data.count_rest(_TRAILING_SHOWN)
     if found != expected:
         problem = "truncated" if found < expected else "trailing bytes after the data"
+        more = "more than " * (found > expected + _TRAILING_SHOWN)
         raise ValueError(f"{name}: {problem}: expected {expected} data bytes after the "
-                         f"header, found {found} (shape {shape} of {dtype.name})")
-    arr = np.frombuffer(data, dtype=dtype, count=count, offset=header)
+                         f"header, found {more}{found} ({what})")
     return arr.reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -190,6 +250,9 @@ def load_mnist(directory, split="train", dtype=np.float32, flatten=True):
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise ValueError(f"{label_file}: MNIST labels must be a 1-D uint8 array, got "
                          f"{labels.ndim}-D {labels.dtype} of shape {labels.shape}")
+    if 0 in images.shape:
+        raise ValueError(f"{image_file}: MNIST images must be a non-empty array, got shape "
+                         f"{images.shape}")
     if labels.shape[0] != images.shape[0]:
         raise ValueError(f"{image_file} holds {images.shape[0]} images but {label_file} "
                          f"holds {labels.shape[0]} labels")

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _invert_models
 from ._search import distinct_rows, minimize_rows
-from ._validation import check_scalar, check_size
+from ._validation import check_allocation, check_scalar, check_size
 
 
 @dataclass
@@ -99,6 +99,12 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     free = ~fixed_mask
     if not free.any():
         raise ValueError("every feature is fixed: nothing is left to search over")
+    # per restart: the search's float64 state (10 (s, y) pairs and 6 more vectors over
+    # the free features), the inputs in 4 forms, the outputs, the plan's workspaces
+    n_free = int(free.sum())
+    check_allocation(n_restarts * (8 * 26 * n_free + 8 * 4 * n_in + 16 * n_out)
+                     + net._workspace_bytes(n_restarts),
+                     f"invert with n_restarts={n_restarts}")
     center, spread = ((net.scaler.mean, net.scaler.scale) if net.scaler is not None
                       else (np.zeros(n_in), np.ones(n_in)))
     if reg > 0:
@@ -293,9 +299,15 @@ def _bounds(net, bounds, n_in):
         if bounds != "training":
             raise ValueError(f"bounds must be 'training', None, (lo, hi) or an (n_in, 2) "
                              f"array, got {bounds!r}")
-        if "input_min" in net.training:
-            return (np.asarray(net.training["input_min"], np.float64),
-                    np.asarray(net.training["input_max"], np.float64))
+        if "input_min" in net.training or "input_max" in net.training:
+            lo = _training_vector(net, "input_min", n_in)
+            hi = _training_vector(net, "input_max", n_in)
+            bad = np.flatnonzero(~(lo <= hi))
+            if bad.size:
+                i = bad[0]
+                raise ValueError(f"net.training: input_min[{i}] = {lo[i]} exceeds "
+                                 f"input_max[{i}] = {hi[i]}")
+            return lo, hi
         bounds = None
     if bounds is None:
         return np.full(n_in, -np.inf), np.full(n_in, np.inf)
@@ -331,6 +343,25 @@ def _class_index(class_index, target_class, classes):
             and classes is not None and class_index in classes:
         return classes.index(class_index)
     return class_index
+
+
+def _training_vector(net, key, n_in):
+    """net.training[key] as n_in finite float64 values: a model file or a user may
+    have put anything there, and the search reads these arrays without bounds checks."""
+    if key not in net.training:
+        raise ValueError(f"net.training has no {key!r} (input_min and input_max go "
+                         "together)")
+    try:
+        arr = np.array(net.training[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.shape != (n_in,) or not np.all(np.isfinite(arr)):
+        value = net.training[key]
+        got = (f"{len(value)} values" if isinstance(value, (list, tuple, np.ndarray))
+               else repr(value)[:60])
+        raise ValueError(f"net.training[{key!r}] must hold {n_in} finite numbers (one per "
+                         f"input), got {got}")
+    return arr
 
 
 def _fixed(fixed, x0, n_in, lo, hi, names=None):
@@ -380,7 +411,7 @@ def _reference(net, x_ref, x0, n_in):
     if x0 is not None:
         return x0
     if "input_mean" in net.training:
-        return np.asarray(net.training["input_mean"], np.float64)
+        return _training_vector(net, "input_mean", n_in)
     return net.scaler.mean if net.scaler is not None else np.zeros(n_in)
 
 
@@ -398,7 +429,8 @@ def _starts(net, n_restarts, x0, starts, lo, hi, rng):
     n_random = n_restarts - len(rows)
     if n_random > 0:
         center = (net.scaler.mean if net.scaler is not None else
-                  np.asarray(net.training.get("input_mean", np.zeros(n_in)), np.float64))
+                  _training_vector(net, "input_mean", n_in) if "input_mean" in net.training
+                  else np.zeros(n_in))
         spread = net.scaler.scale if net.scaler is not None else np.ones(n_in)
         R = center + spread * rng.standard_normal((n_random, n_in))
         finite = np.isfinite(lo) & np.isfinite(hi)

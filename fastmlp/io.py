@@ -39,7 +39,14 @@ The meta JSON object (every key is required):
     "dtype"            "float32" or "float64" (the dtype of params)
     "n_params"         len(params) = Σ (sizes[i] + 1) · sizes[i+1]
     "scaler"           true if the scaler_mean / scaler_scale members are present
-    "training"         a JSON object: Network.training, how the network was trained
+    "training"         a JSON object: Network.training, how the network was trained.
+                       The keys fastmlp reads back are checked against the
+                       architecture: "input_min" / "input_max" (both or neither) and
+                       "input_mean", n_in finite numbers each, min <= max;
+                       "feature_names", null or n_in distinct strings; "classes",
+                       null or distinct numbers/strings, one per output (two for a
+                       single binary_cross_entropy output); "target", null, a string
+                       or an integer.  save() refuses a net.training that breaks this.
     "fastmlp_version"  the fastmlp version that wrote the file (informational)
 
 The JSON is strict (``allow_nan=False``: no NaN or Infinity tokens) and ASCII
@@ -59,25 +66,44 @@ Saving is atomic: the archive is written to a temporary file in the target's
 directory, flushed and fsync'ed, then renamed over the target (``os.replace``).
 A crash or error mid-save leaves an existing target untouched and removes the
 temporary file.  The new file gets the permissions an ordinary ``open()`` would
-give it (0o666 minus the umask).
+give it (0o666 minus the umask).  The temporary file is named
+``.NAME.fastmlp-PID-XXXXXXXXXXXX.tmp`` (NAME the target's name, PID the saving
+process's id): a process killed mid-save cannot remove it, so each save of NAME
+first removes the temporary files of NAME left by processes that no longer run
+(POSIX; only those: never another target's, another program's, or a save in
+progress).
 
-Loading validates everything before building a network: a file that is not a
-ZIP, is truncated or corrupted (ZIP CRCs are checked), has no ``meta`` (a foreign
-``.npz``), has meta that is not JSON or not this format, is from a newer format
-version, lacks keys, or has params of the wrong length, dtype or shape, or
-non-finite values, or names an unknown activation or loss, raises ValueError
-naming the file.  OS errors opening the file (FileNotFoundError,
+Loading treats the file as untrusted input and validates everything before it
+builds a network: a file that is not a ZIP, is truncated or corrupted (ZIP CRCs
+are checked), has no ``meta`` (a foreign ``.npz``), has meta that is not JSON or
+not this format, is from a newer format version, lacks keys, or has params of the
+wrong length, dtype or shape, or non-finite values, or names an unknown activation
+or loss, or has training fields that do not fit the architecture, raises
+ValueError naming the file.  OS errors opening the file (FileNotFoundError,
 PermissionError, ...) pass through unchanged.
+
+Limits, so that a small file cannot take much time or memory: every member's
+``.npy`` header (shape, dtype; at most 10,000 bytes) is read and checked against
+the architecture before its data, and no more data is inflated than the header
+declares; a member must be stored or deflated, and may not claim to inflate more
+than deflate can (1032:1); ``meta`` holds at most MAX_META_CHARS (16 Mi)
+characters; ``sizes`` declares at most MAX_LAYERS (1000) layers; members holding
+Python objects (pickles) are refused.  The parameters are read straight into the
+new network's buffer (no initial weights are drawn), after a check that they fit
+in the memory available (MemoryError if not): loading needs the parameters' bytes
+plus one byte per parameter (1.25× the file size for a float32 model).
 """
 import json
 import math
 import numbers
 import os
-import secrets
 import zipfile
 
 import numpy as np
 
+from . import _kernels
+from ._atomic import write_atomically
+from ._npz import Archive, BadMember
 from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .network import Network, layers_from
@@ -86,6 +112,8 @@ from .preprocessing import Standardizer
 FORMAT = "fastmlp.model"
 VERSION = 1
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+MAX_LAYERS = 1000              # a model file declaring more is refused at once
+MAX_META_CHARS = 1 << 24       # 16 Mi characters of meta JSON (64 MiB as a .npy member)
 _META_KEYS = ("format", "version", "sizes", "activations", "alphas", "loss", "l2", "dtype",
               "n_params", "scaler", "training", "fastmlp_version")
 
@@ -109,7 +137,7 @@ def save(net, path):
     path = _fspath(path)
     meta, arrays = _serialize(net)
     arrays = {"meta": np.array(meta), **arrays}   # 0-d '<U…': no pickle needed
-    _atomic_write(path, arrays)
+    write_atomically(path, lambda f: np.savez(f, **arrays))   # no ".npz" appended
 
 
 def _serialize(net):
@@ -117,6 +145,10 @@ def _serialize(net):
     from . import __version__            # at call time: fastmlp/__init__ may import us
 
     training = _check_training(net.training)
+    problem = training_problem(training, net.sizes[0], net.sizes[-1], net.loss_name)
+    if problem:
+        raise ValueError(f"net.training: {problem}; refusing to save a model that could "
+                         "not be loaded")
     params = net.get_params()
     if not np.all(np.isfinite(params)):
         raise ValueError("the network's parameters contain NaN or infinity: refusing to "
@@ -184,56 +216,6 @@ def _fspath(path):
     return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
-def _atomic_write(path, arrays):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _create_temp(directory, os.path.basename(path))
-    try:
-        try:
-            f = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            raise
-        with f:
-            np.savez(f, **arrays)        # a file object: no ".npz" gets appended
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _create_temp(directory, name):
-    """A new, exclusively created file next to the target.  Unlike mkstemp (mode
-    0o600), its mode is 0o666 minus the umask, as for any file open() creates."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file in {directory}")
-
-
-def _fsync_directory(directory):
-    """Make the rename durable (POSIX); best effort, not possible everywhere."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # ---------------------------------------------------------------------------
 # load
 # ---------------------------------------------------------------------------
@@ -247,7 +229,8 @@ def load(path):
     scaler and .training restored, bit for bit.
 
     Raises ValueError naming the file if it is not a valid fastmlp model file
-    (see the module docstring); OS errors opening it pass through.
+    (see the module docstring), MemoryError naming it if the model it holds does
+    not fit in the memory available; OS errors opening it pass through.
     """
     path = _fspath(path)
     with open(path, "rb") as f:          # FileNotFoundError etc. pass through
@@ -255,6 +238,8 @@ def load(path):
             return _read(f)
         except _Invalid as exc:
             raise ValueError(f"'{path}' is not a valid fastmlp model file: {exc}") from None
+        except MemoryError as exc:       # a valid model too big for the memory available
+            raise MemoryError(f"loading '{path}': {exc}") from None
         except Exception as exc:         # zipfile / numpy / zlib errors on a bad file
             raise ValueError(f"'{path}' is not a valid fastmlp model file (corrupted or "
                              f"truncated?): {type(exc).__name__}: {exc}") from exc
@@ -266,60 +251,61 @@ def _read(f):
     if head not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise _Invalid("it is not an .npz (ZIP) archive")
     try:
-        npz = np.load(f, allow_pickle=False)
+        archive = Archive(f)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise _Invalid(f"its ZIP structure is damaged (truncated?): {exc}") from None
-    with npz:
-        if not isinstance(npz, np.lib.npyio.NpzFile):      # pragma: no cover
-            raise _Invalid("it is not an .npz archive")
-        if "meta" not in npz.files:
-            raise _Invalid(f"it has no 'meta' entry (members: {sorted(npz.files)}); "
-                           "this .npz was not written by fastmlp")
-        meta = _parse_meta(_member(npz, "meta"))
-        dtype = _DTYPES[meta["dtype"]]
-        params = _array(npz, "params", dtype, (meta["n_params"],))
-        if not np.all(np.isfinite(params)):
-            raise _Invalid("params contains NaN or infinity")
-        scaler = None
-        if meta["scaler"]:
-            shape = (meta["sizes"][0],)
-            mean = _array(npz, "scaler_mean", np.dtype(np.float64), shape)
-            scale = _array(npz, "scaler_scale", np.dtype(np.float64), shape)
-            try:
-                scaler = Standardizer(mean, scale)
-            except ValueError as exc:
-                raise _Invalid(f"bad scaler: {exc}") from None
+    try:
+        return _read_members(archive)
+    except BadMember as exc:
+        raise _Invalid(str(exc)) from None
+    finally:
+        archive.close()
+
+
+def _read_members(archive):
+    """Headers first, data after: nothing is read or allocated in proportion to what
+    a header declares before it has been checked against the architecture."""
+    if "meta" not in archive:
+        raise _Invalid(f"it has no 'meta' entry (members: {archive.names()[:10]}); "
+                       "this .npz was not written by fastmlp")
+    meta = _parse_meta(_meta_text(archive.member("meta")))
+    params = _float_member(archive, "params", _DTYPES[meta["dtype"]], meta["n_params"])
+    scaler = None
+    if meta["scaler"]:
+        float64, n_in = np.dtype(np.float64), meta["sizes"][0]
+        mean = _float_member(archive, "scaler_mean", float64, n_in).read()
+        scale = _float_member(archive, "scaler_scale", float64, n_in).read()
+        try:
+            scaler = Standardizer(mean, scale)
+        except ValueError as exc:
+            raise _Invalid(f"bad scaler: {exc}") from None
     return _build(meta, params, scaler)
 
 
-def _member(npz, name):
-    if name not in npz.files:
-        raise _Invalid(f"the {name!r} entry is missing")
-    try:
-        return npz[name]
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise _Invalid(f"the {name!r} entry holds Python objects (pickled data), "
-                           "which fastmlp never loads") from None
-        raise
+def _meta_text(member):
+    if member.shape != () or member.dtype.kind != "U":
+        raise _Invalid(f"'meta' must be a 0-d unicode string array, got dtype "
+                       f"{member.dtype} and shape {member.shape}")
+    if member.dtype.itemsize > 4 * MAX_META_CHARS:
+        raise _Invalid(f"'meta' holds {member.dtype.itemsize // 4:,} characters; model "
+                       f"files hold at most {MAX_META_CHARS:,}")
+    return str(member.read()[()])
 
 
-def _array(npz, name, dtype, shape):
-    arr = _member(npz, name)
-    if arr.dtype.kind != "f" or arr.dtype.itemsize != dtype.itemsize:
-        raise _Invalid(f"{name} has dtype {arr.dtype}, expected {dtype.name}")
-    if arr.shape != shape:
-        raise _Invalid(f"{name} has shape {arr.shape}, expected {shape} for this "
+def _float_member(archive, name, dtype, length):
+    """The member `name`, its header checked: `length` values of `dtype` (any byte order)."""
+    member = archive.member(name)
+    if member.dtype.kind != "f" or member.dtype.itemsize != dtype.itemsize:
+        raise _Invalid(f"{name} has dtype {member.dtype}, expected {dtype.name}")
+    if member.shape != (length,):
+        raise _Invalid(f"{name} has shape {member.shape}, expected {(length,)} for this "
                        "architecture")
-    return arr
+    return member
 
 
-def _parse_meta(arr):
-    if arr.shape != () or arr.dtype.kind != "U":
-        raise _Invalid(f"'meta' must be a 0-d unicode string array, got dtype {arr.dtype} "
-                       f"and shape {arr.shape}")
+def _parse_meta(text):
     try:
-        meta = json.loads(str(arr[()]))
+        meta = json.loads(text, parse_constant=_non_strict)
     except (ValueError, RecursionError) as exc:
         raise _Invalid(f"'meta' is not valid JSON: {exc}") from None
     if not isinstance(meta, dict):
@@ -343,6 +329,9 @@ def _parse_meta(arr):
         raise _Invalid(f"meta sizes must be a list of at least two positive integers, "
                        f"got {sizes!r}")
     n_layers = len(sizes) - 1
+    if n_layers > MAX_LAYERS:
+        raise _Invalid(f"meta sizes declare {n_layers:,} layers; model files hold at most "
+                       f"{MAX_LAYERS:,}")
     acts = meta["activations"]
     if not isinstance(acts, list) or len(acts) != n_layers:
         raise _Invalid(f"meta activations must be a list of {n_layers} names, got {acts!r}")
@@ -371,7 +360,65 @@ def _parse_meta(arr):
         raise _Invalid(f"meta scaler must be true or false, got {meta['scaler']!r}")
     if not isinstance(meta["training"], dict):
         raise _Invalid(f"meta training must be a JSON object, got {meta['training']!r}")
+    problem = training_problem(meta["training"], sizes[0], sizes[-1], loss)
+    if problem:
+        raise _Invalid(f"meta training: {problem}")
     return meta
+
+
+def training_problem(training, n_in, n_out, loss):
+    """What is wrong with the fields of `training` that fastmlp reads back, for a
+    network of n_in inputs and n_out outputs, or None.
+
+    input_min / input_max (both or neither): n_in finite numbers each, min <= max;
+    input_mean: n_in finite numbers; feature_names: None or n_in distinct strings;
+    classes: None or distinct JSON scalars, one per output (two for a single
+    binary_cross_entropy output); target: None, a string or an integer.
+    """
+    if ("input_min" in training) != ("input_max" in training):
+        return "input_min and input_max must be given together"
+    for key in ("input_min", "input_max", "input_mean"):
+        if key in training:
+            values = training[key]
+            if (not isinstance(values, (list, tuple)) or len(values) != n_in
+                    or not all(_is_number(v) and math.isfinite(v) for v in values)):
+                return f"{key} must be a list of {n_in} finite numbers (one per input), " \
+                       f"got {_brief(values)}"
+    if "input_min" in training:
+        for i, (lo, hi) in enumerate(zip(training["input_min"], training["input_max"])):
+            if not lo <= hi:
+                return f"input_min[{i}] = {lo} exceeds input_max[{i}] = {hi}"
+    names = training.get("feature_names")
+    if names is not None and (not isinstance(names, (list, tuple)) or len(names) != n_in
+                              or not all(isinstance(v, str) for v in names)
+                              or len(set(names)) != n_in):
+        return f"feature_names must be None or {n_in} distinct strings (one per input), " \
+               f"got {_brief(names)}"
+    classes = training.get("classes")
+    if classes is not None:
+        counts = (n_out, 2) if n_out == 1 and loss == "binary_cross_entropy" else (n_out,)
+        if (not isinstance(classes, (list, tuple)) or len(classes) not in counts
+                or not all(isinstance(c, (str, int, float)) for c in classes)
+                or len(set(classes)) != len(classes)):
+            return f"classes must be None or {' or '.join(map(str, counts))} distinct " \
+                   f"numbers or strings (one per output class), got {_brief(classes)}"
+    target = training.get("target")
+    if target is not None and not isinstance(target, str) and not _is_int(target):
+        return f"target must be None, a column name or a column index, got {_brief(target)}"
+    return None
+
+
+def _brief(value):
+    """A short description of a (possibly huge) JSON value, for messages."""
+    if isinstance(value, (list, tuple)):
+        head = ", ".join(repr(v)[:20] for v in value[:3])
+        return f"a list of {len(value)}: [{head}{', ...' * (len(value) > 3)}]"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _non_strict(token):
+    raise ValueError(f"{token} is not strict JSON (model files hold no NaN or Infinity)")
 
 
 def _is_int(x):
@@ -383,15 +430,21 @@ def _is_number(x):
 
 
 def _build(meta, params, scaler):
+    """The network, its parameters read from the file straight into its buffer (no
+    initial weights drawn, no copy)."""
     dtype = _DTYPES[meta["dtype"]]
     sizes = meta["sizes"]
     try:
         layers = layers_from(zip(sizes[:-1], sizes[1:], meta["activations"], meta["alphas"]),
-                             dtype)
+                             dtype, empty=True)
         net = Network(layers, loss=meta["loss"], l2=meta["l2"])
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"inconsistent architecture: {exc}") from None
-    net.params[...] = params             # same dtype (byte order aside): bit-exact
+    params.read_into(net.params)         # bit-exact; the file's byte order, fixed below
+    if not params.dtype.isnative:
+        net.params.byteswap(inplace=True)
+    if not _kernels.all_finite(net.params):
+        raise _Invalid("params contains NaN or infinity")
     net.scaler = scaler
     net.training = meta["training"]
     return net

@@ -8,7 +8,7 @@ Both run the compiled kernels (one GEMM and one fused elementwise pass each way)
 import numpy as np
 
 from . import _kernels
-from ._validation import check_dtype, check_matrix, check_size
+from ._validation import check_allocation, check_dtype, check_matrix, check_size
 from .activations import PARAMETRIZED, get_activation
 
 
@@ -40,13 +40,10 @@ class Layer:
 
     def __init__(self, n_in, n_out, activation="relu", dtype=np.float32, seed=None,
                  alpha=None):
-        self.n_in = check_size(n_in, "n_in")
-        self.n_out = check_size(n_out, "n_out")
-        self.dtype = check_dtype(dtype)
-        act, self.alpha = get_activation(activation, alpha)
-        self.activation = act.name
-        self._code = act.code
-        self._keeps_z = act.keeps_z
+        act = self._describe(n_in, n_out, activation, dtype, alpha)
+        # W and dW, and the float64 draws that initialize W
+        check_allocation(self.n_in * self.n_out * (2 * self.dtype.itemsize + 16),
+                         f"Layer({self.n_in}, {self.n_out})")
         self._W = np.empty((self.n_in, self.n_out), self.dtype)
         self._b = np.zeros(self.n_out, self.dtype)
         self._dW = np.zeros_like(self._W)
@@ -54,6 +51,27 @@ class Layer:
         init_weights(self._W, act.init, np.random.default_rng(seed))
         self.X = self.A = self.Z = self.delta = None
         self._network = None       # the Network whose buffers W and b live in
+
+    def _describe(self, n_in, n_out, activation, dtype, alpha):
+        self.n_in = check_size(n_in, "n_in")
+        self.n_out = check_size(n_out, "n_out")
+        self.dtype = check_dtype(dtype)
+        act, self.alpha = get_activation(activation, alpha)
+        self.activation = act.name
+        self._code = act.code
+        self._keeps_z = act.keeps_z
+        return act
+
+    @classmethod
+    def _unallocated(cls, n_in, n_out, activation, dtype, alpha=None):
+        """A Layer without W, b, dW, db of its own, to be bound to a Network's buffers
+        whose values the caller sets (a loaded model: no weights drawn, no copies)."""
+        layer = cls.__new__(cls)
+        layer._describe(n_in, n_out, activation, dtype, alpha)
+        layer._W = layer._b = layer._dW = layer._db = None
+        layer.X = layer.A = layer.Z = layer.delta = None
+        layer._network = None
+        return layer
 
     # W and b are fixed buffers (in a Network, views into its flat parameter
     # vector): assigning copies into them, so the network never loses track.
@@ -94,8 +112,9 @@ class Layer:
     def _bind(self, network, W, b, dW, db):
         """Adopt views into a network's flat buffers (values copied in first)."""
         self._network = network
-        W[...] = self._W
-        b[...] = self._b
+        if self._W is not None:
+            W[...] = self._W
+            b[...] = self._b
         self._W, self._b, self._dW, self._db = W, b, dW, db
 
     def forward(self, X):

@@ -6,6 +6,7 @@
 A training step (forward, loss, backward, SGD update) is a single compiled call
 (_kernels.Plan) that loops over the layers in C with preallocated workspaces.
 """
+import functools
 import math
 import threading
 
@@ -13,8 +14,8 @@ import numpy as np
 import scipy.sparse
 
 from . import _kernels, _tables, formats, optim, training
-from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
-                          check_targets)
+from ._validation import (check_allocation, check_dtype, check_matrix, check_scalar,
+                          check_size, check_targets)
 from .activations import PARAMETRIZED, get_activation
 from .layer import Layer
 from .losses import get_loss
@@ -72,6 +73,12 @@ class Network:
             out_act = output_activation
         out_act = out_act or "identity"
         get_activation(activation, alpha)          # validate before building anything
+        # each Layer's W, b, dW, db, then the network's params, grads and weight mask,
+        # and the float64 draws that initialize the largest W
+        n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+        check_allocation(n_params * (4 * dtype.itemsize + 1)
+                         + 16 * max(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                         f"Network({sizes}) ({n_params:,} parameters)")
         rng = np.random.default_rng(seed)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -107,6 +114,8 @@ class Network:
         for layer in self.layers:
             offsets += [total, total + layer.n_in * layer.n_out]
             total += (layer.n_in + 1) * layer.n_out
+        check_allocation(total * (2 * self.dtype.itemsize + 1),
+                         f"a Network of {total:,} parameters")
         self._params = np.empty(total, self.dtype)
         self._grads = np.zeros(total, self.dtype)
         for layer, w_off in zip(self.layers, offsets[::2]):
@@ -130,6 +139,12 @@ class Network:
         # the workspaces are shared: one compiled call at a time per network
         self._lock = threading.Lock()
         self._optimizer = None          # kept by fit / partial_fit between calls
+
+    def _workspace_bytes(self, batch):
+        """The bytes of the compiled plan's workspaces for batches of `batch` rows."""
+        widest = max(self.sizes[1:])
+        per_row = 2 * widest + sum(l.n_out * (2 if l._keeps_z else 1) for l in self.layers)
+        return batch * per_row * self.dtype.itemsize
 
     # -- properties ----------------------------------------------------------
 
@@ -501,9 +516,11 @@ class Network:
                 f"dtype=np.{self.dtype.name}, n_params={self.n_params})")
 
 
-def layers_from(architecture, dtype):
+def layers_from(architecture, dtype, empty=False):
     """New Layers for (n_in, n_out, activation, alpha) tuples, their weights to be
-    overwritten; alpha is passed on only to the activations that take one."""
-    return [Layer(n_in, n_out, act, dtype, seed=0,
-                  alpha=alpha if act in PARAMETRIZED else None)
+    overwritten; alpha is passed on only to the activations that take one.  With
+    empty, the Layers get no buffers of their own: a Network made of them has its
+    parameters uninitialized, for the caller to fill."""
+    make = Layer._unallocated if empty else functools.partial(Layer, seed=0)
+    return [make(n_in, n_out, act, dtype, alpha=alpha if act in PARAMETRIZED else None)
             for n_in, n_out, act, alpha in architecture]

@@ -18,7 +18,8 @@ import numpy as np
 import scipy.sparse
 
 from . import _kernels, _tables, optim
-from ._validation import check_finite, check_matrix, check_scalar, check_size, check_targets
+from ._validation import (check_allocation, check_finite, check_matrix, check_scalar,
+                          check_size, check_targets)
 from .preprocessing import Standardizer
 
 METRIC_ROWS = 2048       # training rows scored after each epoch (all, when fewer)
@@ -221,6 +222,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         (lambda a: a.tolist())
     data_range = {"input_min": as_list(X.min(axis=0)), "input_max": as_list(X.max(axis=0)),
                   "input_mean": np.asarray(X.mean(axis=0, dtype=np.float64)).ravel().tolist()}
+    _check_batch_memory(net, (X, T, labels), X.shape[0] if optimizer == "lbfgs" else batch_size)
     if standardize and net.scaler is None:
         net.scaler = _sparse_scaler(X) if sparse else Standardizer.fit(X)
     if net.scaler is not None:
@@ -240,8 +242,10 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                     "sample_weight": weights is not None, **data_range}
     if names is not None:
         net.training["feature_names"] = names
-    # the training metric after each epoch: on (a fixed sample of) the training rows
-    probe = np.sort(rng.permutation(n)[:METRIC_ROWS]) if n > METRIC_ROWS else slice(None)
+    # the training metric after each epoch: on (evenly spaced) training rows; drawing
+    # them from rng would change every shuffle after it, and so the fit itself
+    probe = (np.linspace(0, n - 1, METRIC_ROWS).astype(np.intp) if n > METRIC_ROWS
+             else slice(None))
     probe = ((_dense_rows(net, X, probe) if sparse else X[probe]), _take(T, probe),
              _take(labels, probe))
 
@@ -294,6 +298,15 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     return history
 
 
+def _check_batch_memory(net, arrays, batch_size):
+    """MemoryError, before anything is allocated, if batches of batch_size rows (at
+    most all the rows) do not fit: the gathered batch and the plan's workspaces."""
+    batch = min(batch_size, arrays[0].shape[0])
+    row = sum(math.prod(a.shape[1:]) * a.dtype.itemsize for a in arrays if a is not None)
+    check_allocation(batch * row + net._workspace_bytes(batch),
+                     f"training with batch_size={batch_size} ({batch:,} rows per batch)")
+
+
 class _Batches:
     """The minibatches of (X, T, labels): slices in stored order, or rows gathered in a
     given order into buffers of one batch, reused from batch to batch.  Gathering per
@@ -302,7 +315,7 @@ class _Batches:
 
     def __init__(self, arrays, batch_size):
         self.arrays = arrays
-        self.size = batch_size
+        self.size = batch_size = min(batch_size, arrays[0].shape[0])   # no larger than the data
         self.buffers = [None if a is None else np.empty((batch_size,) + a.shape[1:], a.dtype)
                         for a in arrays]
 
@@ -438,6 +451,7 @@ def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True
         current.lr = check_scalar(lr, "lr", minimum=0.0)
     net._optimizer = current
     X, T, labels = _prepare(net, X, y)
+    _check_batch_memory(net, (X, T, labels), batch_size)
     if net.scaler is not None:
         X = net.scaler.transform(X, net.dtype)
     order = np.random.default_rng(seed).permutation(X.shape[0]) if shuffle else None
