@@ -13,6 +13,10 @@ that column by δ; changing X[r, i] changes row r of Z_0 by δ · W_0[i, :].  So
 layers below are computed once, and many perturbed copies of Z_l are stacked into
 one large batch that goes through the compiled forward kernels of the layers above.
 
+Under dropout (dropout_step=k) the loss is that of training step k, whose masks are
+fixed: each hidden layer's output is multiplied by the same mask m (from
+fastmlp.dropout.dropout_mask) in every perturbed copy of a row.
+
 At a ReLU-type kink the loss is not differentiable and a difference quotient that
 straddles one is meaningless: such coordinates (the on/off pattern of some unit
 differs across the stencil) are flagged and left out of the error, not failed.
@@ -23,6 +27,7 @@ import numpy as np
 
 from . import _kernels
 from .activations import ACTIVATIONS
+from .dropout import check_step, dropout_mask
 
 _STENCIL = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])            # multiples of h
 _WEIGHTS = np.array([-1.0, 9.0, -45.0, 45.0, -9.0, 1.0]) / 60.0   # then divided by h
@@ -35,17 +40,27 @@ def default_eps(net):
     return 1e-3 if any(l.activation in _KINKED for l in net.layers) else 1e-2
 
 
-def numerical_gradient(net, X, y, eps=None, wrt="params"):
-    """Central-difference gradient of net.loss(X, y).
+def numerical_gradient(net, X, y, eps=None, wrt="params", dropout_step=None):
+    """Central-difference gradient of net.loss(X, y, dropout_step).
 
     wrt="params" gives a flat vector laid out like net.params (W0, b0, W1, ...);
     wrt="inputs" gives ∂L/∂X with the shape of X.  eps defaults to 1e-2, or 1e-3
     for networks with ReLU-type kinks.  Computed in the network's own dtype.
+    dropout_step=k: with the dropout masks of training step k held fixed.
     """
-    return _numerical(net, X, y, eps, wrt)[0]
+    return _numerical(net, X, y, eps, wrt, dropout_step)[0]
 
 
-def _numerical(net, X, y, eps, wrt):
+def _masks(net, B, dropout_step):
+    """Each layer's dropout multipliers for training step dropout_step (None: none)."""
+    if dropout_step is None:
+        return [None] * len(net.layers)
+    step = check_step(dropout_step)
+    return [dropout_mask(net.dropout_key, step, l, layer.dropout, (B, layer.n_out), net.dtype)
+            if layer.dropout else None for l, layer in enumerate(net.layers)]
+
+
+def _numerical(net, X, y, eps, wrt, dropout_step=None):
     """(gradient, kinked) where kinked flags coordinates whose stencil crosses a kink."""
     if wrt not in ("params", "inputs"):
         raise ValueError(f"wrt must be 'params' or 'inputs', got {wrt!r}")
@@ -54,7 +69,8 @@ def _numerical(net, X, y, eps, wrt):
     h = default_eps(net) if eps is None else float(eps)
     if not np.isfinite(h) or h <= 0:
         raise ValueError(f"eps must be a positive finite number, got {eps!r}")
-    fwd = _Forward(net, X, T, labels)      # X here is after the network's scaler
+    masks = _masks(net, X.shape[0], dropout_step)
+    fwd = _Forward(net, X, T, labels, masks)      # X here is after the network's scaler
     if wrt == "inputs":
         grad, kinked = fwd.input_gradient(h)
         return net._to_user_units(grad), kinked
@@ -76,10 +92,12 @@ def _numerical(net, X, y, eps, wrt):
 
 
 class _Forward:
-    """A network's forward pass kept layer by layer, to restart from any layer."""
+    """A network's forward pass kept layer by layer, to restart from any layer.
+    A[l] is layer l's output after its dropout mask masks[l] (if not None)."""
 
-    def __init__(self, net, X, T, labels):
+    def __init__(self, net, X, T, labels, masks):
         self.net, self.X, self.T, self.labels = net, X, T, labels
+        self.masks = masks
         self.B = X.shape[0]
         self.codes = [layer._code for layer in net.layers]
         if net._loss.output_activation is not None:       # the loss takes logits
@@ -92,6 +110,8 @@ class _Forward:
             Z += layer.b
             A = np.empty_like(Z)
             _kernels.activate(Z, A, code, layer.alpha)
+            if self.masks[len(self.A)] is not None:
+                A *= self.masks[len(self.A)]
             self.Z.append(Z)
             self.A.append(A)
             inp = A
@@ -113,6 +133,8 @@ class _Forward:
             _kernels.activate(Zm, Zm, self.codes[m], layer.alpha)
             if self._kinked(m):
                 patterns.append(Zm > 0)
+            if self.masks[m] is not None:
+                Zm *= self.masks[m][rows]
             A = Zm
         T = None if self.T is None else self.T[rows]
         labels = None if self.labels is None else self.labels[rows]
@@ -160,7 +182,10 @@ class _Forward:
                 # only a_j changes, so Z_{l+1} moves by a rank-one term
                 aj = zj.reshape(-1, 1).copy()
                 _kernels.activate(aj, aj, self.codes[l], layer.alpha)
-                d_aj = aj.reshape(P, S, B) - self.A[l][:, j].T[:, None, :]
+                aj = aj.reshape(P, S, B)
+                if self.masks[l] is not None:
+                    aj *= self.masks[l][:, j].T[:, None, :]
+                d_aj = aj - self.A[l][:, j].T[:, None, :]
                 W_next = net.layers[l + 1].W
                 Zp = self.Z[l + 1][None, None] + d_aj[..., None] * W_next[j][:, None, None, :]
                 own = [zj.reshape(P * S * B, 1) > 0] if self._kinked(l) else []
@@ -246,8 +271,10 @@ def relative_error(a, n, rel_floor):
     return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
 
 
-def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None):
-    """Compare backprop (net.gradient) with the numerical gradient, per W and b.
+def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None,
+                    dropout_step=None):
+    """Compare backprop (net.gradient) with the numerical gradient, per W and b;
+    with dropout_step, both under the dropout masks of that training step.
 
     Both are computed in float64: on the network itself, or on a float64 copy of a
     float32 network.  rel_floor (default 1e-5) keeps the comparison of coordinates
@@ -258,8 +285,9 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None):
     tolerance = 1e-6 if tolerance is None else float(tolerance)
     rel_floor = 1e-5 if rel_floor is None else float(rel_floor)
     ref = net if net.dtype == np.float64 else net.astype(np.float64)
-    _, analytic = ref.gradient(X, y)
-    numeric, kinked = _numerical(ref, X, y, eps, "params")
+    fixed = {} if dropout_step is None else {"dropout_step": dropout_step}
+    _, analytic = ref.gradient(X, y, **fixed)
+    numeric, kinked = _numerical(ref, X, y, eps, "params", dropout_step)
     err = relative_error(analytic, numeric, rel_floor)
     report = GradientReport(dtype=net.dtype.name, tolerance=tolerance)
     offset = 0
@@ -272,6 +300,6 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None):
     report.max_rel_error = max(r[1] for r in report.rows)
     report.n_flagged = int(kinked.sum())
     if ref is not net:
-        _, own = net.gradient(X, y)
+        _, own = net.gradient(X, y, **fixed)
         report.float32_rel_error = float(relative_error(own, analytic, 1e-3).max())
     return report
