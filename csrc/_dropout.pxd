@@ -22,7 +22,7 @@
 #
 # Header-style (`cdef inline`), compiled into each module that cimports it.
 
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from _blas cimport floating
 
 cdef struct Drop:
@@ -42,22 +42,27 @@ cdef inline uint64_t _stream(uint64_t key, uint64_t step, uint64_t layer) noexce
     return _mix(_mix(_mix(key) + step) + layer)
 
 
+cdef inline int64_t _kept(uint64_t u, uint64_t thr) noexcept nogil:
+    """1 if the 32-bit u >= thr, else 0, by arithmetic: (u - thr) wraps below zero,
+    setting the top bit, exactly when u < thr.  A comparison here would be compiled
+    to a branch, mispredicted on every other unit at p = 0.5 (measured 2-4× slower)."""
+    return <int64_t>(1 - ((u - thr) >> 63))
+
+
 cdef inline void _drop_row(const floating* src, floating* dst, Py_ssize_t n,
                            uint64_t stream, Py_ssize_t row, uint32_t thr,
                            floating scale) noexcept nogil:
     """dst := src ⊙ m for one row of n units (dst may alias src)."""
     cdef uint64_t g = <uint64_t>0x9E3779B97F4A7C15ULL
+    cdef uint64_t low = <uint64_t>0xFFFFFFFFULL
     cdef uint64_t state = _mix(stream + (<uint64_t>row + 1) * g)
     cdef uint64_t w
     cdef Py_ssize_t j
-    cdef floating t
     for j in range(0, n - 1, 2):
         state += g
         w = _mix(state)
-        t = src[j]
-        dst[j] = t * scale if <uint32_t>w >= thr else 0
-        t = src[j + 1]
-        dst[j + 1] = t * scale if <uint32_t>(w >> 32) >= thr else 0
+        dst[j] = src[j] * (scale * <floating>_kept(w & low, thr))
+        dst[j + 1] = src[j + 1] * (scale * <floating>_kept(w >> 32, thr))
     if n % 2:
         w = _mix(state + g)
-        dst[n - 1] = src[n - 1] * scale if <uint32_t>w >= thr else 0
+        dst[n - 1] = src[n - 1] * (scale * <floating>_kept(w & low, thr))

@@ -356,6 +356,8 @@ class Network:
         if optimizer is None:
             lr = check_scalar(lr, "lr", minimum=0.0)
             with self._lock:
+                if not self._has_dropout:
+                    return self._plan.sgd_step(X, T, labels, lr, self.l2)
                 masks = self._training_masks()
                 value = self._plan.sgd_step(X, T, labels, lr, self.l2, masks)
                 self._advance(masks)
