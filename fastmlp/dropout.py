@@ -56,6 +56,20 @@ def check_step(value, name="dropout_step"):
     return int(value)
 
 
+class Counter64:
+    """A validated attribute holding an unsigned 64-bit integer (dropout_key, dropout_step):
+    what the kernels take as uint64, checked when it is set, with its name in the error."""
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj, value):
+        setattr(obj, self.slot, check_step(value, self.name))
+
+
 def make_key(seed):
     """A 64-bit dropout key from a seed: an int (reproducible), None (fresh entropy), or
     a numpy Generator, BitGenerator or SeedSequence (a child of its seed sequence: the

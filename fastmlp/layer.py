@@ -13,7 +13,7 @@ import numpy as np
 from . import _kernels
 from ._validation import check_dtype, check_matrix, check_size
 from .activations import PARAMETRIZED, get_activation
-from .dropout import check_rate, make_key
+from .dropout import Counter64, check_rate, make_key
 
 
 def init_weights(W, init, rng):
@@ -46,6 +46,9 @@ class Layer:
         The mask of each training forward is drawn from `dropout_key` (made from seed)
         and the step counter `dropout_step`, which then advances.
     """
+
+    dropout_key = Counter64()
+    dropout_step = Counter64()
 
     def __init__(self, n_in, n_out, activation="relu", dtype=np.float32, seed=None,
                  alpha=None, dropout=0.0):

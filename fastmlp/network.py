@@ -15,7 +15,7 @@ from . import _kernels, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
                           check_targets)
 from .activations import PARAMETRIZED, get_activation
-from .dropout import check_rates, check_step, make_key
+from .dropout import Counter64, check_rates, check_step, make_key
 from .layer import Layer
 from .losses import get_loss
 from .preprocessing import Standardizer
@@ -45,10 +45,15 @@ class Network:
         Layers, leave it None: their own `dropout` rates are used.
     """
 
+    # training steps draw their dropout masks from (key, step); step then advances
+    dropout_key = Counter64()
+    dropout_step = Counter64()
+
     def __init__(self, sizes, activation="relu", loss="cross_entropy", dtype=np.float32,
                  seed=None, *, output_activation=None, alpha=None, l2=0.0, dropout=None):
         self._loss = get_loss(loss)
         self.l2 = check_scalar(l2, "l2", minimum=0.0)
+        key = make_key(seed)
         if isinstance(sizes, (list, tuple)) and sizes and all(isinstance(s, Layer) for s in sizes):
             if dropout is not None:
                 raise TypeError("dropout is set on each Layer (Layer(..., dropout=p)) when "
@@ -63,9 +68,7 @@ class Network:
         self._build_buffers()
         self._scaler = None
         self.training = {}     # how the network was trained (saved with the model)
-        # training steps draw their dropout masks from (key, step); step then advances
-        self.dropout_key = make_key(seed)
-        self.dropout_step = 0
+        self.dropout_key, self.dropout_step = key, 0
 
     # -- construction --------------------------------------------------------
 

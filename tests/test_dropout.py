@@ -437,7 +437,11 @@ def test_bad_dropout_step_is_refused_and_changes_nothing(rng):
             net.gradient(X, y, dropout_step=bad)
         with pytest.raises(error, match="dropout_step"):
             net.loss(X, y, dropout_step=bad)
-    assert net.dropout_step == 0
+        for obj in (net, net.layers[0]):
+            for name in ("dropout_key", "dropout_step"):
+                with pytest.raises(error, match=name):
+                    setattr(obj, name, bad)
+    assert net.dropout_step == 0 and net.layers[0].dropout_step == 0
 
 
 def test_copies_pickles_and_model_files_keep_the_rates(tmp_path, rng):
