@@ -166,12 +166,12 @@ class Network:
         """(key, step) for the masks of the next training call; None without dropout."""
         if not self._has_dropout:
             return None
-        return (self.dropout_key, self.dropout_step)
+        return (self._dropout_key, self._dropout_step)     # the validated values
 
     def _advance(self, masks):
         """After a training call that used `masks`: the next one draws new masks."""
         if masks is not None:
-            self.dropout_step = (self.dropout_step + 1) % 2**64
+            self._dropout_step = (masks[1] + 1) & 0xFFFFFFFFFFFFFFFF
 
     def _fixed_masks(self, dropout_step):
         """(key, dropout_step) to evaluate with one step's masks, or None."""
