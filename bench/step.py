@@ -702,19 +702,27 @@ def bench_dropout(cfg, markdown):
 
         cs = [Contender(f"p={p}", lambda net=net: net.train_step(X, y, LR))
               for p, net in nets.items()]
+        if threadpool_limits is not None:
+            cs += [Contender(f"p={p} 1t", lambda net=nets[p]: net.train_step(X, y, LR),
+                             one_blas_thread) for p in (0.0, 0.2)]
         cs.append(Contender("hash", hash_masks))
         res = run_small(cfg, cs)
         base = res["p=0.0"].best
         star = "*" if contended(res) else ""
+        one = (fmt_ratio(res["p=0.2 1t"].best / res["p=0.0 1t"].best) + star
+               if "p=0.2 1t" in res else "—")
         rows.append([label, fmt_time(base), fmt_time(res["p=0.2"].best),
                      fmt_ratio(res["p=0.2"].best / base) + star,
-                     fmt_ratio(res["p=0.5"].best / base) + star,
+                     fmt_ratio(res["p=0.5"].best / base) + star, one,
                      f"{fmt_time(res['hash'].best)} ({100 * res['hash'].best / base:.0f}%)"])
     section("Dropout: one train_step (SGD) with dropout p on every hidden layer, against "
             "p = 0, same run",
             table(["workload", "p = 0", "p = 0.2", "p=0.2 / p=0", "p=0.5 / p=0",
-                   "mask hashing, one pass (share of p = 0 step)"],
-                  rows, markdown, ["<", ">", ">", ">", ">", ">"]), markdown)
+                   "p=0.2 / p=0, 1 BLAS thread", "mask hashing, one pass (share of p = 0)"],
+                  rows, markdown, ["<", ">", ">", ">", ">", ">", ">"]), markdown)
+    if any("*" in r[3] for r in rows):
+        print(f"(*) no block ran while other processes used ≤ {CpuMonitor.QUIET} cores: "
+              "rerun on a quiet machine")
 
 
 def threads_table(extras, markdown):
