@@ -284,7 +284,7 @@ def dropout_mask(cnp.ndarray out, uint64_t key, uint64_t step, uint64_t layer,
                  double rate, Py_ssize_t row0=0):
     """out (B×n) := the dropout multipliers m (0 or 1/(1-rate)) of rows row0..row0+B-1
     of (key, step, layer): the very mask the training kernels apply."""
-    cdef Py_ssize_t i, j, B = out.shape[0], n = out.shape[1]
+    cdef Py_ssize_t i, B = out.shape[0], n = out.shape[1]
     cdef Drop d = _drop(key, step, layer, rate)
     cdef void* o = _ptr(out)
     if FASTMLP_DEBUG:
@@ -314,6 +314,8 @@ def layer_forward(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, cnp.ndarray Z,
     cdef Drop mask
     cdef Drop* dp = NULL
     if dropout is not None:
+        if Ad is None:
+            raise ValueError("layer_forward with dropout needs Ad")
         mask = _drop(dropout[0], dropout[1], dropout[2], dropout[3])
         dp = &mask
     cdef void* ad = _ptr(Ad)
