@@ -465,3 +465,19 @@ def test_copies_pickles_and_model_files_keep_the_rates(tmp_path, rng):
     with np.load(tmp_path / "p.npz") as z:
         assert '"dropout"' not in str(z["meta"][()])
     assert fio.load(tmp_path / "p.npz").dropout == [0.0]
+
+
+@pytest.mark.parametrize("bad", [[0.5, 1.0, 0.0], [0.5, 0.5], "0.5", [0.5, True, 0.0],
+                                 [0.0, 0.0, 0.5]])
+def test_model_file_with_bad_rates_is_refused(tmp_path, bad):
+    import json
+    from fastmlp import io as fio
+    net = Network([3, 4, 4, 2], seed=0, dropout=0.5)
+    fio.save(net, tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as z:
+        meta, params = json.loads(str(z["meta"][()])), z["params"]
+    assert meta["dropout"] == [0.5, 0.5, 0.0]
+    meta["dropout"] = bad
+    np.savez(tmp_path / "bad.npz", meta=np.array(json.dumps(meta)), params=params)
+    with pytest.raises(ValueError, match="bad.npz.*dropout"):
+        fio.load(tmp_path / "bad.npz")
