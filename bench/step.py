@@ -5,6 +5,8 @@
     python bench/step.py --quick      smoke run (under 30 s; fewer, shorter repeats)
     python bench/step.py --markdown   the tables as Markdown (for the README)
     python bench/step.py --details    also every contender's min / median / spread
+    python bench/step.py --dropout    only the cost of dropout (train_step with p = 0.2
+                                      and 0.5 against p = 0; under a minute)
 
 The machine is shared and noisy, so only RATIOS measured in the same run mean anything.
 
@@ -679,6 +681,50 @@ def bench_gradient(cfg, report, extras):
 # Secondary tables
 # ---------------------------------------------------------------------------
 
+DROPOUT = [("784-128-10 b32 ReLU CE f32", [784, 128, 10], 32),
+           ("784-512-256-10 b128 ReLU CE f32", [784, 512, 256, 10], 128)]
+
+
+def bench_dropout(cfg, markdown):
+    """train_step with dropout against the same network without it, interleaved; and
+    the mask hashing alone (what storing the forward's mask would save the backward)."""
+    rows = []
+    for label, sizes, B in DROPOUT:
+        X, y = make_data(sizes, B, "cross_entropy", np.float32)
+        nets = {p: fastmlp.Network(sizes, "relu", "cross_entropy", np.float32, seed=0,
+                                   dropout=p) for p in (0.0, 0.2, 0.5)}
+        hidden = [(l, n) for l, n in enumerate(sizes[1:-1])]
+        masks = [np.empty((B, n), np.float32) for _, n in hidden]
+
+        def hash_masks():
+            for (l, _), m in zip(hidden, masks):
+                fastmlp._kernels.dropout_mask(m, 1, 2, l, 0.2)
+
+        cs = [Contender(f"p={p}", lambda net=net: net.train_step(X, y, LR))
+              for p, net in nets.items()]
+        if threadpool_limits is not None:
+            cs += [Contender(f"p={p} 1t", lambda net=nets[p]: net.train_step(X, y, LR),
+                             one_blas_thread) for p in (0.0, 0.2)]
+        cs.append(Contender("hash", hash_masks))
+        res = run_small(cfg, cs)
+        base = res["p=0.0"].best
+        star = "*" if contended(res) else ""
+        one = (fmt_ratio(res["p=0.2 1t"].best / res["p=0.0 1t"].best) + star
+               if "p=0.2 1t" in res else "—")
+        rows.append([label, fmt_time(base), fmt_time(res["p=0.2"].best),
+                     fmt_ratio(res["p=0.2"].best / base) + star,
+                     fmt_ratio(res["p=0.5"].best / base) + star, one,
+                     f"{fmt_time(res['hash'].best)} ({100 * res['hash'].best / base:.0f}%)"])
+    section("Dropout: one train_step (SGD) with dropout p on every hidden layer, against "
+            "p = 0, same run",
+            table(["workload", "p = 0", "p = 0.2", "p=0.2 / p=0", "p=0.5 / p=0",
+                   "p=0.2 / p=0, 1 BLAS thread", "mask hashing, one pass (share of p = 0)"],
+                  rows, markdown, ["<", ">", ">", ">", ">", ">", ">"]), markdown)
+    if any("*" in r[3] for r in rows):
+        print(f"(*) no block ran while other processes used ≤ {CpuMonitor.QUIET} cores: "
+              "rerun on a quiet machine")
+
+
 def threads_table(extras, markdown):
     rows = []
     for label, res, (k2, k1), t_torch in extras["threads"]:
@@ -729,6 +775,8 @@ def main(argv=None):
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     ap.add_argument("--details", action="store_true",
                     help="also print every contender's min / median / spread")
+    ap.add_argument("--dropout", action="store_true",
+                    help="only the cost of dropout: train_step with p = 0.2, 0.5 vs p = 0")
     args = ap.parse_args(argv)
     cfg = Config(args.quick)
     md = args.markdown
@@ -739,6 +787,11 @@ def main(argv=None):
     gc.collect()
     gc.freeze()
     print(header(cfg, md), flush=True)
+    if args.dropout:
+        bench_dropout(cfg, md)
+        print(f"(total {time.perf_counter() - t_start:.0f} s; load average now "
+              f"{os.getloadavg()[0]:.2f})")
+        return
     report = Report()
     extras = {"threads": [], "overhead": [], "details": [], "gradient": None}
     spent = []

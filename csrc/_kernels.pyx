@@ -1,7 +1,7 @@
 # fastmlp's compiled kernels.
 #
-#   layer forward    Z := X @ W + b ;  A := act(Z)
-#   layer backward   δz := G ⊙ act'(A) ;  db := Σ_rows δz ;  D := δz @ Wᵀ ;  dW := Xᵀ @ δz
+#   layer forward    Z := X @ W + b ;  A := act(Z)  [; Ad := A ⊙ m, dropout in training]
+#   layer backward   δz := G ⊙ act'(A) [⊙ m] ;  db := Σ_rows δz ;  D := δz @ Wᵀ ;  dW := Xᵀ @ δz
 #   losses           the loss and ∂L/∂(output) in one pass over the rows
 #   Plan             forward + loss + backward (+ SGD update) of a whole network in ONE
 #                    call, looping over the layers in C with the GIL released
@@ -12,10 +12,12 @@
 # because everything below runs without bounds checks.
 
 cimport numpy as cnp
-from libc.math cimport log
+from libc.math cimport log, round
+from libc.stdint cimport uint32_t, uint64_t
 
 from _blas cimport floating, _gemm, _gemv_rowvec
 from _activations cimport *
+from _dropout cimport Drop, _drop_row, _stream
 
 import numpy as np
 
@@ -44,8 +46,10 @@ ctypedef cnp.npy_intp intp
 
 cdef void _layer_forward(const floating* X, const floating* W, const floating* b,
                          floating* Z, floating* A, int B, int n_in, int n_out,
-                         int act, floating alpha) noexcept nogil:
-    """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU, ELU)."""
+                         int act, floating alpha, floating* Ad,
+                         const Drop* drop) noexcept nogil:
+    """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU, ELU).
+    With drop (not NULL): Ad := A ⊙ m, the dropout mask, row by row while A is in cache."""
     cdef Py_ssize_t i, j
     cdef floating* z
     if B == 1:
@@ -60,16 +64,20 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
         for j in range(n_out):
             z[j] += b[j]
         _act_row(z, A + i * n_out, n_out, act, alpha)
+        if drop != NULL:
+            _drop_row(A + i * n_out, Ad + i * n_out, n_out, drop.stream, i, drop.thr,
+                      <floating>drop.scale)
 
 
 cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
                           const floating* Z, const floating* X, const floating* W,
                           floating* D, floating* dW, floating* db,
                           int B, int n_in, int n_out, int act, floating alpha,
-                          floating w_scale, floating w_beta) noexcept nogil:
-    """The δ kernel, from G = ∂L/∂A:
+                          floating w_scale, floating w_beta,
+                          const Drop* drop) noexcept nogil:
+    """The δ kernel, from G = ∂L/∂A (∂L/∂Ad under dropout):
 
-        δz := G ⊙ act'(A)              (into dZ, which may alias G)
+        δz := G ⊙ act'(A) [⊙ m]        (into dZ, which may alias G; m when drop)
         db := Σ_rows δz                (skipped when db is NULL)
         D  := δz @ Wᵀ                  (the δ of the layer below; skipped when D is NULL)
         dW := w_scale · Xᵀ @ δz + w_beta · dW      (skipped when dW is NULL)
@@ -85,6 +93,8 @@ cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
     for i in range(B):
         dz = dZ + i * n_out
         _dact_row(G + i * n_out, A + i * n_out, Z + i * n_out, dz, n_out, act, alpha)
+        if drop != NULL:
+            _drop_row(dz, dz, n_out, drop.stream, i, drop.thr, <floating>drop.scale)
         if db != NULL:
             for j in range(n_out):
                 db[j] += dz[j]
@@ -255,10 +265,60 @@ cdef _expect(str name, cnp.ndarray a, Py_ssize_t rows, Py_ssize_t cols, bint f64
                              f"got {(<object>a).dtype} {(<object>a).shape}")
 
 
+cdef uint32_t _threshold(double rate) noexcept nogil:
+    """round(rate · 2³²), at most 2³² - 1: a unit whose u32 is below it is dropped."""
+    cdef double t = round(rate * 4294967296.0)
+    return <uint32_t>(t if t < 4294967295.0 else 4294967295.0)
+
+
+cdef Drop _drop(uint64_t key, uint64_t step, uint64_t layer, double rate) noexcept nogil:
+    """The mask of (key, step, layer) at dropout rate 0 < rate < 1."""
+    cdef Drop d
+    d.stream = _stream(key, step, layer)
+    d.thr = _threshold(rate)
+    d.scale = 1 / (1 - rate)
+    return d
+
+
+def dropout_mask(cnp.ndarray out, uint64_t key, uint64_t step, uint64_t layer,
+                 double rate, Py_ssize_t row0=0):
+    """out (B×n) := the dropout multipliers m (0 or 1/(1-rate)) of rows row0..row0+B-1
+    of (key, step, layer): the very mask the training kernels apply."""
+    cdef Py_ssize_t i, B = out.shape[0], n = out.shape[1]
+    cdef Drop d = _drop(key, step, layer, rate)
+    cdef void* o = _ptr(out)
+    if FASTMLP_DEBUG:
+        _expect("out", out, B, n, _is_f64(out))
+    if _is_f64(out):
+        with nogil:
+            for i in range(B * n):
+                (<double*>o)[i] = 1
+            for i in range(B):
+                _drop_row(<double*>o + i * n, <double*>o + i * n, n, d.stream, row0 + i,
+                          d.thr, <double>d.scale)
+    else:
+        with nogil:
+            for i in range(B * n):
+                (<float*>o)[i] = 1
+            for i in range(B):
+                _drop_row(<float*>o + i * n, <float*>o + i * n, n, d.stream, row0 + i,
+                          d.thr, <float>d.scale)
+
+
 def layer_forward(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, cnp.ndarray Z,
-                  cnp.ndarray A, int act, double alpha):
-    """Z := X @ W + b ; A := act(Z).  Pass Z = A unless the layer keeps Z."""
+                  cnp.ndarray A, int act, double alpha, cnp.ndarray Ad=None,
+                  tuple dropout=None):
+    """Z := X @ W + b ; A := act(Z).  Pass Z = A unless the layer keeps Z.
+    dropout = (key, step, layer, rate), rate > 0: also Ad := A ⊙ m (Ad not A)."""
     cdef int B = X.shape[0], n_in = W.shape[0], n_out = W.shape[1]
+    cdef Drop mask
+    cdef Drop* dp = NULL
+    if dropout is not None:
+        if Ad is None:
+            raise ValueError("layer_forward with dropout needs Ad")
+        mask = _drop(dropout[0], dropout[1], dropout[2], dropout[3])
+        dp = &mask
+    cdef void* ad = _ptr(Ad)
     cdef void* x = _ptr(X)
     cdef void* w = _ptr(W)
     cdef void* bb = _ptr(b)
@@ -269,21 +329,29 @@ def layer_forward(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, cnp.ndarray Z,
         _expect("X", X, B, n_in, f64); _expect("W", W, n_in, n_out, f64)
         _expect("b", b, 1, n_out, f64); _expect("Z", Z, B, n_out, f64)
         _expect("A", A, B, n_out, f64)
+        if dp != NULL:
+            _expect("Ad", Ad, B, n_out, f64)
     if f64:
         with nogil:
             _layer_forward(<double*>x, <double*>w, <double*>bb, <double*>z, <double*>a,
-                           B, n_in, n_out, act, alpha)
+                           B, n_in, n_out, act, alpha, <double*>ad, dp)
     else:
         with nogil:
             _layer_forward(<float*>x, <float*>w, <float*>bb, <float*>z, <float*>a,
-                           B, n_in, n_out, act, <float>alpha)
+                           B, n_in, n_out, act, <float>alpha, <float*>ad, dp)
 
 
 def layer_backward(cnp.ndarray G, cnp.ndarray dZ, cnp.ndarray A, cnp.ndarray Z,
                    cnp.ndarray X, cnp.ndarray W, cnp.ndarray D, cnp.ndarray dW,
-                   cnp.ndarray db, int act, double alpha):
-    """δz := G ⊙ act'(A) ; db := Σ δz ; D := δz @ Wᵀ (if D is not None) ; dW := Xᵀ @ δz."""
+                   cnp.ndarray db, int act, double alpha, tuple dropout=None):
+    """δz := G ⊙ act'(A) ; db := Σ δz ; D := δz @ Wᵀ (if D is not None) ; dW := Xᵀ @ δz.
+    dropout = (key, step, layer, rate) of the forward: δz also ⊙ m (A is before the mask)."""
     cdef int B = X.shape[0], n_in = W.shape[0], n_out = W.shape[1]
+    cdef Drop mask
+    cdef Drop* dp = NULL
+    if dropout is not None:
+        mask = _drop(dropout[0], dropout[1], dropout[2], dropout[3])
+        dp = &mask
     cdef void* g = _ptr(G)
     cdef void* dz = _ptr(dZ)
     cdef void* a = _ptr(A)
@@ -304,12 +372,12 @@ def layer_backward(cnp.ndarray G, cnp.ndarray dZ, cnp.ndarray A, cnp.ndarray Z,
         with nogil:
             _layer_backward(<double*>g, <double*>dz, <double*>a, <double*>z, <double*>x,
                             <double*>w, <double*>d, <double*>dw, <double*>dbb,
-                            B, n_in, n_out, act, alpha, <double>1, <double>0)
+                            B, n_in, n_out, act, alpha, <double>1, <double>0, dp)
     else:
         with nogil:
             _layer_backward(<float*>g, <float*>dz, <float*>a, <float*>z, <float*>x,
                             <float*>w, <float*>d, <float*>dw, <float*>dbb,
-                            B, n_in, n_out, act, <float>alpha, <float>1, <float>0)
+                            B, n_in, n_out, act, <float>alpha, <float>1, <float>0, dp)
 
 
 def activate(cnp.ndarray Z, cnp.ndarray A, int act, double alpha):
@@ -426,11 +494,13 @@ cdef class Plan:
     cdef int* sizes          # n_layers + 1 widths, input first
     cdef int* act            # activation code per layer
     cdef double* alpha       # activation parameter per layer
+    cdef double* rate        # dropout rate per layer (0: none), applied only in training
     cdef Py_ssize_t* off     # offsets of W0, b0, W1, b1, ... in the flat buffers
     cdef char* params
     cdef char* grads
     cdef char** A            # per-layer output, capacity × sizes[l+1]
     cdef char** Z            # per-layer pre-activation if kept apart (GELU, ELU), else A
+    cdef char** Ad           # per-layer output after dropout if its rate > 0, else A
     cdef char* delta0        # two δ buffers, capacity × widest layer, used in turn
     cdef char* delta1
     cdef object _owner       # the arrays the pointers above point into
@@ -439,24 +509,27 @@ cdef class Plan:
 
     def __cinit__(self, cnp.ndarray params, cnp.ndarray grads, cnp.ndarray sizes,
                   cnp.ndarray codes, cnp.ndarray alphas, cnp.ndarray offsets,
-                  int loss):
+                  int loss, cnp.ndarray rates):
         """sizes: int32 (L+1); codes: int32 (L); alphas: float64 (L);
-        offsets: intp (2L), W0, b0, W1, b1, ... offsets into params and grads."""
+        offsets: intp (2L), W0, b0, W1, b1, ... offsets into params and grads;
+        rates: float64 (L), dropout rates in [0, 1), 0 for the output layer."""
         self.n_layers = codes.shape[0]
         self.loss = loss
         self.fused_output = loss != LOSS_MSE
         self.f64 = _is_f64(params)
-        self._owner = (params, grads, sizes, codes, alphas, offsets)
+        self._owner = (params, grads, sizes, codes, alphas, offsets, rates)
         self.sizes = <int*>_ptr(sizes)
         self.act = <int*>_ptr(codes)
         self.alpha = <double*>_ptr(alphas)
+        self.rate = <double*>_ptr(rates)
         self.off = <Py_ssize_t*>_ptr(offsets)
         self.params = <char*>_ptr(params)
         self.grads = <char*>_ptr(grads)
         self.capacity = 0
-        self._pointers = np.zeros(2 * self.n_layers, dtype=np.intp)
+        self._pointers = np.zeros(3 * self.n_layers, dtype=np.intp)
         self.A = <char**>_ptr(self._pointers)
         self.Z = self.A + self.n_layers
+        self.Ad = self.Z + self.n_layers
 
     def reserve(self, Py_ssize_t batch):
         """Make the workspaces hold `batch` rows (they only ever grow)."""
@@ -471,16 +544,23 @@ cdef class Plan:
         for l in range(self.n_layers):
             a = np.empty(batch * self.sizes[l + 1], dtype=dtype)
             z = np.empty_like(a) if _keeps_z(self.act[l]) else a
-            work += [a, z]
+            ad = np.empty_like(a) if self.rate[l] > 0 else a
+            work += [a, z, ad]
             self.A[l] = <char*>_ptr(a)
             self.Z[l] = <char*>_ptr(z)
+            self.Ad[l] = <char*>_ptr(ad)
         self._work = work
         self.capacity = batch
 
-    def forward(self, cnp.ndarray X, cnp.ndarray out, bint logits=False):
+    def forward(self, cnp.ndarray X, cnp.ndarray out, bint logits=False,
+                tuple dropout=None):
         """out := the network's output for X: probabilities under a fused loss,
-        or with `logits` the output layer's Z (what the fused losses take)."""
+        or with `logits` the output layer's Z (what the fused losses take).
+        dropout = (key, step): the training forward, with that step's masks."""
         cdef int B = X.shape[0]
+        cdef bint training = dropout is not None
+        cdef uint64_t key = dropout[0] if training else 0
+        cdef uint64_t step = dropout[1] if training else 0
         self.reserve(B)
         cdef void* x = _ptr(X)
         cdef void* o = _ptr(out)
@@ -489,22 +569,24 @@ cdef class Plan:
             _expect("out", out, B, self.sizes[self.n_layers], self.f64)
         if self.f64:
             with nogil:
-                _plan_forward(self, <double*>x, <double*>o, B, logits)
+                _plan_forward(self, <double*>x, <double*>o, B, logits, training, key, step)
         else:
             with nogil:
-                _plan_forward(self, <float*>x, <float*>o, B, logits)
+                _plan_forward(self, <float*>x, <float*>o, B, logits, training, key, step)
 
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double l2, cnp.ndarray dX, bint inputs_only=False,
-                 cnp.ndarray row_loss=None, cnp.ndarray row_weights=None):
+                 cnp.ndarray row_loss=None, cnp.ndarray row_weights=None,
+                 tuple dropout=None):
         """The loss; fills the flat gradient buffer, and dX := ∂L/∂X if dX is given.
         With inputs_only, only dX (the weight-gradient GEMMs are skipped).  row_loss
         (float64, length B), if given, receives each row's loss (without penalty).
         row_weights (float64, length B, summing to 1), if given, weight the rows'
-        losses in place of the batch mean."""
+        losses in place of the batch mean.  dropout = (key, step): training, with
+        that step's masks."""
         return self._run(X, T, labels, 0.0, l2, dX,
                          MODE_INPUTS if inputs_only else MODE_GRADIENT, row_loss,
-                         row_weights)
+                         row_weights, dropout)
 
     def vjp(self, cnp.ndarray X, cnp.ndarray G, cnp.ndarray dX, bint logits=False,
             bint after_forward=False):
@@ -535,14 +617,17 @@ cdef class Plan:
                           after_forward)
 
     def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
-                 double lr, double l2):
+                 double lr, double l2, tuple dropout=None):
         """The loss before the step; then params := params - lr · (∇L + l2 · W)."""
-        return self._run(X, T, labels, lr, l2, None, MODE_SGD, None, None)
+        return self._run(X, T, labels, lr, l2, None, MODE_SGD, None, None, dropout)
 
     cdef double _run(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                      double lr, double l2, cnp.ndarray dX, int mode, cnp.ndarray row_loss,
-                     cnp.ndarray row_weights):
+                     cnp.ndarray row_weights, tuple dropout):
         cdef int B = X.shape[0]
+        cdef bint training = dropout is not None
+        cdef uint64_t key = dropout[0] if training else 0
+        cdef uint64_t step = dropout[1] if training else 0
         self.reserve(B)
         cdef void* x = _ptr(X)
         cdef void* t = _ptr(T)
@@ -564,27 +649,43 @@ cdef class Plan:
         if self.f64:
             with nogil:
                 value = _plan_step(self, <double*>x, <double*>t, lab, <double*>dx,
-                                   B, lr, l2, mode, rl, rw)
+                                   B, lr, l2, mode, rl, rw, training, key, step)
         else:
             with nogil:
                 value = _plan_step(self, <float*>x, <float*>t, lab, <float*>dx,
-                                   B, lr, l2, mode, rl, rw)
+                                   B, lr, l2, mode, rl, rw, training, key, step)
         return value
 
 
+cdef inline Drop* _layer_drop(Plan p, int l, bint training, uint64_t key,
+                              uint64_t step, Drop* d) noexcept nogil:
+    """d, filled with layer l's mask for (key, step), when training and the layer
+    has a dropout rate; else NULL."""
+    if not training or p.rate[l] <= 0:
+        return NULL
+    d[0] = _drop(key, step, l, p.rate[l])
+    return d
+
+
 cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
-                        bint logits) noexcept nogil:
+                        bint logits, bint training, uint64_t key,
+                        uint64_t step) noexcept nogil:
     """Every layer's forward; the last one writes into `out`.
 
     With `logits`, a fused loss's output layer stops at Z (the loss applies
     softmax/sigmoid itself); otherwise `out` is the output activation.
+    training: hidden layers with a dropout rate pass on Ad = A ⊙ m, the masks of
+    (key, step).
     """
     cdef int l, act, L = p.n_layers
     cdef const floating* inp = X
     cdef floating* P = <floating*>p.params
     cdef floating* a
     cdef floating* z
+    cdef Drop d
+    cdef Drop* dp
     for l in range(L):
+        dp = _layer_drop(p, l, training, key, step, &d)
         act = p.act[l]
         a = <floating*>p.A[l]
         z = <floating*>p.Z[l]
@@ -595,14 +696,17 @@ cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
                 z = out
             a = out
         _layer_forward(inp, P + p.off[2 * l], P + p.off[2 * l + 1], z, a,
-                       B, p.sizes[l], p.sizes[l + 1], act, <floating>p.alpha[l])
-        inp = a
+                       B, p.sizes[l], p.sizes[l + 1], act, <floating>p.alpha[l],
+                       <floating*>p.Ad[l], dp)
+        inp = <floating*>p.Ad[l] if dp != NULL else a
 
 
 cdef double _plan_step(Plan p, const floating* X, const floating* T,
                        const intp* labels, floating* dX, int B, double lr, double l2,
-                       int mode, double* row_loss, const double* row_w) noexcept nogil:
-    """One training step: forward, loss, backward; then the gradient or the SGD update."""
+                       int mode, double* row_loss, const double* row_w, bint training,
+                       uint64_t key, uint64_t step) noexcept nogil:
+    """One training step: forward, loss, backward; then the gradient or the SGD update.
+    training: with the dropout masks of (key, step), in the forward and the δ kernels."""
     cdef int l, L = p.n_layers
     cdef floating* P = <floating*>p.params
     cdef floating* out = <floating*>p.A[L - 1]
@@ -615,10 +719,10 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
         penalty *= 0.5 * l2
 
     # forward, then the loss and G = ∂L/∂(output), or ∂L/∂Z for a fused loss
-    _plan_forward(p, X, out, B, True)
+    _plan_forward(p, X, out, B, True, training, key, step)
     value = _loss(p.loss, out, T, labels, <floating*>p.delta0, row_loss, row_w, B,
                   p.sizes[L])
-    _plan_backward(p, X, dX, B, p.fused_output, mode, lr, l2)
+    _plan_backward(p, X, dX, B, p.fused_output, mode, lr, l2, training, key, step)
     return value + penalty
 
 
@@ -627,20 +731,22 @@ cdef void _plan_vjp(Plan p, const floating* X, const floating* G_out, floating* 
     """dX := the vector-Jacobian product of the network output with G_out."""
     cdef Py_ssize_t j
     if not after_forward:
-        _plan_forward(p, X, <floating*>p.A[p.n_layers - 1], B, logits)
+        _plan_forward(p, X, <floating*>p.A[p.n_layers - 1], B, logits, False, 0, 0)
     cdef floating* G = <floating*>p.delta0
     for j in range(<Py_ssize_t>B * p.sizes[p.n_layers]):
         G[j] = G_out[j]
-    _plan_backward(p, X, dX, B, logits and p.fused_output, MODE_INPUTS, 0, 0)
+    _plan_backward(p, X, dX, B, logits and p.fused_output, MODE_INPUTS, 0, 0, False, 0, 0)
 
 
 cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
                          bint identity_output, int mode, double lr,
-                         double l2) noexcept nogil:
+                         double l2, bint training, uint64_t key,
+                         uint64_t step) noexcept nogil:
     """Backward from G = p.delta0 (∂L/∂ of the last layer's output, or of its Z when
     identity_output), last layer first.  The δ below each layer goes to the other
     δ buffer, the first layer's to dX (skipped if NULL).  mode: the gradient into
-    p.grads (+ l2·W), the SGD update folded into the GEMMs, or inputs only."""
+    p.grads (+ l2·W), the SGD update folded into the GEMMs, or inputs only.
+    training: the forward's dropout masks of (key, step), recomputed in the δ kernels."""
     cdef int l, act, L = p.n_layers
     cdef floating* P = <floating*>p.params
     cdef floating* Gr = <floating*>p.grads
@@ -652,9 +758,18 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
     cdef floating* dW
     cdef const floating* inp
     cdef Py_ssize_t j, n_w
+    cdef Drop d
+    cdef Drop* dp
     for l in range(L - 1, -1, -1):
         act = ACT_IDENTITY if (l == L - 1 and identity_output) else p.act[l]
-        inp = X if l == 0 else <const floating*>p.A[l - 1]
+        # the layer's input: the output below after its dropout (Ad is A without one)
+        if l == 0:
+            inp = X
+        elif training:
+            inp = <const floating*>p.Ad[l - 1]
+        else:
+            inp = <const floating*>p.A[l - 1]
+        dp = _layer_drop(p, l, training, key, step, &d)
         if l == 0:
             below = dX
         elif G == <floating*>p.delta0:
@@ -671,7 +786,7 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
             _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
                             W, db, B, p.sizes[l], p.sizes[l + 1], act,
                             <floating>p.alpha[l], <floating>(-lr),
-                            <floating>(1 - lr * l2))
+                            <floating>(1 - lr * l2), dp)
             # b := b - lr · db
             for j in range(p.sizes[l + 1]):
                 b[j] -= <floating>lr * db[j]
@@ -681,7 +796,7 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
                 db = NULL
             _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
                             dW, db, B, p.sizes[l], p.sizes[l + 1], act,
-                            <floating>p.alpha[l], <floating>1, <floating>0)
+                            <floating>p.alpha[l], <floating>1, <floating>0, dp)
             if l2 != 0 and dW != NULL:
                 # dW += l2 · W
                 for j in range(n_w):

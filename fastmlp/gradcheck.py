@@ -18,6 +18,10 @@ cancellation of lse - z_y (a confident row's loss is log1p of a small sum): the
 kernels' own loss, fine for training, rounds at eps · |z| and would swamp the
 gradient of a well-trained network.
 
+Under dropout (dropout_step=k) the loss is that of training step k, whose masks are
+fixed: each hidden layer's output is multiplied by the same mask m (from
+fastmlp.dropout.dropout_mask) in every perturbed copy of a row.
+
 At a ReLU-type kink the loss is not differentiable and a difference quotient that
 straddles one is meaningless: such coordinates are flagged and left out of the error,
 not failed.  The test is exact: a perturbation of W_l[i, j] moves column j of Z_l by
@@ -38,6 +42,7 @@ from scipy.special import log_expit
 from . import _kernels, _rounding
 from ._validation import check_scalar, check_size
 from .activations import ACTIVATIONS
+from .dropout import check_step, dropout_mask
 
 _STENCIL = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])            # multiples of h
 _WEIGHTS = np.array([-1.0, 9.0, -45.0, 45.0, -9.0, 1.0]) / 60.0   # then divided by h
@@ -55,8 +60,8 @@ def default_eps(net):
 
 
 def numerical_gradient(net, X, y, eps=None, wrt="params", n_coords=None, seed=None,
-                       progress=None):
-    """Central-difference gradient of net.loss(X, y).
+                       progress=None, dropout_step=None):
+    """Central-difference gradient of net.loss(X, y, dropout_step).
 
     wrt="params" gives a flat vector laid out like net.params (W0, b0, W1, ...);
     wrt="inputs" gives ∂L/∂X with the shape of X.  eps defaults to 1e-2, or 1e-3
@@ -64,11 +69,22 @@ def numerical_gradient(net, X, y, eps=None, wrt="params", n_coords=None, seed=No
     n_coords: difference only that many coordinates, drawn at random (seed) from each
     weight matrix and each bias vector (wrt="inputs": from X); the others are NaN.
     progress: a callable f(done, total, seconds) called as coordinates are finished.
+    dropout_step=k: with the dropout masks of training step k held fixed.
     """
-    return _numerical(net, X, y, eps, wrt, n_coords, seed, progress)[0]
+    return _numerical(net, X, y, eps, wrt, n_coords, seed, progress, dropout_step)[0]
 
 
-def _numerical(net, X, y, eps, wrt, n_coords=None, seed=None, progress=None):
+def _masks(net, B, dropout_step):
+    """Each layer's dropout multipliers for training step dropout_step (None: none)."""
+    if dropout_step is None:
+        return [None] * len(net.layers)
+    step = check_step(dropout_step)
+    return [dropout_mask(net.dropout_key, step, l, layer.dropout, (B, layer.n_out), net.dtype)
+            if layer.dropout else None for l, layer in enumerate(net.layers)]
+
+
+def _numerical(net, X, y, eps, wrt, n_coords=None, seed=None, progress=None,
+               dropout_step=None):
     """(gradient, kinked, checked): kinked flags coordinates whose stencil crosses a
     kink, checked those that were differenced (all, unless n_coords samples)."""
     if wrt not in ("params", "inputs"):
@@ -81,7 +97,8 @@ def _numerical(net, X, y, eps, wrt, n_coords=None, seed=None, progress=None):
     if n_coords is not None:
         n_coords = check_size(n_coords, "n_coords")
     rng = np.random.default_rng(seed)
-    fwd = _Forward(net, X, T, labels)      # X here is after the network's scaler
+    masks = _masks(net, X.shape[0], dropout_step)
+    fwd = _Forward(net, X, T, labels, masks)      # X here is after the network's scaler
     if wrt == "inputs":
         coords = _sample(X.size, n_coords, rng)
         tick = _Progress(progress, coords.size)
@@ -165,10 +182,12 @@ def row_losses(loss_name, out, T, labels):
 
 
 class _Forward:
-    """A network's forward pass kept layer by layer, to restart from any layer."""
+    """A network's forward pass kept layer by layer, to restart from any layer.
+    A[l] is layer l's output after its dropout mask masks[l] (if not None)."""
 
-    def __init__(self, net, X, T, labels):
+    def __init__(self, net, X, T, labels, masks):
         self.net, self.X, self.T, self.labels = net, X, T, labels
+        self.masks = masks
         self.B = X.shape[0]
         self.codes = [layer._code for layer in net.layers]
         if net._loss.output_activation is not None:       # the loss takes logits
@@ -181,6 +200,8 @@ class _Forward:
             Z += layer.b
             A = np.empty_like(Z)
             _kernels.activate(Z, A, code, layer.alpha)
+            if self.masks[len(self.A)] is not None:
+                A *= self.masks[len(self.A)]
             self.Z.append(Z)
             self.A.append(A)
             inp = A
@@ -202,6 +223,8 @@ class _Forward:
             _kernels.activate(Zm, Zm, self.codes[m], layer.alpha)
             if self._kinked(m):
                 patterns.append(Zm > 0)
+            if self.masks[m] is not None:
+                Zm *= self.masks[m][rows]
             A = Zm
         T = None if self.T is None else self.T[rows]
         labels = None if self.labels is None else self.labels[rows]
@@ -248,7 +271,10 @@ class _Forward:
                 # only a_j changes, so Z_{l+1} moves by a rank-one term
                 aj = zj.reshape(-1, 1).copy()
                 _kernels.activate(aj, aj, self.codes[l], layer.alpha)
-                d_aj = aj.reshape(P, S, B) - self.A[l][:, j].T[:, None, :]
+                aj = aj.reshape(P, S, B)
+                if self.masks[l] is not None:
+                    aj *= self.masks[l][:, j].T[:, None, :]
+                d_aj = aj - self.A[l][:, j].T[:, None, :]
                 W_next = net.layers[l + 1].W
                 Zp = self.Z[l + 1][None, None] + d_aj[..., None] * W_next[j][:, None, None, :]
                 own = [zj.reshape(P * S * B, 1) > 0] if self._kinked(l) else []
@@ -368,8 +394,9 @@ def relative_error(a, n, rel_floor, allowance=None):
 
 
 def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None, n_coords=None,
-                    seed=None, progress=None):
-    """Compare backprop (net.gradient) with the numerical gradient, per W and b.
+                    seed=None, progress=None, dropout_step=None):
+    """Compare backprop (net.gradient) with the numerical gradient, per W and b;
+    with dropout_step, both under the dropout masks of that training step.
 
     Both are computed in float64: on the network itself, or on a float64 copy of a
     float32 network.  rel_floor (default 1e-5) keeps the comparison of coordinates
@@ -385,13 +412,16 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None, n_coord
     rel_floor = check_scalar(1e-5 if rel_floor is None else rel_floor, "rel_floor",
                              minimum=0.0)
     ref = net if net.dtype == np.float64 else net.astype(np.float64)
-    _, analytic = ref.gradient(X, y)
-    numeric, kinked, checked = _numerical(ref, X, y, eps, "params", n_coords, seed, progress)
+    fixed = {} if dropout_step is None else {"dropout_step": dropout_step}
+    _, analytic = ref.gradient(X, y, **fixed)
+    numeric, kinked, checked = _numerical(ref, X, y, eps, "params", n_coords, seed, progress,
+                                          dropout_step)
     Xs = ref._inputs(X)
     T, labels = ref._targets(y, Xs.shape[0])
     h = default_eps(ref) if eps is None else float(eps)
+    masks = _masks(ref, Xs.shape[0], dropout_step)
     allow = _rounding.allowance(ref, Xs, T, labels,
-                                _unit_steps(_Forward(ref, Xs, T, labels), h))
+                                _unit_steps(_Forward(ref, Xs, T, labels, masks), h))
     err = np.zeros(net.n_params)
     err[checked] = relative_error(analytic[checked], numeric[checked], rel_floor,
                                   allow[checked] / tolerance)
@@ -407,7 +437,7 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None, n_coord
     report.max_rel_error = max(r[1] for r in report.rows)
     report.n_flagged = int(kinked.sum())
     if ref is not net:
-        _, own = net.gradient(X, y)
+        _, own = net.gradient(X, y, **fixed)
         report.float32_rel_error = float(relative_error(own, analytic, 1e-3).max())
     return report
 

@@ -49,6 +49,12 @@ The meta JSON object (every key is required):
                        or an integer.  save() refuses a net.training that breaks this.
     "fastmlp_version"  the fastmlp version that wrote the file (informational)
 
+Optional keys (readers take an absent one as its default):
+
+    "dropout"          one number per layer: its dropout rate in [0, 1) (layer.dropout),
+                       0 for the output layer.  Written only when some layer has
+                       dropout; absent (as in older files) means no dropout anywhere
+
 The JSON is strict (``allow_nan=False``: no NaN or Infinity tokens) and ASCII
 (non-ASCII characters are \\u-escaped).  Readers ignore keys they do not know, so
 keys may be added without a version bump; a change that old readers would
@@ -168,6 +174,8 @@ def _serialize(net):
         "training": training,
         "fastmlp_version": __version__,
     }
+    if any(layer.dropout for layer in net.layers):
+        meta["dropout"] = [float(layer.dropout) for layer in net.layers]
     text = json.dumps(meta, allow_nan=False)
     arrays = {"params": params}
     if scaler is not None:
@@ -344,6 +352,11 @@ def _parse_meta(text):
             or not all(_is_number(a) and math.isfinite(a) for a in alphas)):
         raise _Invalid(f"meta alphas must be a list of {n_layers} finite numbers, "
                        f"got {alphas!r}")
+    dropout = meta.setdefault("dropout", [0.0] * n_layers)
+    if (not isinstance(dropout, list) or len(dropout) != n_layers
+            or not all(_is_number(p) and 0 <= p < 1 for p in dropout)):
+        raise _Invalid(f"meta dropout must be a list of {n_layers} numbers in [0, 1), "
+                       f"got {dropout!r}")
     loss = meta["loss"]
     if not isinstance(loss, str) or loss not in LOSSES:
         raise _Invalid(f"unknown loss {loss!r} (known: {sorted(LOSSES)})")
@@ -435,8 +448,8 @@ def _build(meta, params, scaler):
     dtype = _DTYPES[meta["dtype"]]
     sizes = meta["sizes"]
     try:
-        layers = layers_from(zip(sizes[:-1], sizes[1:], meta["activations"], meta["alphas"]),
-                             dtype, empty=True)
+        layers = layers_from(zip(sizes[:-1], sizes[1:], meta["activations"], meta["alphas"],
+                                 meta["dropout"]), dtype, empty=True)
         net = Network(layers, loss=meta["loss"], l2=meta["l2"])
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"inconsistent architecture: {exc}") from None

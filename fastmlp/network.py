@@ -17,6 +17,7 @@ from . import _kernels, _tables, formats, optim, training
 from ._validation import (check_allocation, check_dtype, check_matrix, check_scalar,
                           check_size, check_targets)
 from .activations import PARAMETRIZED, get_activation
+from .dropout import Counter64, check_rates, check_step, make_key
 from .layer import Layer
 from .losses import get_loss
 from .preprocessing import Standardizer
@@ -40,31 +41,46 @@ class Network:
     output_activation : str, optional; only with loss="mse".
     alpha : float, optional; parameter of a leaky_relu / elu hidden activation.
     l2 : float; L2 penalty ½·l2·Σ‖W‖² on the weights (not biases).
+    dropout : float, or one float per hidden layer, in [0, 1); inverted dropout on the
+        hidden layers' outputs in training only (train_step, fit, partial_fit,
+        gradient(training=True)), its masks keyed by `seed` (fastmlp.dropout).  With
+        Layers, leave it None: their own `dropout` rates are used.
     """
 
+    # training steps draw their dropout masks from (key, step); step then advances
+    dropout_key = Counter64()
+    dropout_step = Counter64()
+
     def __init__(self, sizes, activation="relu", loss="cross_entropy", dtype=np.float32,
-                 seed=None, *, output_activation=None, alpha=None, l2=0.0):
+                 seed=None, *, output_activation=None, alpha=None, l2=0.0, dropout=None):
         self._loss = get_loss(loss)
         self.l2 = check_scalar(l2, "l2", minimum=0.0)
+        key = make_key(seed)
         if isinstance(sizes, (list, tuple)) and sizes and all(isinstance(s, Layer) for s in sizes):
+            if dropout is not None:
+                raise TypeError("dropout is set on each Layer (Layer(..., dropout=p)) when "
+                                "the network is built from Layers")
             layers = list(sizes)
         else:
             layers = self._make_layers(sizes, activation, output_activation, alpha,
-                                       check_dtype(dtype), seed)
+                                       check_dtype(dtype), seed, dropout)
         self.dtype = layers[0].dtype
         self._check_layers(layers)
         self.layers = layers
         self._build_buffers()
         self._scaler = None
         self.training = {}     # how the network was trained (saved with the model)
+        self.dropout_key, self.dropout_step = key, 0
 
     # -- construction --------------------------------------------------------
 
-    def _make_layers(self, sizes, activation, output_activation, alpha, dtype, seed):
+    def _make_layers(self, sizes, activation, output_activation, alpha, dtype, seed,
+                     dropout):
         if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
             raise ValueError("sizes must be a list of at least two layer widths "
                              f"(input first) or a list of Layers, got {sizes!r}")
         sizes = [check_size(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+        rates = check_rates(0.0 if dropout is None else dropout, len(sizes) - 2) + [0.0]
         out_act = self._loss.output_activation
         if output_activation is not None:
             if out_act is not None and output_activation != out_act:
@@ -84,7 +100,7 @@ class Network:
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
             layer = Layer(n_in, n_out, out_act if last else activation, dtype,
-                          seed=rng, alpha=None if last else alpha)
+                          seed=rng, alpha=None if last else alpha, dropout=rates[i])
             layers.append(layer)
         return layers
 
@@ -104,6 +120,9 @@ class Network:
                                  f"gives {layers[i - 1].n_out} outputs")
             if i < len(layers) - 1 and layer.activation == "softmax":
                 raise ValueError(f"layers[{i}]: softmax is only supported on the output layer")
+        if layers[-1].dropout:
+            raise ValueError("the output layer cannot have dropout (it applies to the "
+                             f"hidden layers), got layers[-1].dropout={layers[-1].dropout}")
         need = self._loss.output_activation
         if need is not None and layers[-1].activation != need:
             raise ValueError(f"loss {self._loss.name!r} needs a {need} output layer, "
@@ -131,7 +150,9 @@ class Network:
             np.array([layer._code for layer in self.layers], dtype=np.int32),
             np.array([layer.alpha for layer in self.layers], dtype=np.float64),
             np.array(offsets, dtype=np.intp),
-            self._loss.code)
+            self._loss.code,
+            np.array([layer.dropout for layer in self.layers], dtype=np.float64))
+        self._has_dropout = any(layer.dropout for layer in self.layers)
         # weight decay applies to weights, not biases
         self._weight_mask = np.zeros(total, np.uint8)
         for layer, w_off in zip(self.layers, offsets[::2]):
@@ -151,6 +172,28 @@ class Network:
     @property
     def loss_name(self):
         return self._loss.name
+
+    @property
+    def dropout(self):
+        """The dropout rate of each hidden layer (a list; empty without hidden layers)."""
+        return [layer.dropout for layer in self.layers[:-1]]
+
+    def _training_masks(self):
+        """(key, step) for the masks of the next training call; None without dropout."""
+        if not self._has_dropout:
+            return None
+        return (self._dropout_key, self._dropout_step)     # the validated values
+
+    def _advance(self, masks):
+        """After a training call that used `masks`: the next one draws new masks."""
+        if masks is not None:
+            self._dropout_step = (masks[1] + 1) & 0xFFFFFFFFFFFFFFFF
+
+    def _fixed_masks(self, dropout_step):
+        """(key, dropout_step) to evaluate with one step's masks, or None."""
+        if dropout_step is None:
+            return None
+        return (self.dropout_key, check_step(dropout_step))
 
     @property
     def n_params(self):
@@ -282,17 +325,18 @@ class Network:
 
     # -- loss and gradients --------------------------------------------------
 
-    def loss(self, X, y):
-        """The batch-mean loss (plus the L2 penalty) at the current parameters."""
+    def loss(self, X, y, dropout_step=None):
+        """The batch-mean loss (plus the L2 penalty) at the current parameters; with
+        dropout_step, under the dropout masks of that training step."""
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
-        return self._loss_and_output(X, T, labels)[0]
+        return self._loss_and_output(X, T, labels, self._fixed_masks(dropout_step))[0]
 
-    def _loss_and_output(self, X, T, labels):
+    def _loss_and_output(self, X, T, labels, masks=None):
         """(loss, output activations) on arrays already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._lock:
-            self._plan.forward(X, out, True)       # the logits under a fused loss
+            self._plan.forward(X, out, True, masks)    # the logits under a fused loss
         # the fused losses replace the logits in `out` by the output activations
         value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None)
         return value + self._penalty(), out
@@ -302,15 +346,22 @@ class Network:
             return 0.0
         return 0.5 * self.l2 * sum(float(np.dot(l.W.ravel(), l.W.ravel())) for l in self.layers)
 
-    def gradient(self, X, y):
+    def gradient(self, X, y, training=False, dropout_step=None):
         """(loss, grad): grad is one flat vector ordered like params (W0, b0, W1, ...).
 
-        The layers' dW and db views are filled too.
+        The layers' dW and db views are filled too.  Without dropout, or by default,
+        the gradient of loss(X, y).  training=True: of a training step, with the next
+        dropout masks (dropout_step advances).  dropout_step=k: with the masks of step
+        k, the gradient of loss(X, y, dropout_step=k) (repeatable; nothing advances).
         """
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
+        masks = self._fixed_masks(dropout_step)
         with self._lock:
-            value = self._plan.gradient(X, T, labels, self.l2, None)
+            if training and masks is None:
+                masks = self._training_masks()
+                self._advance(masks)
+            value = self._plan.gradient(X, T, labels, self.l2, None, dropout=masks)
             return value, self._grads.copy()
 
     def input_gradient(self, X, y):
@@ -365,7 +416,12 @@ class Network:
         if optimizer is None:
             lr = check_scalar(lr, "lr", minimum=0.0)
             with self._lock:
-                return self._plan.sgd_step(X, T, labels, lr, self.l2)
+                if not self._has_dropout:
+                    return self._plan.sgd_step(X, T, labels, lr, self.l2)
+                masks = self._training_masks()
+                value = self._plan.sgd_step(X, T, labels, lr, self.l2, masks)
+                self._advance(masks)
+                return value
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
@@ -376,13 +432,15 @@ class Network:
         scaled); the loss before it.  row_weights (float64, summing to 1) weight the
         rows in place of the batch mean; l2 overrides the network's penalty for this
         step.  A NaN/inf loss or gradient raises FloatingPointError with the
-        parameters left as they were."""
+        parameters left as they were.  A training step: with dropout masks."""
         with self._lock:
+            masks = self._training_masks()
             value = self._plan.gradient(X, T, labels, self.l2 if l2 is None else l2, None,
-                                        row_weights=row_weights)
+                                        row_weights=row_weights, dropout=masks)
             if not math.isfinite(value):
                 raise FloatingPointError(f"the loss is {value}; the parameters were not updated")
             optimizer._apply(self._params, self._grads, self._weight_mask)
+            self._advance(masks)
         return value
 
     # -- training (fastmlp.training) ------------------------------------------
@@ -478,16 +536,18 @@ class Network:
     # -- copies --------------------------------------------------------------
 
     def _architecture(self):
-        """(n_in, n_out, activation, alpha) per layer: what layers_from rebuilds."""
-        return [(l.n_in, l.n_out, l.activation, l.alpha) for l in self.layers]
+        """(n_in, n_out, activation, alpha, dropout) per layer: what layers_from rebuilds."""
+        return [(l.n_in, l.n_out, l.activation, l.alpha, l.dropout) for l in self.layers]
 
     def astype(self, dtype):
-        """A new Network of the same architecture in `dtype` (parameters cast)."""
+        """A new Network of the same architecture in `dtype` (parameters cast; the
+        dropout key and step carried over)."""
         net = Network(layers_from(self._architecture(), check_dtype(dtype)),
                       loss=self._loss.name, l2=self.l2)
         net._params[...] = self._params
         net.scaler = self._scaler
         net.training = dict(self.training)
+        net.dropout_key, net.dropout_step = self.dropout_key, self.dropout_step
         return net
 
     def copy(self):
@@ -500,7 +560,8 @@ class Network:
             return {"architecture": self._architecture(), "loss": self._loss.name,
                     "l2": self.l2, "dtype": self.dtype.name, "params": self._params.copy(),
                     "scaler": self._scaler, "training": self.training,
-                    "optimizer": self._optimizer}
+                    "optimizer": self._optimizer,
+                    "dropout_key": self.dropout_key, "dropout_step": self.dropout_step}
 
     def __setstate__(self, state):
         Network.__init__(self, layers_from(state["architecture"], check_dtype(state["dtype"])),
@@ -509,18 +570,22 @@ class Network:
         self.scaler = state["scaler"]
         self.training = state["training"]
         self._optimizer = state["optimizer"]
+        self.dropout_key = state.get("dropout_key", self.dropout_key)
+        self.dropout_step = state.get("dropout_step", 0)
 
     def __repr__(self):
         acts = ", ".join(l.activation for l in self.layers)
+        drop = f", dropout={self.dropout}" if any(self.dropout) else ""
         return (f"Network({self.sizes}, activations=[{acts}], loss={self._loss.name!r}, "
-                f"dtype=np.{self.dtype.name}, n_params={self.n_params})")
+                f"dtype=np.{self.dtype.name}{drop}, n_params={self.n_params})")
 
 
 def layers_from(architecture, dtype, empty=False):
-    """New Layers for (n_in, n_out, activation, alpha) tuples, their weights to be
-    overwritten; alpha is passed on only to the activations that take one.  With
+    """New Layers for (n_in, n_out, activation, alpha[, dropout]) tuples, their weights
+    to be overwritten; alpha is passed on only to the activations that take one.  With
     empty, the Layers get no buffers of their own: a Network made of them has its
     parameters uninitialized, for the caller to fill."""
     make = Layer._unallocated if empty else functools.partial(Layer, seed=0)
-    return [make(n_in, n_out, act, dtype, alpha=alpha if act in PARAMETRIZED else None)
-            for n_in, n_out, act, alpha in architecture]
+    return [make(n_in, n_out, act, dtype, alpha=alpha if act in PARAMETRIZED else None,
+                 dropout=rest[0] if rest else 0.0)
+            for n_in, n_out, act, alpha, *rest in architecture]

@@ -7,6 +7,10 @@ two compiled calls:
     loss = plan.gradient(Xb, yb)              forward + loss + backward, grads filled
     optimizer update(params, grads)           one fused loop over the flat vectors
 
+With dropout, each step is a training step (fastmlp.dropout): fit(seed=s) restarts
+the network's dropout stream at (key of s, step 0), so a fit is reproducible from
+its seed; partial_fit continues the stream.
+
 A NaN or inf loss or gradient stops the run with DivergenceError naming the epoch
 and step, before the bad update, so the weights are those of the last finite step.
 Ctrl-C stops it too, keeping the weights and the history so far.
@@ -20,6 +24,7 @@ import scipy.sparse
 from . import _kernels, _tables, optim
 from ._validation import (check_allocation, check_finite, check_matrix, check_scalar,
                           check_size, check_targets)
+from .dropout import make_key
 from .preprocessing import Standardizer
 
 METRIC_ROWS = 2048       # training rows scored after each epoch (all, when fewer)
@@ -186,6 +191,10 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         if ignored:
             raise ValueError(f"optimizer='lbfgs' does not take {', '.join(ignored)} "
                              "(use l2 on the network for a penalty)")
+        if any(net.dropout):
+            raise ValueError("optimizer='lbfgs' needs a deterministic loss: it cannot train "
+                             f"a network with dropout {net.dropout} (use a stochastic "
+                             "optimizer, or a network without dropout)")
     elif not isinstance(optimizer, optim.Optimizer):
         optim.make_optimizer(optimizer, lr)          # a bad name fails before any change
     rng = np.random.default_rng(seed)
@@ -234,6 +243,8 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     n = X.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     history = History()
+    if seed is not None:
+        net.dropout_key, net.dropout_step = make_key(seed), 0
     net.training = {"optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
                     "lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed,
                     "standardize": net.scaler is not None, "weight_decay": weight_decay,

@@ -92,9 +92,19 @@ def test_onnx_example(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "iris_fastmlp.onnx").exists()
 
 
+def test_dropout_example(tmp_path, monkeypatch, capsys):
+    ns = run_block(block_with("dropout_step=7"), tmp_path, monkeypatch)
+    net = ns["net"]
+    score, ok = capsys.readouterr().out.split()
+    assert abs(float(score) - 0.98) < 0.015 and ok == "True"           # "≈ 0.98", "True"
+    assert net.dropout == [0.2, 0.2]
+    assert net.dropout_step == 200 * 7                 # 200 epochs of 7 batches, one step each
+
+
 def test_every_python_block_is_tested():
     markers = ["hidden.backward(delta", "net.train_step(X[idx]", "check_gradients(net, X, y)",
                "net.fit(X, y, epochs=10, batch_size=128", "fastmlp.invert(net, target=[0.8]",
-               "from fastmlp.sklearn import MLPClassifier", "Network.from_onnx(\"iris.onnx\")"]
+               "from fastmlp.sklearn import MLPClassifier", "Network.from_onnx(\"iris.onnx\")",
+               "dropout_step=7"]
     assert len(blocks()) == len(markers)
     assert all(any(m in b for b in blocks()) for m in markers)
