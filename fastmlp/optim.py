@@ -14,6 +14,8 @@ L-BFGS (full batch) runs scipy.optimize.minimize on the flat vector with the ana
 gradient.
 """
 import math
+import threading
+import weakref
 
 import numpy as np
 import scipy.optimize
@@ -112,6 +114,10 @@ class Optimizer:
     """Base class: the learning rate, its schedule, clipping and weight decay.
 
     t counts the updates made so far; the rate used by the next one is lr · schedule(t).
+    The moment buffers belong to ONE parameter vector: the first step binds the
+    optimizer to it, and a step on another live vector is refused (one optimizer per
+    network, or reset() first).  Steps are serialized by a lock, so threads may share
+    an optimizer (and its network).
     """
 
     def __init__(self, lr, schedule=None, clip_norm=None, weight_decay=0.0):
@@ -123,15 +129,35 @@ class Optimizer:
         self.t = 0
         self._state = None
         self._ones = None
+        self._bound = None        # weak reference to the parameter vector of the state
+        self._lock = threading.Lock()
 
     @property
     def current_lr(self):
         return self.lr * self.schedule(self.t)
 
     def reset(self):
-        """Forget the step count and the moment buffers."""
+        """Forget the step count, the moment buffers and the parameter vector."""
+        with self._lock:
+            self._forget()
+
+    def _forget(self):
         self.t = 0
         self._state = None
+        self._bound = None
+
+    # pickling and deepcopy: the state travels, the lock and the binding do not (the
+    # copy binds to the vector of its first step)
+    def __getstate__(self):
+        with self._lock:
+            state = self.__dict__.copy()
+        del state["_lock"], state["_bound"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bound = None
+        self._lock = threading.Lock()
 
     def step(self, params, grads, decay_mask=None):
         """params -= update(grads), in place, in one compiled call.
@@ -163,10 +189,26 @@ class Optimizer:
         out overflow (a huge learning rate or huge weights) it answers "unsafe", and
         the update is made on a backed-up state, undone if anything overflowed.
         """
+        with self._lock:
+            self._bind(params)
+            self._apply_locked(params, grads, mask)
+
+    def _bind(self, params):
+        """Tie the state to `params`, or refuse if it belongs to another live vector."""
+        bound = None if self._bound is None else self._bound()
+        if bound is not params:
+            if bound is not None and not _same_memory(bound, params):
+                raise ValueError(
+                    "this optimizer's state belongs to another parameter vector (another "
+                    "network): use one optimizer per network, or call opt.reset() before "
+                    "using it on a new one")
+            self._bound = weakref.ref(params)
         if self._state is None or self._state[0].shape != params.shape \
                 or self._state[0].dtype != params.dtype:
-            self.reset()
+            self.t = 0
             self._state = self._new_state(params)
+
+    def _apply_locked(self, params, grads, mask):
         lr = self.current_lr
         if mask is None:                  # the kernels take a mask: decay everywhere
             if self._ones is None or self._ones.size != params.size:
@@ -189,6 +231,12 @@ class Optimizer:
 
     def _clip(self):
         return 0.0 if self.clip_norm is None else self.clip_norm
+
+
+def _same_memory(a, b):
+    """Whether two arrays are the same vector (same first byte, dtype and shape)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.dtype == b.dtype and a.shape == b.shape)
 
 
 class SGD(Optimizer):
