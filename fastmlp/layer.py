@@ -40,26 +40,49 @@ class Layer:
 
     def __init__(self, n_in, n_out, activation="relu", dtype=np.float32, seed=None,
                  alpha=None):
-        self.n_in = check_size(n_in, "n_in")
-        self.n_out = check_size(n_out, "n_out")
-        self.dtype = check_dtype(dtype)
-        act, self.alpha = get_activation(activation, alpha)
-        self.activation = act.name
+        self._n_in = check_size(n_in, "n_in")
+        self._n_out = check_size(n_out, "n_out")
+        self._dtype = check_dtype(dtype)
+        act, self._alpha = get_activation(activation, alpha)
+        self._activation = act.name
         self._code = act.code
         self._keeps_z = act.keeps_z
-        self._W = np.empty((self.n_in, self.n_out), self.dtype)
-        self._b = np.zeros(self.n_out, self.dtype)
+        self._W = np.empty((self._n_in, self._n_out), self._dtype)
+        self._b = np.zeros(self._n_out, self._dtype)
         self._dW = np.zeros_like(self._W)
         self._db = np.zeros_like(self._b)
         init_weights(self._W, act.init, np.random.default_rng(seed))
-        self.X = self.A = self.Z = self.delta = None
+        self._X = self._A = self._Z = self._delta = None    # the last forward / backward
         self._network = None       # the Network whose buffers W and b live in
+
+    # What the kernels depend on is fixed at construction: read-only properties.
+    # Every array handed out is a fresh view, so no reshape or dtype change of it can
+    # reach the arrays the kernels are given.
+    @property
+    def n_in(self):
+        return self._n_in
+
+    @property
+    def n_out(self):
+        return self._n_out
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def activation(self):
+        return self._activation
+
+    @property
+    def alpha(self):
+        return self._alpha
 
     # W and b are fixed buffers (in a Network, views into its flat parameter
     # vector): assigning copies into them, so the network never loses track.
     @property
     def W(self):
-        return self._W
+        return self._W.view()
 
     @W.setter
     def W(self, value):
@@ -67,7 +90,7 @@ class Layer:
 
     @property
     def b(self):
-        return self._b
+        return self._b.view()
 
     @b.setter
     def b(self, value):
@@ -75,11 +98,29 @@ class Layer:
 
     @property
     def dW(self):
-        return self._dW
+        return self._dW.view()
 
     @property
     def db(self):
-        return self._db
+        return self._db.view()
+
+    # the last forward's input X, output A and pre-activation Z (A itself unless the
+    # activation keeps Z apart), and the last backward's delta = ∂L/∂Z: read-only
+    @property
+    def X(self):
+        return _read_only(self._X)
+
+    @property
+    def A(self):
+        return _read_only(self._A)
+
+    @property
+    def Z(self):
+        return _read_only(self._Z)
+
+    @property
+    def delta(self):
+        return _read_only(self._delta)
 
     def _checked(self, value, name, shape):
         arr = np.asarray(value)
@@ -100,11 +141,13 @@ class Layer:
 
     def forward(self, X):
         """A = act(X @ W + b) for a batch X of shape (B, n_in)."""
-        X = check_matrix(X, "X", self.dtype, self.n_in)
-        A = np.empty((X.shape[0], self.n_out), self.dtype)
+        X = check_matrix(X, "X", self._dtype, self._n_in)
+        A = np.empty((X.shape[0], self._n_out), self._dtype)
         Z = np.empty_like(A) if self._keeps_z else A
-        _kernels.layer_forward(X, self._W, self._b, Z, A, self._code, self.alpha)
-        self.X, self.A, self.Z = X, A, Z
+        _kernels.layer_forward(X, self._W, self._b, Z, A, self._code, self._alpha)
+        # kept for backward as private views: the caller's arrays may be reshaped
+        self._X, self._A = X.view(), A.view()
+        self._Z = self._A if Z is A else Z
         return A
 
     def backward(self, delta, need_below=True):
@@ -113,20 +156,30 @@ class Layer:
         The gradients are sums over the rows of the batch (average in the loss if
         you want a mean).  need_below=False skips ∂L/∂X (returns None).
         """
-        if self.A is None:
-            raise RuntimeError("backward() needs a forward() first")
-        G = check_matrix(delta, "delta", self.dtype, self.n_out)
-        if G.shape[0] != self.A.shape[0]:
-            raise ValueError(f"delta must have {self.A.shape[0]} rows to match the last "
+        if self._A is None:
+            raise RuntimeError("backward() needs the activations of a forward pass: "
+                               "call layer.forward(X) first")
+        G = check_matrix(delta, "delta", self._dtype, self._n_out)
+        if G.shape[0] != self._A.shape[0]:
+            raise ValueError(f"delta must have {self._A.shape[0]} rows to match the last "
                              f"forward batch, got shape {G.shape}")
         dZ = np.empty_like(G)
-        D = np.empty_like(self.X) if need_below else None
-        _kernels.layer_backward(G, dZ, self.A, self.Z, self.X, self._W, D,
-                                self._dW, self._db, self._code, self.alpha)
-        self.delta = dZ
+        D = np.empty_like(self._X) if need_below else None
+        _kernels.layer_backward(G, dZ, self._A, self._Z, self._X, self._W, D,
+                                self._dW, self._db, self._code, self._alpha)
+        self._delta = dZ
         return D
 
     def __repr__(self):
         extra = f", alpha={self.alpha}" if self.activation in PARAMETRIZED else ""
         return (f"Layer({self.n_in}, {self.n_out}, activation={self.activation!r}"
                 f"{extra}, dtype=np.{self.dtype.name})")
+
+
+def _read_only(arr):
+    """A read-only view of arr (None stays None)."""
+    if arr is None:
+        return None
+    view = arr.view()
+    view.flags.writeable = False
+    return view

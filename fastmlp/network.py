@@ -43,15 +43,15 @@ class Network:
     def __init__(self, sizes, activation="relu", loss="cross_entropy", dtype=np.float32,
                  seed=None, *, output_activation=None, alpha=None, l2=0.0):
         self._loss = get_loss(loss)
-        self.l2 = check_scalar(l2, "l2", minimum=0.0)
+        self.l2 = l2
         if isinstance(sizes, (list, tuple)) and sizes and all(isinstance(s, Layer) for s in sizes):
             layers = list(sizes)
         else:
             layers = self._make_layers(sizes, activation, output_activation, alpha,
                                        check_dtype(dtype), seed)
-        self.dtype = layers[0].dtype
+        self._dtype = layers[0].dtype
         self._check_layers(layers)
-        self.layers = layers
+        self._layers = tuple(layers)
         self._build_buffers()
         self._scaler = None
         self.training = {}     # how the network was trained (saved with the model)
@@ -106,18 +106,18 @@ class Network:
         for layer in self.layers:
             offsets += [total, total + layer.n_in * layer.n_out]
             total += (layer.n_in + 1) * layer.n_out
-        self._params = np.empty(total, self.dtype)
-        self._grads = np.zeros(total, self.dtype)
+        self._params = np.empty(total, self._dtype)
+        self._grads = np.zeros(total, self._dtype)
         for layer, w_off in zip(self.layers, offsets[::2]):
             n_w = layer.n_in * layer.n_out
             layer._bind(self, self._params[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
                         self._params[w_off + n_w:w_off + n_w + layer.n_out],
                         self._grads[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
                         self._grads[w_off + n_w:w_off + n_w + layer.n_out])
-        self.sizes = [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+        self._sizes = (self.layers[0].n_in,) + tuple(layer.n_out for layer in self.layers)
         self._plan = _kernels.Plan(
             self._params, self._grads,
-            np.array(self.sizes, dtype=np.int32),
+            np.array(self._sizes, dtype=np.int32),
             np.array([layer._code for layer in self.layers], dtype=np.int32),
             np.array([layer.alpha for layer in self.layers], dtype=np.float64),
             np.array(offsets, dtype=np.intp),
@@ -131,6 +131,46 @@ class Network:
         self._optimizer = None          # kept by fit / partial_fit between calls
 
     # -- properties ----------------------------------------------------------
+    # What the compiled plan was built from is read-only: the widths (a tuple), the
+    # dtype, the layers (a tuple); the flat buffers are handed out as views, which no
+    # reshape or dtype change can turn against the kernels.
+
+    @property
+    def sizes(self):
+        """The layer widths, input first (a tuple)."""
+        return self._sizes
+
+    @sizes.setter
+    def sizes(self, value):
+        raise AttributeError("a Network's sizes are fixed: build a new Network")
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        raise AttributeError("a Network's dtype is fixed: net.astype(dtype) gives a copy "
+                             "in another dtype")
+
+    @property
+    def layers(self):
+        """The Layers, input side first (a tuple)."""
+        return self._layers
+
+    @layers.setter
+    def layers(self, value):
+        raise AttributeError("a Network's layers are fixed: build a new Network from "
+                             "Layers")
+
+    @property
+    def l2(self):
+        """The L2 penalty ½·l2·Σ‖W‖² on the weights; a finite number >= 0."""
+        return self._l2
+
+    @l2.setter
+    def l2(self, value):
+        self._l2 = check_scalar(value, "l2", minimum=0.0)
 
     @property
     def loss_name(self):
@@ -142,13 +182,14 @@ class Network:
 
     @property
     def params(self):
-        """The flat parameter buffer itself (W0, b0, W1, b1, ...); writes go live."""
-        return self._params
+        """The flat parameter buffer (W0, b0, W1, b1, ...), as a view: writes go live."""
+        return self._params.view()
 
     @property
     def grads(self):
-        """The flat gradient buffer, filled by gradient() (same layout as params)."""
-        return self._grads
+        """The flat gradient buffer, filled by gradient() (same layout as params), as a
+        view."""
+        return self._grads.view()
 
     def get_params(self):
         """A copy of the flat parameter vector W0, b0, W1, b1, ..."""
@@ -443,7 +484,7 @@ class Network:
 
     def __repr__(self):
         acts = ", ".join(l.activation for l in self.layers)
-        return (f"Network({self.sizes}, activations=[{acts}], loss={self._loss.name!r}, "
+        return (f"Network({list(self.sizes)}, activations=[{acts}], loss={self._loss.name!r}, "
                 f"dtype=np.{self.dtype.name}, n_params={self.n_params})")
 
 

@@ -158,3 +158,109 @@ def test_threads_sharing_one_network_and_optimizer(rng):
     for _ in range(800):
         ref.train_step(X, y, optimizer=ref_opt)
     np.testing.assert_allclose(net.params, ref.params, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Plain attribute writes cannot reach the kernels
+# ---------------------------------------------------------------------------
+
+# Each write below crashed the process on the unfixed code (SIGSEGV, "free(): invalid
+# size", abort) at the next forward/backward.  Each is attempted, then the object is
+# used; the script reports what each write raised and whether the results still match
+# a NumPy forward pass computed from the weights.
+ATTRIBUTE_WRITES = """
+import json
+import numpy as np
+from fastmlp import Layer, Network
+
+def numpy_forward(net, X):
+    A = X.astype(np.float64)
+    for layer in net.layers:
+        Z = A @ layer.W.astype(np.float64) + layer.b
+        A = np.tanh(Z) if layer.activation == "tanh" else Z
+    e = np.exp(A - A.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+report = {}
+def attempt(name, write, use):
+    try:
+        write()
+        report[name] = "accepted"
+    except Exception as exc:
+        report[name] = type(exc).__name__
+    report[name + ":use"] = bool(use())
+
+X = np.random.default_rng(0).standard_normal((64, 3))
+net64 = Network([3, 5, 4], activation="tanh", dtype=np.float64, seed=0)
+net32 = Network([3, 5, 4], activation="tanh", dtype=np.float32, seed=0)
+ok64 = lambda: np.allclose(net64.forward(X), numpy_forward(net64, X), atol=1e-12)
+ok32 = lambda: np.allclose(net32.forward(X), numpy_forward(net32, X), atol=1e-5)
+
+def sizes(): net32.sizes[-1] = 1
+attempt("net.sizes[-1] = 1", sizes, ok32)
+def sizes2(): net32.sizes = [3, 5, 1]
+attempt("net.sizes = [...]", sizes2, ok32)
+def dtype(): net64.dtype = np.float32
+attempt("net.dtype = float32", dtype, ok64)
+def layers(): net64.layers = [Network([3, 1], dtype=np.float64).layers[0]]
+attempt("net.layers = [...]", layers, ok64)
+def params_shape(): net64.params.shape = (1, net64.n_params)
+attempt("net.params.shape = ...", params_shape, ok64)
+def w_shape(): net32.layers[0].W.shape = (5, 3)
+attempt("layer.W.shape = ...", w_shape, ok32)
+def l2(): net64.l2 = float("nan")
+attempt("net.l2 = nan", l2, lambda: np.isfinite(net64.loss(X, np.zeros(64, int))))
+
+layer = Layer(400, 10, "tanh", dtype=np.float32, seed=0)
+Xl = np.ones((8, 400), np.float32)
+G = np.ones((8, 10), np.float32)
+def backward_ok():
+    D = layer.backward(G)
+    ref = ((1 - np.tanh(Xl.astype(np.float64) @ layer.W + layer.b) ** 2) * G) @ layer.W.T
+    return D.shape == (8, 400) and np.allclose(D, ref, atol=1e-4)
+A = layer.forward(Xl)
+def layer_x(): layer.X = np.ones((8, 400))
+attempt("layer.X = float64", layer_x, backward_ok)
+def a_shape(): A.shape = (80, 1)                 # the caller's output array
+attempt("A.shape = ...", a_shape, backward_ok)
+def layer_n_out(): layer.n_out = 20
+attempt("layer.n_out = 20", layer_n_out, backward_ok)
+def layer_act(): layer.activation = "relu"
+attempt("layer.activation = relu", layer_act, backward_ok)
+def layer_alpha(): layer.alpha = 5.0
+attempt("layer.alpha = 5", layer_alpha, backward_ok)
+def layer_dtype(): layer.dtype = np.float64
+attempt("layer.dtype = float64", layer_dtype, backward_ok)
+print(json.dumps(report))
+"""
+
+
+def test_attribute_writes_cannot_reach_the_kernels(tmp_path):
+    rc, out, err = run_python(ATTRIBUTE_WRITES, tmp_path)
+    assert rc == 0, f"the process died (exit {rc}):\n{err[-2000:]}"
+    report = json.loads(out)
+    refused = {k: v for k, v in report.items() if not k.endswith(":use")}
+    # what the kernels depend on cannot be written; the array writes (a reshape of a
+    # handed-out view) may be accepted but change only that view
+    for name in ("net.sizes[-1] = 1", "net.sizes = [...]", "net.dtype = float32",
+                 "net.layers = [...]", "net.l2 = nan", "layer.X = float64",
+                 "layer.n_out = 20", "layer.activation = relu", "layer.alpha = 5",
+                 "layer.dtype = float64"):
+        assert refused[name] in ("AttributeError", "TypeError", "ValueError"), name
+    bad = [k for k, v in report.items() if k.endswith(":use") and not v]
+    assert not bad, f"results no longer match NumPy after: {bad}"
+
+
+def test_read_only_attributes_say_what_to_do_instead():
+    net = Network([3, 4, 2], dtype=np.float64)
+    with pytest.raises(AttributeError, match="astype"):
+        net.dtype = np.float32
+    with pytest.raises(AttributeError, match="new Network"):
+        net.sizes = (3, 4, 1)
+    with pytest.raises(ValueError, match="l2 must be >= 0"):
+        net.l2 = -1
+    assert isinstance(net.sizes, tuple) and isinstance(net.layers, tuple)
+    layer = net.layers[0]
+    assert layer.X is None and layer.delta is None
+    layer.forward(np.ones((2, 3)))
+    assert not layer.X.flags.writeable and not layer.A.flags.writeable
