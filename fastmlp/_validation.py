@@ -17,6 +17,8 @@ MAX_DIM = 2**31 - 1   # BLAS integers are 32-bit
 
 def check_dtype(dtype, name="dtype"):
     """np.float32 or np.float64 (as a numpy dtype); anything else is a TypeError."""
+    if dtype is None:           # np.dtype(None) would silently be float64
+        raise TypeError(f"{name} must be np.float32 or np.float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -24,6 +26,19 @@ def check_dtype(dtype, name="dtype"):
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}")
     return dt
+
+
+def make_rng(seed, name="seed"):
+    """np.random.default_rng(seed), with an error naming the argument: seed must be
+    None, a non-negative integer or a numpy Generator (or SeedSequence)."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{name} must be None, a non-negative integer or a numpy "
+                        f"Generator, got {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be None, a non-negative integer or a numpy "
+                        f"Generator, got {type(seed).__name__} {seed!r}") from None
 
 
 def check_size(value, name, minimum=1):

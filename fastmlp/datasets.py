@@ -24,12 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_dtype, check_scalar, check_size
+from ._validation import check_dtype, check_scalar, check_size, make_rng
 
 
 def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
     """(X, y): points around the four corners (±1, ±1); class 1 where x0·x1 < 0."""
-    rng = np.random.default_rng(seed)
+    n = check_size(n, "n")
+    noise = check_scalar(noise, "noise", minimum=0.0)
+    dtype = check_dtype(dtype)
+    rng = make_rng(seed)
     corners = rng.integers(0, 2, size=(n, 2)) * 2 - 1
     X = corners + noise * rng.standard_normal((n, 2))
     y = (corners[:, 0] != corners[:, 1]).astype(np.intp)
@@ -38,7 +41,11 @@ def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
 
 def spirals(n=400, noise=0.2, turns=1.5, seed=None, dtype=np.float64):
     """(X, y): two interleaved spirals of n // 2 points each, classes 0 and 1."""
-    rng = np.random.default_rng(seed)
+    n = check_size(n, "n", minimum=2)
+    noise = check_scalar(noise, "noise", minimum=0.0)
+    turns = check_scalar(turns, "turns", minimum=0.0, allow_zero=False)
+    dtype = check_dtype(dtype)
+    rng = make_rng(seed)
     m = n // 2
     t = np.sqrt(rng.uniform(0, 1, m)) * turns * 2 * np.pi
     arm = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / (turns * 2 * np.pi) * 3
@@ -60,7 +67,8 @@ def regression(n=500, n_features=2, noise=0.05, seed=None, dtype=np.float64):
     n = check_size(n, "n")
     n_features = check_size(n_features, "n_features")
     noise = check_scalar(noise, "noise", minimum=0.0)
-    rng = np.random.default_rng(seed)
+    dtype = check_dtype(dtype)
+    rng = make_rng(seed)
     X = rng.uniform(-2.0, 2.0, size=(n, n_features))
     x0 = X[:, 0]
     x1 = X[:, 1] if n_features > 1 else np.zeros(n)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._search import distinct_rows, minimize_rows
-from ._validation import check_scalar, check_size
+from ._validation import check_scalar, check_size, make_rng
 
 
 @dataclass
@@ -75,11 +75,19 @@ def invert(net, target=None, *, class_index=None, min_prob=0.99, objective="cros
     success: regression, max |f - t| <= atol + rtol · max|t| on the specified outputs;
         class, p_c >= min_prob.
     """
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastmlp Network, got {type(net).__name__}")
     n_in, n_out = net.sizes[0], net.sizes[-1]
     n_restarts = check_size(n_restarts, "n_restarts")
     max_iter = check_size(max_iter, "max_iter")
     reg = check_scalar(reg, "reg", minimum=0.0)
-    rng = np.random.default_rng(seed)
+    # tolerances: finite and >= 0 (an infinite atol would call anything a success)
+    tol, gtol, atol, rtol, distinct_tol = (
+        check_scalar(v, name, minimum=0.0) for v, name in
+        ((tol, "tol"), (gtol, "gtol"), (atol, "atol"), (rtol, "rtol"),
+         (distinct_tol, "distinct_tol")))
+    rng = make_rng(seed)
     goal = _Goal(net, target, class_index, min_prob, objective, margin, mask, atol, rtol)
     lo, hi = _bounds(net, bounds, n_in)
     x0 = None if x0 is None else _vector(x0, "x0", n_in)

@@ -8,7 +8,7 @@ Both run the compiled kernels (one GEMM and one fused elementwise pass each way)
 import numpy as np
 
 from . import _kernels
-from ._validation import check_dtype, check_matrix, check_size
+from ._validation import check_dtype, check_matrix, check_size, make_rng
 from .activations import PARAMETRIZED, get_activation
 
 
@@ -51,7 +51,7 @@ class Layer:
         self._b = np.zeros(self._n_out, self._dtype)
         self._dW = np.zeros_like(self._W)
         self._db = np.zeros_like(self._b)
-        init_weights(self._W, act.init, np.random.default_rng(seed))
+        init_weights(self._W, act.init, make_rng(seed))
         self._X = self._A = self._Z = self._delta = None    # the last forward / backward
         self._network = None       # the Network whose buffers W and b live in
 

@@ -13,7 +13,11 @@ import numpy as np
 
 from . import _kernels, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
-                          check_targets)
+                          check_targets, make_rng)
+
+# train_step folds plain SGD into the backward GEMMs when lr is at most this; a larger
+# rate takes the checked path (gradient, then an update made only if it is finite)
+_FUSED_LR_MAX = 1.0
 from .activations import PARAMETRIZED, get_activation
 from .layer import Layer
 from .losses import get_loss
@@ -71,7 +75,7 @@ class Network:
             out_act = output_activation
         out_act = out_act or "identity"
         get_activation(activation, alpha)          # validate before building anything
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
@@ -240,12 +244,22 @@ class Network:
         """The output layer's activations for X (probabilities under cross-entropy)."""
         return self._forward_prepared(self._inputs(X))
 
-    def _forward_prepared(self, X):
+    def _forward_prepared(self, X, name="X"):
         """forward() on an array already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._lock:
             self._plan.forward(X, out)
+        self._check_finite(out, X, name)
         return out
+
+    def _check_finite(self, result, X, name="X"):
+        """A NaN/inf result from finite inputs and weights is an overflow: raise."""
+        if not _kernels.all_finite(result):
+            raise FloatingPointError(
+                f"{name} overflows {self.dtype.name} inside the network: the result is NaN "
+                f"or infinite (largest |{name}| = {float(np.abs(X).max()):.3g}, largest "
+                f"|weight| = {float(np.abs(self._params).max()):.3g}); scale {name} (e.g. "
+                "fit with standardize=True) or use float64")
 
     def predict(self, X):
         """Class labels under cross_entropy, 0/1 labels per output under
@@ -270,7 +284,11 @@ class Network:
         """The batch-mean loss (plus the L2 penalty) at the current parameters."""
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
-        return self._loss_and_output(X, T, labels)[0]
+        value = self._loss_and_output(X, T, labels)[0]
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the loss is {value}: X overflows {self.dtype.name} "
+                                     "inside the network (or the weights are too large)")
+        return value
 
     def _loss_and_output(self, X, T, labels):
         """(loss, output activations) on arrays already validated (and scaled)."""
@@ -295,7 +313,12 @@ class Network:
         T, labels = self._targets(y, X.shape[0])
         with self._lock:
             value = self._plan.gradient(X, T, labels, self.l2, None)
-            return value, self._grads.copy()
+            grads = self._grads.copy()
+        if not (math.isfinite(value) and _kernels.all_finite(grads)):
+            raise FloatingPointError(f"the loss is {value} and the gradient is not finite: "
+                                     f"X overflows {self.dtype.name} inside the network "
+                                     "(or the weights are too large)")
+        return value, grads
 
     def input_gradient(self, X, y):
         """∂L/∂X for a batch (L the batch-mean loss), same shape as X, in X's own
@@ -305,6 +328,7 @@ class Network:
         dX = np.empty_like(X)
         with self._lock:
             self._plan.gradient(X, T, labels, self.l2, dX, True)
+        self._check_finite(dX, X)
         return self._to_user_units(dX)
 
     def jacobian(self, X, logits=False):
@@ -317,8 +341,9 @@ class Network:
         B, n_out = X.shape[0], self.sizes[-1]
         stacked = np.repeat(X, n_out, axis=0)                 # row b·n_out + k: X[b]
         seeds = np.tile(np.eye(n_out, dtype=self.dtype), (B, 1))
-        return self._to_user_units(self._vjp(stacked, seeds, logits)).reshape(
-            B, n_out, self.sizes[0])
+        J = self._vjp(stacked, seeds, logits)
+        self._check_finite(J, X)
+        return self._to_user_units(J).reshape(B, n_out, self.sizes[0])
 
     def _vjp(self, X, G, logits=False):
         """Gᵀ ∂f/∂X per row, on arrays already validated (and scaled)."""
@@ -341,6 +366,12 @@ class Network:
         call gradient() for gradients).  With optimizer (a fastmlp.optim.Optimizer):
         the gradient (one call), then the optimizer's update (one fused loop), with
         its weight decay on the weights only.
+
+        A NaN/inf loss raises FloatingPointError with the parameters as they were.
+        With lr > 1 the SGD step is checked as a whole: the gradient, then the update,
+        made only if every new parameter is finite.  (The fused step with lr <= 1
+        checks the loss; an update that overflows from a finite loss, which needs
+        weights or activations near the dtype's largest value, is not undone.)
         """
         if (lr is None) == (optimizer is None):
             raise TypeError("train_step needs exactly one of lr (plain SGD) or optimizer")
@@ -349,11 +380,33 @@ class Network:
         if optimizer is None:
             lr = check_scalar(lr, "lr", minimum=0.0)
             with self._lock:
-                return self._plan.sgd_step(X, T, labels, lr, self.l2)
+                if lr <= _FUSED_LR_MAX:
+                    value = self._plan.sgd_step(X, T, labels, lr, self.l2)
+                else:
+                    value = self._checked_sgd_step(X, T, labels, lr)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"the loss is {value}; the parameters were not "
+                                         "updated")
+            return value
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
         return self._optimizer_step(X, T, labels, optimizer)
+
+    def _checked_sgd_step(self, X, T, labels, lr):
+        """params -= lr · (∇L + l2 · W), made only if the result is finite; the loss.
+        The caller holds the lock."""
+        value = self._plan.gradient(X, T, labels, self.l2, None)
+        if not math.isfinite(value):
+            return value
+        with np.errstate(over="ignore", invalid="ignore"):
+            new = self._params - lr * self._grads
+        if not _kernels.all_finite(new):
+            raise FloatingPointError(f"the update with lr={lr} would have left NaN or "
+                                     "infinity in the parameters (learning rate too "
+                                     "large?); they were left as they were")
+        self._params[...] = new
+        return value
 
     def _optimizer_step(self, X, T, labels, optimizer, row_weights=None, l2=None):
         """The gradient, then the optimizer's update, on arrays already validated (and

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from . import optim
-from ._validation import check_matrix, check_scalar, check_size, check_targets
+from ._validation import check_matrix, check_scalar, check_size, check_targets, make_rng
 from .preprocessing import Standardizer
 
 
@@ -130,7 +130,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                              "(use l2 on the network for a penalty)")
     elif not isinstance(optimizer, optim.Optimizer):
         optim.make_optimizer(optimizer, lr)          # a bad name fails before any change
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
 
     # validate once; split off validation rows; standardize once (nothing on the
     # network changes before every argument has been checked)
@@ -315,6 +315,6 @@ def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True
     X, T, labels = _prepare(net, X, y)
     if net.scaler is not None:
         X = net.scaler.transform(X, net.dtype)
-    order = np.random.default_rng(seed).permutation(X.shape[0]) if shuffle else None
+    order = make_rng(seed).permutation(X.shape[0]) if shuffle else None
     return _epoch(net, net._optimizer, _Batches((X, T, labels), batch_size), order, 1,
                   History())
