@@ -193,15 +193,19 @@ class Optimizer:
             self._bind(params)
             self._apply_locked(params, grads, mask)
 
+    def _check_vector(self, params):
+        """Refuse `params` if the state belongs to another live vector; the bound one."""
+        bound = None if self._bound is None else self._bound()
+        if bound is not None and bound is not params and not _same_memory(bound, params):
+            raise ValueError(
+                "this optimizer's state belongs to another parameter vector (another "
+                "network): use one optimizer per network, or call opt.reset() before "
+                "using it on a new one")
+        return bound
+
     def _bind(self, params):
         """Tie the state to `params`, or refuse if it belongs to another live vector."""
-        bound = None if self._bound is None else self._bound()
-        if bound is not params:
-            if bound is not None and not _same_memory(bound, params):
-                raise ValueError(
-                    "this optimizer's state belongs to another parameter vector (another "
-                    "network): use one optimizer per network, or call opt.reset() before "
-                    "using it on a new one")
+        if self._check_vector(params) is not params:
             self._bound = weakref.ref(params)
         if self._state is None or self._state[0].shape != params.shape \
                 or self._state[0].dtype != params.dtype:
@@ -310,16 +314,22 @@ class AdamW(Adam):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
+def optimizer_class(spec):
+    """The Optimizer class named by spec, or a ValueError naming `optimizer`."""
+    if not isinstance(spec, str) or spec not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS) + ['lbfgs']} or an "
+                         f"Optimizer, got {spec!r}")
+    return OPTIMIZERS[spec]
+
+
 def make_optimizer(spec, lr=None, **options):
     """An Optimizer from an instance (returned as is) or a name in OPTIMIZERS."""
     if isinstance(spec, Optimizer):
         return spec
-    if spec not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS) + ['lbfgs']} or an "
-                         f"Optimizer, got {spec!r}")
+    cls = optimizer_class(spec)
     if lr is not None:
         options["lr"] = lr
-    return OPTIMIZERS[spec](**options)
+    return cls(**options)
 
 
 # -- L-BFGS, full batch -------------------------------------------------------------

@@ -104,6 +104,22 @@ def _take(arr, idx):
     return None if arr is None else arr[idx]
 
 
+def _pair(validation_data):
+    """validation_data as (X, y), or an error naming it."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        what = (f"{len(validation_data)} items" if isinstance(validation_data, (tuple, list))
+                else type(validation_data).__name__)
+        raise TypeError(f"validation_data must be a pair (X_val, y_val), got {what}")
+    return validation_data
+
+
+def _plain_seed(seed):
+    """The seed as JSON can hold it: an int, None, or a description."""
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return None if seed is None else int(seed)
+    return repr(seed)
+
+
 def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
         seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
         patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
@@ -121,23 +137,25 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         raise TypeError("callbacks must be callables f(net, record)")
     if early_stopping and validation_data is None and validation_fraction == 0:
         raise ValueError("early_stopping needs validation_data or validation_fraction > 0")
-    if optimizer == "lbfgs":
+    lbfgs = isinstance(optimizer, str) and optimizer == "lbfgs"
+    if lbfgs:
         ignored = [k for k, v in (("early_stopping", early_stopping), ("schedule", schedule),
                                   ("clip_norm", clip_norm), ("weight_decay", weight_decay))
                    if v]
         if ignored:
             raise ValueError(f"optimizer='lbfgs' does not take {', '.join(ignored)} "
                              "(use l2 on the network for a penalty)")
-    elif not isinstance(optimizer, optim.Optimizer):
-        optim.make_optimizer(optimizer, lr)          # a bad name fails before any change
+    if verbose and not callable(print_fn):
+        raise TypeError(f"print_fn must be callable, got {type(print_fn).__name__}")
     rng = make_rng(seed)
 
-    # validate once; split off validation rows; standardize once (nothing on the
-    # network changes before every argument has been checked)
+    # validate once; split off validation rows; build the optimizer: nothing on the
+    # network changes before every argument has been checked
     X, T, labels = _prepare(net, X, y)
     val = None
     if validation_data is not None:
-        val = _prepare(net, *validation_data, "validation_data[0]", "validation_data[1]")
+        val = _prepare(net, *_pair(validation_data), "validation_data[0]",
+                       "validation_data[1]")
     elif validation_fraction > 0:
         n_val = int(round(validation_fraction * X.shape[0]))
         if not 1 <= n_val < X.shape[0]:
@@ -147,34 +165,44 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         v, t = order[:n_val], order[n_val:]
         val = (X[v], _take(T, v), _take(labels, v))
         X, T, labels = X[t], _take(T, t), _take(labels, t)
+    n = X.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    opt = None
+    if not lbfgs:
+        opt = optim.make_optimizer(
+            optimizer, lr, **({} if isinstance(optimizer, optim.Optimizer) else
+                              {"schedule": optim.make_schedule(schedule,
+                                                               epochs * steps_per_epoch),
+                               "clip_norm": clip_norm, "weight_decay": weight_decay}))
+        opt._check_vector(net._params)            # not another network's optimizer
+    # the settings as plain Python values (saved with the model as JSON)
+    settings = {"optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
+                "lr": None if lr is None else check_scalar(lr, "lr", minimum=0.0),
+                "epochs": epochs, "batch_size": batch_size, "seed": _plain_seed(seed),
+                "standardize": bool(standardize or net.scaler is not None),
+                "weight_decay": check_scalar(weight_decay, "weight_decay", minimum=0.0),
+                "clip_norm": None if clip_norm is None else
+                check_scalar(clip_norm, "clip_norm", minimum=0.0, allow_zero=False),
+                "schedule": schedule if schedule is None or isinstance(schedule, str)
+                else repr(schedule), "l2": float(net.l2)}
     # the training inputs' range and mean, in the user's units (input inversion
     # keeps its answers inside them by default; they are saved with the model)
     data_range = {"input_min": X.min(axis=0).tolist(), "input_max": X.max(axis=0).tolist(),
                   "input_mean": X.mean(axis=0, dtype=np.float64).tolist()}
-    if standardize and net.scaler is None:
-        net.scaler = Standardizer.fit(X)
-    if net.scaler is not None:
-        X = net.scaler.transform(X, net.dtype)
+    scaler = Standardizer.fit(X) if standardize and net.scaler is None else net.scaler
+
+    # from here on the network changes
+    net.scaler = scaler
+    if scaler is not None:
+        X = scaler.transform(X, net.dtype)
         if val is not None:
-            val = (net.scaler.transform(val[0], net.dtype),) + val[1:]
-
-    n = X.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
+            val = (scaler.transform(val[0], net.dtype),) + val[1:]
     history = History()
-    net.training = {"optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
-                    "lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-                    "standardize": net.scaler is not None, "weight_decay": weight_decay,
-                    "clip_norm": clip_norm, "schedule": schedule if schedule is None or
-                    isinstance(schedule, str) else repr(schedule), "l2": net.l2,
-                    **data_range}
+    net.training = {**settings, **data_range}
 
-    if optimizer == "lbfgs":
+    if lbfgs:
         return _fit_lbfgs(net, X, T, labels, val, epochs, history, verbose, print_fn)
 
-    opt = optim.make_optimizer(
-        optimizer, lr, **({} if isinstance(optimizer, optim.Optimizer) else
-                          {"schedule": optim.make_schedule(schedule, epochs * steps_per_epoch),
-                           "clip_norm": clip_norm, "weight_decay": weight_decay}))
     net._optimizer = opt
     best = (math.inf, None)
     wait = 0
@@ -303,18 +331,22 @@ def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True
     Optimizer object is given; lr, when given, sets its learning rate.  Returns the
     mean loss."""
     batch_size = check_size(batch_size, "batch_size")
+    lr = None if lr is None else check_scalar(lr, "lr", minimum=0.0)
+    rng = make_rng(seed)
+    X, T, labels = _prepare(net, X, y)
     current = net._optimizer
     if isinstance(optimizer, optim.Optimizer):
         current = optimizer
     elif current is None or (optimizer is not None and
-                             type(current) is not optim.OPTIMIZERS.get(optimizer)):
+                             type(current) is not optim.optimizer_class(optimizer)):
         current = optim.make_optimizer(optimizer or "adam", lr)
+    current._check_vector(net._params)        # not another network's optimizer
+    # every argument is valid: from here on the network (and its optimizer) change
     if lr is not None:
-        current.lr = check_scalar(lr, "lr", minimum=0.0)
+        current.lr = lr
     net._optimizer = current
-    X, T, labels = _prepare(net, X, y)
     if net.scaler is not None:
         X = net.scaler.transform(X, net.dtype)
-    order = make_rng(seed).permutation(X.shape[0]) if shuffle else None
+    order = rng.permutation(X.shape[0]) if shuffle else None
     return _epoch(net, net._optimizer, _Batches((X, T, labels), batch_size), order, 1,
                   History())
