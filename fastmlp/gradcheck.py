@@ -22,12 +22,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
+from ._validation import check_scalar
 from .activations import ACTIVATIONS
 
 _STENCIL = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])            # multiples of h
 _WEIGHTS = np.array([-1.0, 9.0, -45.0, 45.0, -9.0, 1.0]) / 60.0   # then divided by h
 _KINKED = {"relu", "leaky_relu", "elu"}   # elu: its 2nd derivative jumps at 0
 _BUDGET = 1 << 22                                     # floats per stacked batch
+
+
+def _check_net(net):
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastmlp Network, got {type(net).__name__}")
 
 
 def default_eps(net):
@@ -47,13 +54,13 @@ def numerical_gradient(net, X, y, eps=None, wrt="params"):
 
 def _numerical(net, X, y, eps, wrt):
     """(gradient, kinked) where kinked flags coordinates whose stencil crosses a kink."""
-    if wrt not in ("params", "inputs"):
+    _check_net(net)
+    if not isinstance(wrt, str) or wrt not in ("params", "inputs"):
         raise ValueError(f"wrt must be 'params' or 'inputs', got {wrt!r}")
+    h = default_eps(net) if eps is None else check_scalar(eps, "eps", minimum=0.0,
+                                                          allow_zero=False)
     X = net._inputs(X)
     T, labels = net._targets(y, X.shape[0])
-    h = default_eps(net) if eps is None else float(eps)
-    if not np.isfinite(h) or h <= 0:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
     fwd = _Forward(net, X, T, labels)      # X here is after the network's scaler
     if wrt == "inputs":
         grad, kinked = fwd.input_gradient(h)
@@ -255,8 +262,13 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None):
     noise (about 1e-13 · |L|).  tolerance defaults to 1e-6.  Returns a
     GradientReport; report.ok is max_rel_error <= tolerance.
     """
-    tolerance = 1e-6 if tolerance is None else float(tolerance)
-    rel_floor = 1e-5 if rel_floor is None else float(rel_floor)
+    _check_net(net)
+    tolerance = 1e-6 if tolerance is None else check_scalar(tolerance, "tolerance",
+                                                            minimum=0.0)
+    rel_floor = 1e-5 if rel_floor is None else check_scalar(rel_floor, "rel_floor",
+                                                            minimum=0.0)
+    if eps is not None:
+        check_scalar(eps, "eps", minimum=0.0, allow_zero=False)
     ref = net if net.dtype == np.float64 else net.astype(np.float64)
     _, analytic = ref.gradient(X, y)
     numeric, kinked = _numerical(ref, X, y, eps, "params")

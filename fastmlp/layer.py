@@ -8,7 +8,8 @@ Both run the compiled kernels (one GEMM and one fused elementwise pass each way)
 import numpy as np
 
 from . import _kernels
-from ._validation import check_dtype, check_matrix, check_size, make_rng
+from ._validation import (as_array, check_dtype, check_matrix, check_scalar, check_size,
+                          make_rng)
 from .activations import PARAMETRIZED, get_activation
 
 
@@ -43,6 +44,7 @@ class Layer:
         self._n_in = check_size(n_in, "n_in")
         self._n_out = check_size(n_out, "n_out")
         self._dtype = check_dtype(dtype)
+        alpha = None if alpha is None else check_scalar(alpha, "alpha")
         act, self._alpha = get_activation(activation, alpha)
         self._activation = act.name
         self._code = act.code
@@ -123,7 +125,7 @@ class Layer:
         return _read_only(self._delta)
 
     def _checked(self, value, name, shape):
-        arr = np.asarray(value)
+        arr = as_array(value, name)
         if arr.shape != shape:
             raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
         if arr.dtype.kind != "f":

@@ -13,12 +13,12 @@ import numpy as np
 
 from . import _kernels, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
-                          check_targets, make_rng)
+                          check_targets, make_rng, as_array)
 
 # train_step folds plain SGD into the backward GEMMs when lr is at most this; a larger
 # rate takes the checked path (gradient, then an update made only if it is finite)
 _FUSED_LR_MAX = 1.0
-from .activations import PARAMETRIZED, get_activation
+from .activations import ACTIVATIONS, PARAMETRIZED, get_activation
 from .layer import Layer
 from .losses import get_loss
 from .preprocessing import Standardizer
@@ -68,12 +68,17 @@ class Network:
                              f"(input first) or a list of Layers, got {sizes!r}")
         sizes = [check_size(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
         out_act = self._loss.output_activation
+        if output_activation is not None and (not isinstance(output_activation, str) or
+                                              output_activation not in ACTIVATIONS):
+            raise ValueError(f"output_activation must be one of {sorted(ACTIVATIONS)}, "
+                             f"got {output_activation!r}")
         if output_activation is not None:
             if out_act is not None and output_activation != out_act:
                 raise ValueError(f"loss {self._loss.name!r} needs a {out_act} output layer, "
                                  f"got output_activation={output_activation!r}")
             out_act = output_activation
         out_act = out_act or "identity"
+        alpha = None if alpha is None else check_scalar(alpha, "alpha")
         get_activation(activation, alpha)          # validate before building anything
         rng = make_rng(seed)
         layers = []
@@ -201,7 +206,7 @@ class Network:
 
     def set_params(self, flat):
         """Copy a flat vector (as from get_params) into the parameters."""
-        arr = np.asarray(flat)
+        arr = as_array(flat, "flat")
         if arr.shape != self._params.shape:
             raise ValueError(f"flat must have shape {self._params.shape} (this network's "
                              f"parameter count), got {arr.shape}")

@@ -14,6 +14,7 @@ L-BFGS (full batch) runs scipy.optimize.minimize on the flat vector with the ana
 gradient.
 """
 import math
+import numbers
 import threading
 import weakref
 
@@ -21,7 +22,7 @@ import numpy as np
 import scipy.optimize
 
 from . import _optim
-from ._validation import check_scalar
+from ._validation import check_scalar, check_size
 
 _OK, _BAD_GRAD, _BAD_PARAMS, _UNSAFE = (
     _optim.STATUS[k] for k in ("ok", "nonfinite_grad", "nonfinite_params", "unsafe"))
@@ -41,9 +42,7 @@ class StepDecay:
     """Multiply the rate by gamma every step_size updates."""
 
     def __init__(self, step_size, gamma=0.1):
-        if int(step_size) < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
-        self.step_size = int(step_size)
+        self.step_size = _count(step_size, "step_size")
         self.gamma = check_scalar(gamma, "gamma", minimum=0.0, allow_zero=False)
 
     def __call__(self, t):
@@ -57,9 +56,7 @@ class Cosine:
     """Half a cosine from 1 down to min_factor over total_steps updates, then flat."""
 
     def __init__(self, total_steps, min_factor=0.0):
-        if int(total_steps) < 1:
-            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-        self.total_steps = int(total_steps)
+        self.total_steps = _count(total_steps, "total_steps")
         self.min_factor = check_scalar(min_factor, "min_factor", minimum=0.0)
 
     def __call__(self, t):
@@ -81,6 +78,16 @@ class InverseScaling:
 
     def __repr__(self):
         return f"InverseScaling(power_t={self.power_t})"
+
+
+def _count(value, name):
+    """A whole number of updates >= 1 (an integer, or a float with no fraction)."""
+    if not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Integral):
+        return check_size(value, name)
+    value = check_scalar(value, name, minimum=1.0)
+    if not value.is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value}")
+    return check_size(int(value), name)
 
 
 SCHEDULES = {"constant": Constant, "step": StepDecay, "cosine": Cosine,
@@ -275,7 +282,10 @@ class Adam(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  schedule=None, clip_norm=None):
         super().__init__(lr, schedule, clip_norm, weight_decay)
-        b1, b2 = betas
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         for name, b in (("betas[0]", b1), ("betas[1]", b2)):
             b = check_scalar(b, name, minimum=0.0)
             if b >= 1:

@@ -132,6 +132,9 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     validation_fraction = check_scalar(validation_fraction, "validation_fraction", minimum=0.0)
     if validation_fraction >= 1:
         raise ValueError(f"validation_fraction must be below 1, got {validation_fraction}")
+    if callable(callbacks) or not isinstance(callbacks, (list, tuple, type(None))):
+        raise TypeError(f"callbacks must be a list of callables f(net, record), got "
+                        f"{type(callbacks).__name__}")
     callbacks = list(callbacks or [])
     if any(not callable(cb) for cb in callbacks):
         raise TypeError("callbacks must be callables f(net, record)")
