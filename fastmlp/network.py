@@ -80,6 +80,9 @@ class Network:
         out_act = out_act or "identity"
         alpha = None if alpha is None else check_scalar(alpha, "alpha")
         get_activation(activation, alpha)          # validate before building anything
+        if activation == "softmax" and len(sizes) > 2:
+            raise ValueError("activation='softmax' is only supported on the output layer "
+                             "(loss='cross_entropy' gives one)")
         rng = make_rng(seed)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -291,8 +294,9 @@ class Network:
         T, labels = self._targets(y, X.shape[0])
         value = self._loss_and_output(X, T, labels)[0]
         if not math.isfinite(value):
-            raise FloatingPointError(f"the loss is {value}: X overflows {self.dtype.name} "
-                                     "inside the network (or the weights are too large)")
+            raise FloatingPointError(f"the loss is {value}: X or y overflows "
+                                     f"{self.dtype.name} inside the network (or the weights "
+                                     "are too large)")
         return value
 
     def _loss_and_output(self, X, T, labels):
@@ -321,8 +325,8 @@ class Network:
             grads = self._grads.copy()
         if not (math.isfinite(value) and _kernels.all_finite(grads)):
             raise FloatingPointError(f"the loss is {value} and the gradient is not finite: "
-                                     f"X overflows {self.dtype.name} inside the network "
-                                     "(or the weights are too large)")
+                                     f"X or y overflows {self.dtype.name} inside the "
+                                     "network (or the weights are too large)")
         return value, grads
 
     def input_gradient(self, X, y):
@@ -390,8 +394,9 @@ class Network:
                 else:
                     value = self._checked_sgd_step(X, T, labels, lr)
             if not math.isfinite(value):
-                raise FloatingPointError(f"the loss is {value}; the parameters were not "
-                                         "updated")
+                raise FloatingPointError(f"the loss is {value} (X, y or the weights too "
+                                         f"large for {self.dtype.name}); the parameters "
+                                         "were not updated")
             return value
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
@@ -423,7 +428,9 @@ class Network:
             value = self._plan.gradient(X, T, labels, self.l2 if l2 is None else l2, None,
                                         row_weights=row_weights)
             if not math.isfinite(value):
-                raise FloatingPointError(f"the loss is {value}; the parameters were not updated")
+                raise FloatingPointError(f"the loss is {value} (X, y or the weights too "
+                                         f"large for {self.dtype.name}); the parameters "
+                                         "were not updated")
             optimizer._apply(self._params, self._grads, self._weight_mask)
         return value
 

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.optimize
 
 from . import _optim
-from ._validation import check_scalar, check_size
+from ._validation import as_array, check_scalar, check_size
 
 _OK, _BAD_GRAD, _BAD_PARAMS, _UNSAFE = (
     _optim.STATUS[k] for k in ("ok", "nonfinite_grad", "nonfinite_params", "unsafe"))
@@ -108,8 +108,9 @@ def make_schedule(spec, total_steps=None):
         return InverseScaling()
     if spec in ("step", "cosine"):
         if total_steps is None:
-            raise ValueError(f"schedule {spec!r} by name needs the number of updates; "
-                             f"pass a {SCHEDULES[spec].__name__} object instead")
+            raise ValueError(f"schedule {spec!r} by name needs total_steps (the number of "
+                             f"updates); pass a {SCHEDULES[spec].__name__} object instead")
+        total_steps = check_size(total_steps, "total_steps")
         return StepDecay(-(-total_steps // 3)) if spec == "step" else Cosine(total_steps)
     raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, a callable or None, "
                      f"got {spec!r}")
@@ -183,10 +184,15 @@ class Optimizer:
         if not params.flags.writeable:
             raise ValueError("params must be writeable")
         if decay_mask is not None:
-            decay_mask = np.ascontiguousarray(decay_mask, dtype=np.uint8)
-            if decay_mask.shape != params.shape:
+            mask = as_array(decay_mask, "decay_mask")
+            if mask.dtype.kind not in "biuf":
+                raise TypeError(f"decay_mask must hold booleans, got dtype {mask.dtype}")
+            if mask.shape != params.shape:
                 raise ValueError(f"decay_mask must have shape {params.shape}, "
-                                 f"got {decay_mask.shape}")
+                                 f"got {mask.shape}")
+            if mask.dtype.kind == "f" and not np.all(np.isfinite(mask)):
+                raise ValueError("decay_mask contains NaN or infinity")
+            decay_mask = np.ascontiguousarray(mask != 0, dtype=np.uint8)
         self._apply(params, grads, decay_mask)
 
     def _apply(self, params, grads, mask):
@@ -232,9 +238,9 @@ class Optimizer:
             if status == _BAD_PARAMS:
                 for target, saved in zip([params, *self._state], backup):
                     target[...] = saved
-                raise FloatingPointError("the update would have left NaN or infinity in the "
-                                         "parameters (learning rate too large?); they were "
-                                         "left as they were")
+                raise FloatingPointError(f"the update would have left NaN or infinity in the "
+                                         f"parameters (learning rate lr={lr:g} too large?); "
+                                         "they were left as they were")
         if status == _BAD_GRAD:
             raise FloatingPointError("the gradient contains NaN or infinity; "
                                      "the parameters were not updated")
@@ -348,6 +354,13 @@ def lbfgs(net, X, y, max_iter=200, tol=1e-7, max_fun=15000, callback=None):
     """Minimize net.loss(X, y) over the flat parameter vector with L-BFGS-B and the
     analytic gradient (full batch, in float64 as scipy works).  The network ends at
     the solution; returns scipy's OptimizeResult."""
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastmlp Network, got {type(net).__name__}")
+    max_iter, max_fun = check_size(max_iter, "max_iter"), check_size(max_fun, "max_fun")
+    tol = check_scalar(tol, "tol", minimum=0.0)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     X = net._inputs(X)
     T, labels = net._targets(y, X.shape[0])
     return lbfgs_prepared(net, X, T, labels, max_iter, tol, max_fun, callback)

@@ -79,8 +79,12 @@ def _metric(net, out, T, labels):
     if net.loss_name == "binary_cross_entropy":
         return float(((out > 0.5) == (T > 0.5)).all(axis=1).mean())
     T = T.astype(np.float64)
-    ss_res = ((T - out) ** 2).sum(axis=0)
-    ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ss_res = ((T - out) ** 2).sum(axis=0)
+        ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    if not (np.all(np.isfinite(ss_res)) and np.all(np.isfinite(ss_tot))):
+        raise FloatingPointError("y is too large: the sums of squares of R² overflow "
+                                 "float64")
     # a constant column scores 1 if predicted exactly, else 0 (as scikit-learn)
     r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
                   np.where(ss_res == 0, 1.0, 0.0))
@@ -277,7 +281,8 @@ def _epoch(net, opt, batches, order, epoch, history):
         try:
             loss = net._optimizer_step(X, T, labels, opt)
         except FloatingPointError as exc:
-            raise DivergenceError(f"epoch {epoch}, step {step}: {exc}; the weights are "
+            raise DivergenceError(f"epoch {epoch}, step {step} (lr={opt.current_lr:g}): "
+                                  f"{exc}; the weights are "
                                   "those of the last finite step", epoch, step,
                                   history) from None
         total += loss * X.shape[0]
