@@ -147,6 +147,7 @@ class Layer:
         A = np.empty((X.shape[0], self._n_out), self._dtype)
         Z = np.empty_like(A) if self._keeps_z else A
         _kernels.layer_forward(X, self._W, self._b, Z, A, self._code, self._alpha)
+        _check_finite(A, "X", self._dtype)
         # kept for backward as private views: the caller's arrays may be reshaped
         self._X, self._A = X.view(), A.view()
         self._Z = self._A if Z is A else Z
@@ -169,6 +170,8 @@ class Layer:
         D = np.empty_like(self._X) if need_below else None
         _kernels.layer_backward(G, dZ, self._A, self._Z, self._X, self._W, D,
                                 self._dW, self._db, self._code, self._alpha)
+        for result in (dZ, self._dW, self._db) + (() if D is None else (D,)):
+            _check_finite(result, "delta", self._dtype)
         self._delta = dZ
         return D
 
@@ -176,6 +179,12 @@ class Layer:
         extra = f", alpha={self.alpha}" if self.activation in PARAMETRIZED else ""
         return (f"Layer({self.n_in}, {self.n_out}, activation={self.activation!r}"
                 f"{extra}, dtype=np.{self.dtype.name})")
+
+
+def _check_finite(result, name, dtype):
+    if not _kernels.all_finite(result):
+        raise FloatingPointError(f"{name} overflows {dtype.name} in this layer: the result "
+                                 f"is NaN or infinite; scale {name} or use float64")
 
 
 def _read_only(arr):

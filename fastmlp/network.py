@@ -12,16 +12,16 @@ import threading
 import numpy as np
 
 from . import _kernels, optim, training
-from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
-                          check_targets, make_rng, as_array)
-
-# train_step folds plain SGD into the backward GEMMs when lr is at most this; a larger
-# rate takes the checked path (gradient, then an update made only if it is finite)
-_FUSED_LR_MAX = 1.0
+from ._validation import (as_array, check_dtype, check_matrix, check_scalar, check_size,
+                          check_targets, make_rng)
 from .activations import ACTIVATIONS, PARAMETRIZED, get_activation
 from .layer import Layer
 from .losses import get_loss
 from .preprocessing import Standardizer
+
+# train_step folds plain SGD into the backward GEMMs when lr is at most this; a larger
+# rate takes the checked path (gradient, then an update made only if it is finite)
+_FUSED_LR_MAX = 1.0
 
 
 class Network:

@@ -6,6 +6,7 @@ should have computed), and the parameters copied before each call.
 import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp import Network, datasets, invert
 
 
@@ -114,3 +115,16 @@ def test_generators_still_give_finite_data():
     for X, y in (datasets.xor(50, seed=0), datasets.spirals(50, seed=0),
                  datasets.regression(50, seed=0)):
         assert np.all(np.isfinite(X)) and np.all(np.isfinite(y))
+
+
+def test_layer_forward_and_backward_overflow_raise():
+    layer = fastmlp.Layer(2, 2, "elu", dtype=np.float32, seed=0)
+    layer.W = np.full((2, 2), 10.0)
+    X = np.array([[3e38, 3e38]], np.float32)
+    # float64 reference: the pre-activation leaves float32's range
+    assert np.abs(X.astype(np.float64) @ layer.W + layer.b).max() > np.finfo(np.float32).max
+    with pytest.raises(FloatingPointError, match="X overflows float32"):
+        layer.forward(X)
+    layer.forward(np.ones((1, 2), np.float32))
+    with pytest.raises(FloatingPointError, match="delta overflows float32"):
+        layer.backward(np.full((1, 2), 3e38, np.float32))
