@@ -37,6 +37,14 @@ def _check_net(net):
         raise TypeError(f"net must be a fastmlp Network, got {type(net).__name__}")
 
 
+def _check_eps(eps):
+    """A step in (0, 1]: the stencil reaches 3·eps, and a longer one means nothing."""
+    eps = check_scalar(eps, "eps", minimum=0.0, allow_zero=False)
+    if eps > 1:
+        raise ValueError(f"eps must be at most 1 (a difference step), got {eps}")
+    return eps
+
+
 def default_eps(net):
     """1e-2, or 1e-3 where kinks make a long stencil likely to straddle one."""
     return 1e-3 if any(l.activation in _KINKED for l in net.layers) else 1e-2
@@ -57,8 +65,7 @@ def _numerical(net, X, y, eps, wrt):
     _check_net(net)
     if not isinstance(wrt, str) or wrt not in ("params", "inputs"):
         raise ValueError(f"wrt must be 'params' or 'inputs', got {wrt!r}")
-    h = default_eps(net) if eps is None else check_scalar(eps, "eps", minimum=0.0,
-                                                          allow_zero=False)
+    h = default_eps(net) if eps is None else _check_eps(eps)
     X = net._inputs(X)
     T, labels = net._targets(y, X.shape[0])
     fwd = _Forward(net, X, T, labels)      # X here is after the network's scaler
@@ -268,7 +275,7 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None):
     rel_floor = 1e-5 if rel_floor is None else check_scalar(rel_floor, "rel_floor",
                                                             minimum=0.0)
     if eps is not None:
-        check_scalar(eps, "eps", minimum=0.0, allow_zero=False)
+        _check_eps(eps)
     ref = net if net.dtype == np.float64 else net.astype(np.float64)
     _, analytic = ref.gradient(X, y)
     numeric, kinked = _numerical(ref, X, y, eps, "params")

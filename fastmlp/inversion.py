@@ -202,7 +202,8 @@ class _Goal:
                 raise ValueError(f"mask must have {n_out} entries, got {mask.shape}")
             m &= mask
         if not m.any():
-            raise ValueError("no output is specified: target is all NaN or masked out")
+            raise ValueError("no output is specified: target is all NaN or mask is all "
+                             "False")
         if not np.all(np.isfinite(t[m])):
             raise ValueError("target contains infinity")
         self.kind, self.t, self.m = "values", np.where(m, t, 0.0), m

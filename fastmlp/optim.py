@@ -90,6 +90,16 @@ def _count(value, name):
     return check_size(int(value), name)
 
 
+def _check_factor(schedule, t):
+    """schedule(t) as a finite factor >= 0, or an error naming the schedule."""
+    try:
+        factor = schedule(t)
+    except Exception as exc:
+        raise TypeError(f"schedule({t}) failed: a schedule is called with the update "
+                        f"count t and returns a factor ({type(exc).__name__}: {exc})") from None
+    return check_scalar(factor, f"schedule({t})", minimum=0.0)
+
+
 SCHEDULES = {"constant": Constant, "step": StepDecay, "cosine": Cosine,
              "invscaling": InverseScaling}
 
@@ -103,6 +113,7 @@ def make_schedule(spec, total_steps=None):
     if spec is None or spec == "constant":
         return Constant()
     if callable(spec):
+        _check_factor(spec, 0)
         return spec
     if spec == "invscaling":
         return InverseScaling()
@@ -226,7 +237,7 @@ class Optimizer:
             self._state = self._new_state(params)
 
     def _apply_locked(self, params, grads, mask):
-        lr = self.current_lr
+        lr = self.lr * _check_factor(self.schedule, self.t)
         if mask is None:                  # the kernels take a mask: decay everywhere
             if self._ones is None or self._ones.size != params.size:
                 self._ones = np.ones(params.size, np.uint8)

@@ -83,8 +83,8 @@ def _metric(net, out, T, labels):
         ss_res = ((T - out) ** 2).sum(axis=0)
         ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
     if not (np.all(np.isfinite(ss_res)) and np.all(np.isfinite(ss_tot))):
-        raise FloatingPointError("y is too large: the sums of squares of R² overflow "
-                                 "float64")
+        raise FloatingPointError("R² overflows float64: y or the network's outputs are too "
+                                 "large (in fit: diverging, lr too large?)")
     # a constant column scores 1 if predicted exactly, else 0 (as scikit-learn)
     r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
                   np.where(ss_res == 0, 1.0, 0.0))

@@ -159,6 +159,13 @@ CASES = [
     (lambda: fastmlp.check_gradients(NET, RAGGED, Y), "X"),
     (lambda: fastmlp.check_gradients(NET, X, Y, eps=0), "eps"),
     (lambda: fastmlp.check_gradients("net", X, Y), "net"),
+    # found by the fuzz campaign
+    (lambda: gradcheck.numerical_gradient(NET, X, Y, eps=2e307), "eps"),
+    (lambda: fastmlp.check_gradients(NET, X, Y, eps=5.0), "eps"),
+    (lambda: NET.copy().fit(X, Y, schedule=print), "schedule"),
+    (lambda: NET.copy().fit(X, Y, schedule=lambda t: float("nan")), "schedule"),
+    (lambda: SGD(schedule=lambda t: -1.0), "schedule"),
+    (lambda: invert(REG, target=[0.5], mask=[False]), "mask"),
 ]
 
 
