@@ -158,12 +158,9 @@ class Optimizer:
     def reset(self):
         """Forget the step count, the moment buffers and the parameter vector."""
         with self._lock:
-            self._forget()
-
-    def _forget(self):
-        self.t = 0
-        self._state = None
-        self._bound = None
+            self.t = 0
+            self._state = None
+            self._bound = None
 
     # pickling and deepcopy: the state travels, the lock and the binding do not (the
     # copy binds to the vector of its first step)

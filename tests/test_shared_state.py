@@ -130,7 +130,7 @@ def test_pickled_network_keeps_its_optimizer(rng):
     net.partial_fit(X, y, shuffle=False)
     np.testing.assert_array_equal(clone.params, net.params)
     np.testing.assert_array_equal(twin.params, net.params)
-    assert clone._optimizer.t == net._optimizer.t == 2 * 1
+    assert clone._optimizer.t == net._optimizer.t == 2
 
 
 def test_threads_sharing_one_network_and_optimizer(rng):
