@@ -618,7 +618,8 @@ cdef class Plan:
 
     def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double lr, double l2, tuple dropout=None):
-        """The loss before the step; then params := params - lr · (∇L + l2 · W)."""
+        """The loss before the step; then params := params - lr · (∇L + l2 · W),
+        unless that loss is NaN or infinite (then nothing is updated)."""
         return self._run(X, T, labels, lr, l2, None, MODE_SGD, None, None, dropout)
 
     cdef double _run(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
@@ -721,9 +722,11 @@ cdef double _plan_step(Plan p, const floating* X, const floating* T,
     # forward, then the loss and G = ∂L/∂(output), or ∂L/∂Z for a fused loss
     _plan_forward(p, X, out, B, True, training, key, step)
     value = _loss(p.loss, out, T, labels, <floating*>p.delta0, row_loss, row_w, B,
-                  p.sizes[L])
+                  p.sizes[L]) + penalty
+    if mode == MODE_SGD and value - value != 0:
+        return value          # a NaN/inf loss: no update (the caller raises)
     _plan_backward(p, X, dX, B, p.fused_output, mode, lr, l2, training, key, step)
-    return value + penalty
+    return value
 
 
 cdef void _plan_vjp(Plan p, const floating* X, const floating* G_out, floating* dX, int B,

@@ -11,6 +11,8 @@ through its own to_numpy().
 import numpy as np
 import scipy.sparse
 
+from . import _validation
+
 
 def is_frame(obj):
     """A pandas or polars DataFrame (or Series), recognised without importing either."""
@@ -25,7 +27,7 @@ def feature_names(X):
     return None
 
 
-def as_array(X):
+def as_array(X, name="X"):
     """X as a NumPy array (frames read out, integers and booleans cast to float64) or
     a CSR matrix (sparse input); anything else is left to the validation."""
     if scipy.sparse.issparse(X):
@@ -40,10 +42,10 @@ def as_array(X):
             bad = [n for n, col in zip(names, X.T)
                    if not all(isinstance(v, (int, float, np.number)) for v in col)]
             if bad:
-                raise TypeError(f"X: the DataFrame's column(s) {bad[:5]} hold text or missing "
+                raise TypeError(f"{name}: the DataFrame's column(s) {bad[:5]} hold text or missing "
                                 "values; encode or fill them, or drop them first")
             X = X.astype(np.float64)
-    arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    arr = X if isinstance(X, np.ndarray) else _validation.as_array(X, name)
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float64)
     return arr

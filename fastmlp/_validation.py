@@ -18,6 +18,8 @@ MAX_DIM = 2**31 - 1   # BLAS integers are 32-bit
 
 def check_dtype(dtype, name="dtype"):
     """np.float32 or np.float64 (as a numpy dtype); anything else is a TypeError."""
+    if dtype is None:           # np.dtype(None) would silently be float64
+        raise TypeError(f"{name} must be np.float32 or np.float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -25,6 +27,19 @@ def check_dtype(dtype, name="dtype"):
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}")
     return dt
+
+
+def make_rng(seed, name="seed"):
+    """np.random.default_rng(seed), with an error naming the argument: seed must be
+    None, a non-negative integer or a numpy Generator (or SeedSequence)."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{name} must be None, a non-negative integer or a numpy "
+                        f"Generator, got {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be None, a non-negative integer or a numpy "
+                        f"Generator, got {type(seed).__name__} {seed!r}") from None
 
 
 def check_size(value, name, minimum=1):
@@ -93,6 +108,21 @@ def check_allocation(n_bytes, what):
                           f"only {format_bytes(available)} of memory are available")
 
 
+def as_array(x, name, dtype=None):
+    """np.asarray(x, dtype), with an error naming the argument (a ragged nested list,
+    text where numbers belong, an object that is no array)."""
+    try:
+        return np.asarray(x, dtype=dtype)
+    except ValueError as exc:
+        if "inhomogeneous" in str(exc) or "sequence" in str(exc):
+            raise ValueError(f"{name} is ragged: its rows have different lengths (or "
+                             "nest differently); it must be a rectangular array") from None
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from None
+    except TypeError as exc:
+        raise TypeError(f"{name} must be an array of numbers, got "
+                        f"{type(x).__name__}: {exc}") from None
+
+
 def _check_float_dtype(arr, name):
     if arr.dtype.kind != "f" or arr.dtype.itemsize < 4:
         raise TypeError(f"{name} must hold float32 or float64 values, got dtype {arr.dtype}")
@@ -118,7 +148,7 @@ def check_matrix(x, name, dtype, n_cols, allow_vector=True):
     A 1-D array of length n_cols is taken as one row when allow_vector is set.
     Fortran-ordered, strided and other-precision float arrays are copied.
     """
-    arr = np.asarray(x)
+    arr = as_array(x, name)
     _check_float_dtype(arr, name)
     if arr.ndim == 1 and allow_vector and arr.shape[0] == n_cols:
         arr = arr.reshape(1, n_cols)
@@ -145,7 +175,7 @@ def check_targets(y, name, loss, n_out, batch, dtype):
     mse: any finite values of shape (batch, n_out).
     For one output, shape (batch,) is accepted for the last two.
     """
-    arr = np.asarray(y)
+    arr = as_array(y, name)
     if loss == "cross_entropy" and arr.ndim == 1:
         return None, check_labels(arr, name, n_out, batch)
     if arr.dtype.kind in "iub":
@@ -168,7 +198,7 @@ def check_targets(y, name, loss, n_out, batch, dtype):
 
 def check_labels(y, name, n_classes, batch):
     """Class labels: integers of shape (batch,) in [0, n_classes), as intp."""
-    arr = np.asarray(y)
+    arr = as_array(y, name)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} contains NaN or infinity")

@@ -25,32 +25,48 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_allocation, check_dtype, check_scalar, check_size
+from ._validation import check_allocation, check_dtype, check_scalar, check_size, make_rng
+
+
+def _finite(values, dtype, noise):
+    """values as dtype, or a ValueError when `noise` made them overflow it."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = values.astype(dtype)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"noise={noise:g} is too large: the data overflow {dtype.name}")
+    return out
 
 
 def xor(n=200, noise=0.1, seed=None, dtype=np.float64):
     """(X, y): points around the four corners (±1, ±1); class 1 where x0·x1 < 0."""
     n = check_size(n, "n")
+    noise = check_scalar(noise, "noise", minimum=0.0)
+    dtype = check_dtype(dtype)
     check_allocation(n * 96, f"xor(n={n})")      # X, y and the draws, 12 values a row
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     corners = rng.integers(0, 2, size=(n, 2)) * 2 - 1
     X = corners + noise * rng.standard_normal((n, 2))
     y = (corners[:, 0] != corners[:, 1]).astype(np.intp)
-    return X.astype(dtype), y
+    return _finite(X, dtype, noise), y
 
 
 def spirals(n=400, noise=0.2, turns=1.5, seed=None, dtype=np.float64):
     """(X, y): two interleaved spirals of n // 2 points each, classes 0 and 1."""
-    n = check_size(n, "n")
+    n = check_size(n, "n", minimum=2)
+    noise = check_scalar(noise, "noise", minimum=0.0)
+    turns = check_scalar(turns, "turns", minimum=0.0, allow_zero=False)
+    if not math.isfinite(turns * 2 * np.pi):
+        raise ValueError(f"turns is too large: {turns}")
+    dtype = check_dtype(dtype)
     check_allocation(n * 128, f"spirals(n={n})")  # X, y, the draws and temporaries
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     m = n // 2
     t = np.sqrt(rng.uniform(0, 1, m)) * turns * 2 * np.pi
     arm = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / (turns * 2 * np.pi) * 3
     X = np.concatenate([arm, -arm]) + noise * rng.standard_normal((2 * m, 2)) / 3
     y = np.repeat(np.array([0, 1], dtype=np.intp), m)
     order = rng.permutation(2 * m)
-    return X[order].astype(dtype), y[order]
+    return _finite(X[order], dtype, noise), y[order]
 
 
 def regression(n=500, n_features=2, noise=0.05, seed=None, dtype=np.float64):
@@ -65,15 +81,16 @@ def regression(n=500, n_features=2, noise=0.05, seed=None, dtype=np.float64):
     n = check_size(n, "n")
     n_features = check_size(n_features, "n_features")
     noise = check_scalar(noise, "noise", minimum=0.0)
+    dtype = check_dtype(dtype)
     # X, its float64 temporaries, y and the per-row temporaries
     check_allocation(n * (24 * n_features + 64), f"regression(n={n}, n_features={n_features})")
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     X = rng.uniform(-2.0, 2.0, size=(n, n_features))
     x0 = X[:, 0]
     x1 = X[:, 1] if n_features > 1 else np.zeros(n)
     f = np.sin(x0) * np.cos(x1) + 0.5 * x0 + 0.25 * np.sum(X[:, 2:] ** 2, axis=1)
     y = f + noise * rng.standard_normal(n)
-    return X.astype(dtype), y.reshape(n, 1).astype(dtype)
+    return X.astype(dtype), _finite(y.reshape(n, 1), dtype, noise)
 
 
 # ---------------------------------------------------------------------------

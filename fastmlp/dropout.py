@@ -85,7 +85,14 @@ def make_key(seed):
     elif seed is None:
         sequence = np.random.SeedSequence()
     else:
-        sequence = np.random.SeedSequence(seed, spawn_key=(_TAG,))
+        if isinstance(seed, (bool, np.bool_)):
+            raise TypeError(f"seed must be None, a non-negative integer or a numpy "
+                            f"Generator, got {seed!r}")
+        try:
+            sequence = np.random.SeedSequence(seed, spawn_key=(_TAG,))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed must be None, a non-negative integer or a numpy "
+                            f"Generator, got {type(seed).__name__} {seed!r}") from None
     return int(sequence.generate_state(1, np.uint64)[0])
 
 

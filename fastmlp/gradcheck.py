@@ -40,7 +40,7 @@ import numpy as np
 from scipy.special import log_expit
 
 from . import _kernels, _rounding
-from ._validation import check_scalar, check_size
+from ._validation import check_scalar, check_size, make_rng
 from .activations import ACTIVATIONS
 from .dropout import check_step, dropout_mask
 
@@ -52,6 +52,20 @@ _BUDGET = 1 << 22                                     # floats per stacked batch
 # float32 rounds at 6e-8, accumulated over sums of hundreds of terms and a few layers;
 # trained networks on digits/MNIST measure 1e-4 to 1.2e-3
 FLOAT32_LIMIT = 1e-2
+
+
+def _check_net(net):
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastmlp Network, got {type(net).__name__}")
+
+
+def _check_eps(eps):
+    """A step in (0, 1]: the stencil reaches 3·eps, and a longer one means nothing."""
+    eps = check_scalar(eps, "eps", minimum=0.0, allow_zero=False)
+    if eps > 1:
+        raise ValueError(f"eps must be at most 1 (a difference step), got {eps}")
+    return eps
 
 
 def default_eps(net):
@@ -87,16 +101,15 @@ def _numerical(net, X, y, eps, wrt, n_coords=None, seed=None, progress=None,
                dropout_step=None):
     """(gradient, kinked, checked): kinked flags coordinates whose stencil crosses a
     kink, checked those that were differenced (all, unless n_coords samples)."""
-    if wrt not in ("params", "inputs"):
+    _check_net(net)
+    if not isinstance(wrt, str) or wrt not in ("params", "inputs"):
         raise ValueError(f"wrt must be 'params' or 'inputs', got {wrt!r}")
+    h = default_eps(net) if eps is None else _check_eps(eps)
     X = net._inputs(X)
     T, labels = net._targets(y, X.shape[0])
-    h = default_eps(net) if eps is None else float(eps)
-    if not np.isfinite(h) or h <= 0:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
     if n_coords is not None:
         n_coords = check_size(n_coords, "n_coords")
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     masks = _masks(net, X.shape[0], dropout_step)
     fwd = _Forward(net, X, T, labels, masks)      # X here is after the network's scaler
     if wrt == "inputs":
@@ -407,10 +420,13 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None, n_coord
     f(done, total, seconds) (progress_line formats one).  Returns a GradientReport;
     report.ok is max_rel_error <= tolerance.
     """
+    _check_net(net)
     tolerance = check_scalar(1e-6 if tolerance is None else tolerance, "tolerance",
                              minimum=0.0, allow_zero=False)
     rel_floor = check_scalar(1e-5 if rel_floor is None else rel_floor, "rel_floor",
                              minimum=0.0)
+    if eps is not None:
+        _check_eps(eps)
     ref = net if net.dtype == np.float64 else net.astype(np.float64)
     fixed = {} if dropout_step is None else {"dropout_step": dropout_step}
     _, analytic = ref.gradient(X, y, **fixed)

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _invert_models
 from ._search import distinct_rows, minimize_rows
-from ._validation import check_allocation, check_scalar, check_size
+from ._validation import as_array, check_allocation, check_scalar, check_size, make_rng
 
 
 @dataclass
@@ -90,7 +90,12 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     n_restarts = check_size(n_restarts, "n_restarts")
     max_iter = check_size(max_iter, "max_iter")
     reg = check_scalar(reg, "reg", minimum=0.0)
-    rng = np.random.default_rng(seed)
+    # tolerances: finite and >= 0 (an infinite atol would call anything a success)
+    tol, gtol, atol, rtol, distinct_tol = (
+        check_scalar(v, name, minimum=0.0) for v, name in
+        ((tol, "tol"), (gtol, "gtol"), (atol, "atol"), (rtol, "rtol"),
+         (distinct_tol, "distinct_tol")))
+    rng = make_rng(seed)
     goal = _Goal(net, target, class_index, min_prob, objective, margin, mask, atol, rtol)
     goal.classes = classes
     lo, hi = _bounds(net, bounds, n_in)
@@ -205,18 +210,19 @@ class _Goal:
             self.margin = check_scalar(margin, "margin", minimum=0.0)
             self.kind, self.c = objective, int(class_index)
             return
-        t = np.asarray(target, dtype=np.float64).ravel()
+        t = as_array(target, "target", np.float64).ravel()
         if t.shape != (n_out,):
             raise ValueError(f"target must have {n_out} values (one per output; NaN = free), "
                              f"got {np.shape(target)}")
         m = ~np.isnan(t)
         if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
+            mask = as_array(mask, "mask", bool)
             if mask.shape != (n_out,):
                 raise ValueError(f"mask must have {n_out} entries, got {mask.shape}")
             m &= mask
         if not m.any():
-            raise ValueError("no output is specified: target is all NaN or masked out")
+            raise ValueError("no output is specified: target is all NaN or mask is all "
+                             "False")
         if not np.all(np.isfinite(t[m])):
             raise ValueError("target contains infinity")
         self.kind, self.t, self.m = "values", np.where(m, t, 0.0), m
@@ -286,7 +292,7 @@ def _logsumexp(z):
 # -- constraints and starting points ------------------------------------------------
 
 def _vector(v, name, n):
-    arr = np.asarray(v, dtype=np.float64).ravel()
+    arr = as_array(v, name, np.float64).ravel()
     if arr.shape != (n,):
         raise ValueError(f"{name} must have {n} values (one per feature), got {np.shape(v)}")
     if not np.all(np.isfinite(arr)):
@@ -311,7 +317,7 @@ def _bounds(net, bounds, n_in):
         bounds = None
     if bounds is None:
         return np.full(n_in, -np.inf), np.full(n_in, np.inf)
-    b = np.asarray(bounds, dtype=np.float64)
+    b = as_array(bounds, "bounds", np.float64)
     if b.shape == (2,):
         b = np.tile(b, (n_in, 1))
     if b.shape != (n_in, 2):
@@ -377,7 +383,7 @@ def _fixed(fixed, x0, n_in, lo, hi, names=None):
             v = check_scalar(v, f"fixed[{i}]")
             mask[i], values[i] = True, v
     else:
-        mask = np.asarray(fixed, dtype=bool)
+        mask = as_array(fixed, "fixed", bool)
         if mask.shape != (n_in,):
             raise ValueError(f"fixed must be a dict or a mask of {n_in} booleans, "
                              f"got shape {mask.shape}")
@@ -420,7 +426,7 @@ def _starts(net, n_restarts, x0, starts, lo, hi, rng):
     n_in = net.sizes[0]
     rows = [] if x0 is None else [x0]
     if starts is not None:
-        S = np.asarray(starts, dtype=np.float64)
+        S = as_array(starts, "starts", np.float64)
         if S.ndim != 2 or S.shape[1] != n_in:
             raise ValueError(f"starts must have shape (k, {n_in}), got {S.shape}")
         if not np.all(np.isfinite(S)):

@@ -11,7 +11,8 @@ Both run the compiled kernels (one GEMM and one fused elementwise pass each way)
 import numpy as np
 
 from . import _kernels
-from ._validation import check_allocation, check_dtype, check_matrix, check_size
+from ._validation import (as_array, check_allocation, check_dtype, check_matrix, check_scalar,
+                          check_size, make_rng)
 from .activations import PARAMETRIZED, get_activation
 from .dropout import Counter64, check_rate, make_key
 
@@ -55,25 +56,26 @@ class Layer:
         act = self._describe(n_in, n_out, activation, dtype, alpha)
         self._dropout = check_rate(dropout)
         # W and dW, and the float64 draws that initialize W
-        check_allocation(self.n_in * self.n_out * (2 * self.dtype.itemsize + 16),
-                         f"Layer({self.n_in}, {self.n_out})")
-        self._W = np.empty((self.n_in, self.n_out), self.dtype)
-        self._b = np.zeros(self.n_out, self.dtype)
+        check_allocation(self._n_in * self._n_out * (2 * self._dtype.itemsize + 16),
+                         f"Layer({self._n_in}, {self._n_out})")
+        self._W = np.empty((self._n_in, self._n_out), self._dtype)
+        self._b = np.zeros(self._n_out, self._dtype)
         self._dW = np.zeros_like(self._W)
         self._db = np.zeros_like(self._b)
-        init_weights(self._W, act.init, np.random.default_rng(seed))
+        init_weights(self._W, act.init, make_rng(seed))
         self.dropout_key = make_key(seed)
         self.dropout_step = 0
-        self.X = self.A = self.Z = self.delta = None
+        self._X = self._A = self._Z = self._delta = None    # the last forward / backward
         self._act = self._mask = None   # A before dropout, and its mask, for backward
         self._network = None       # the Network whose buffers W and b live in
 
     def _describe(self, n_in, n_out, activation, dtype, alpha):
-        self.n_in = check_size(n_in, "n_in")
-        self.n_out = check_size(n_out, "n_out")
-        self.dtype = check_dtype(dtype)
-        act, self.alpha = get_activation(activation, alpha)
-        self.activation = act.name
+        self._n_in = check_size(n_in, "n_in")
+        self._n_out = check_size(n_out, "n_out")
+        self._dtype = check_dtype(dtype)
+        alpha = None if alpha is None else check_scalar(alpha, "alpha")
+        act, self._alpha = get_activation(activation, alpha)
+        self._activation = act.name
         self._code = act.code
         self._keeps_z = act.keeps_z
         return act
@@ -88,16 +90,39 @@ class Layer:
         layer._W = layer._b = layer._dW = layer._db = None
         layer.dropout_key = make_key(0)
         layer.dropout_step = 0
-        layer.X = layer.A = layer.Z = layer.delta = None
+        layer._X = layer._A = layer._Z = layer._delta = None
         layer._act = layer._mask = None
         layer._network = None
         return layer
+
+    # What the kernels depend on is fixed at construction: read-only properties.
+    # Every array handed out is a fresh view, so no reshape or dtype change of it can
+    # reach the arrays the kernels are given.
+    @property
+    def n_in(self):
+        return self._n_in
+
+    @property
+    def n_out(self):
+        return self._n_out
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def activation(self):
+        return self._activation
+
+    @property
+    def alpha(self):
+        return self._alpha
 
     # W and b are fixed buffers (in a Network, views into its flat parameter
     # vector): assigning copies into them, so the network never loses track.
     @property
     def W(self):
-        return self._W
+        return self._W.view()
 
     @W.setter
     def W(self, value):
@@ -105,7 +130,7 @@ class Layer:
 
     @property
     def b(self):
-        return self._b
+        return self._b.view()
 
     @b.setter
     def b(self, value):
@@ -118,14 +143,32 @@ class Layer:
 
     @property
     def dW(self):
-        return self._dW
+        return self._dW.view()
 
     @property
     def db(self):
-        return self._db
+        return self._db.view()
+
+    # the last forward's input X, output A and pre-activation Z (A itself unless the
+    # activation keeps Z apart), and the last backward's delta = ∂L/∂Z: read-only
+    @property
+    def X(self):
+        return _read_only(self._X)
+
+    @property
+    def A(self):
+        return _read_only(self._A)
+
+    @property
+    def Z(self):
+        return _read_only(self._Z)
+
+    @property
+    def delta(self):
+        return _read_only(self._delta)
 
     def _checked(self, value, name, shape):
-        arr = np.asarray(value)
+        arr = as_array(value, name)
         if arr.shape != shape:
             raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
         if arr.dtype.kind != "f":
@@ -145,19 +188,22 @@ class Layer:
     def forward(self, X, training=False):
         """A = act(X @ W + b) for a batch X of shape (B, n_in); in training, with a
         dropout rate, A ⊙ m with the mask of step `dropout_step` (which advances)."""
-        X = check_matrix(X, "X", self.dtype, self.n_in)
-        A = np.empty((X.shape[0], self.n_out), self.dtype)
+        X = check_matrix(X, "X", self._dtype, self._n_in)
+        A = np.empty((X.shape[0], self._n_out), self._dtype)
         Z = np.empty_like(A) if self._keeps_z else A
         if training and self._dropout > 0:
             out = np.empty_like(A)
             mask = (self.dropout_key, self.dropout_step, 0, self._dropout)
-            _kernels.layer_forward(X, self._W, self._b, Z, A, self._code, self.alpha,
+            _kernels.layer_forward(X, self._W, self._b, Z, A, self._code, self._alpha,
                                    out, mask)
             self.dropout_step = (self.dropout_step + 1) % 2**64
         else:
             out, mask = A, None
-            _kernels.layer_forward(X, self._W, self._b, Z, A, self._code, self.alpha)
-        self.X, self.A, self.Z = X, out, Z
+            _kernels.layer_forward(X, self._W, self._b, Z, A, self._code, self._alpha)
+        _check_finite(A, "X", self._dtype)
+        # kept for backward as private views: the caller's arrays may be reshaped
+        self._X, self._A = X.view(), out.view()
+        self._Z = A if Z is A else Z
         self._act, self._mask = A, mask
         return out
 
@@ -167,17 +213,20 @@ class Layer:
         The gradients are sums over the rows of the batch (average in the loss if
         you want a mean).  need_below=False skips ∂L/∂X (returns None).
         """
-        if self.A is None:
-            raise RuntimeError("backward() needs a forward() first")
-        G = check_matrix(delta, "delta", self.dtype, self.n_out)
-        if G.shape[0] != self.A.shape[0]:
-            raise ValueError(f"delta must have {self.A.shape[0]} rows to match the last "
+        if self._A is None:
+            raise RuntimeError("backward() needs the activations of a forward pass: "
+                               "call layer.forward(X) first")
+        G = check_matrix(delta, "delta", self._dtype, self._n_out)
+        if G.shape[0] != self._A.shape[0]:
+            raise ValueError(f"delta must have {self._A.shape[0]} rows to match the last "
                              f"forward batch, got shape {G.shape}")
         dZ = np.empty_like(G)
-        D = np.empty_like(self.X) if need_below else None
-        _kernels.layer_backward(G, dZ, self._act, self.Z, self.X, self._W, D,
-                                self._dW, self._db, self._code, self.alpha, self._mask)
-        self.delta = dZ
+        D = np.empty_like(self._X) if need_below else None
+        _kernels.layer_backward(G, dZ, self._act, self._Z, self._X, self._W, D,
+                                self._dW, self._db, self._code, self._alpha, self._mask)
+        for result in (dZ, self._dW, self._db) + (() if D is None else (D,)):
+            _check_finite(result, "delta", self._dtype)
+        self._delta = dZ
         return D
 
     def __repr__(self):
@@ -185,3 +234,18 @@ class Layer:
         extra += f", dropout={self._dropout}" if self._dropout else ""
         return (f"Layer({self.n_in}, {self.n_out}, activation={self.activation!r}"
                 f"{extra}, dtype=np.{self.dtype.name})")
+
+
+def _check_finite(result, name, dtype):
+    if not _kernels.all_finite(result):
+        raise FloatingPointError(f"{name} overflows {dtype.name} in this layer: the result "
+                                 f"is NaN or infinite; scale {name} or use float64")
+
+
+def _read_only(arr):
+    """A read-only view of arr (None stays None)."""
+    if arr is None:
+        return None
+    view = arr.view()
+    view.flags.writeable = False
+    return view

@@ -14,13 +14,17 @@ import numpy as np
 import scipy.sparse
 
 from . import _kernels, _tables, formats, optim, training
-from ._validation import (check_allocation, check_dtype, check_matrix, check_scalar,
-                          check_size, check_targets)
-from .activations import PARAMETRIZED, get_activation
+from ._validation import (as_array, check_allocation, check_dtype, check_matrix, check_scalar,
+                          check_size, check_targets, make_rng)
+from .activations import ACTIVATIONS, PARAMETRIZED, get_activation
 from .dropout import Counter64, check_rates, check_step, make_key
 from .layer import Layer
 from .losses import get_loss
 from .preprocessing import Standardizer
+
+# train_step folds plain SGD into the backward GEMMs when lr is at most this; a larger
+# rate takes the checked path (gradient, then an update made only if it is finite)
+_FUSED_LR_MAX = 1.0
 
 
 class Network:
@@ -54,7 +58,7 @@ class Network:
     def __init__(self, sizes, activation="relu", loss="cross_entropy", dtype=np.float32,
                  seed=None, *, output_activation=None, alpha=None, l2=0.0, dropout=None):
         self._loss = get_loss(loss)
-        self.l2 = check_scalar(l2, "l2", minimum=0.0)
+        self.l2 = l2
         key = make_key(seed)
         if isinstance(sizes, (list, tuple)) and sizes and all(isinstance(s, Layer) for s in sizes):
             if dropout is not None:
@@ -64,9 +68,9 @@ class Network:
         else:
             layers = self._make_layers(sizes, activation, output_activation, alpha,
                                        check_dtype(dtype), seed, dropout)
-        self.dtype = layers[0].dtype
+        self._dtype = layers[0].dtype
         self._check_layers(layers)
-        self.layers = layers
+        self._layers = tuple(layers)
         self._build_buffers()
         self._scaler = None
         self.training = {}     # how the network was trained (saved with the model)
@@ -82,20 +86,28 @@ class Network:
         sizes = [check_size(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
         rates = check_rates(0.0 if dropout is None else dropout, len(sizes) - 2) + [0.0]
         out_act = self._loss.output_activation
+        if output_activation is not None and (not isinstance(output_activation, str) or
+                                              output_activation not in ACTIVATIONS):
+            raise ValueError(f"output_activation must be one of {sorted(ACTIVATIONS)}, "
+                             f"got {output_activation!r}")
         if output_activation is not None:
             if out_act is not None and output_activation != out_act:
                 raise ValueError(f"loss {self._loss.name!r} needs a {out_act} output layer, "
                                  f"got output_activation={output_activation!r}")
             out_act = output_activation
         out_act = out_act or "identity"
+        alpha = None if alpha is None else check_scalar(alpha, "alpha")
         get_activation(activation, alpha)          # validate before building anything
+        if activation == "softmax" and len(sizes) > 2:
+            raise ValueError("activation='softmax' is only supported on the output layer "
+                             "(loss='cross_entropy' gives one)")
         # each Layer's W, b, dW, db, then the network's params, grads and weight mask,
         # and the float64 draws that initialize the largest W
         n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
         check_allocation(n_params * (4 * dtype.itemsize + 1)
                          + 16 * max(a * b for a, b in zip(sizes[:-1], sizes[1:])),
                          f"Network({sizes}) ({n_params:,} parameters)")
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
@@ -133,20 +145,20 @@ class Network:
         for layer in self.layers:
             offsets += [total, total + layer.n_in * layer.n_out]
             total += (layer.n_in + 1) * layer.n_out
-        check_allocation(total * (2 * self.dtype.itemsize + 1),
+        check_allocation(total * (2 * self._dtype.itemsize + 1),
                          f"a Network of {total:,} parameters")
-        self._params = np.empty(total, self.dtype)
-        self._grads = np.zeros(total, self.dtype)
+        self._params = np.empty(total, self._dtype)
+        self._grads = np.zeros(total, self._dtype)
         for layer, w_off in zip(self.layers, offsets[::2]):
             n_w = layer.n_in * layer.n_out
             layer._bind(self, self._params[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
                         self._params[w_off + n_w:w_off + n_w + layer.n_out],
                         self._grads[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
                         self._grads[w_off + n_w:w_off + n_w + layer.n_out])
-        self.sizes = [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+        self._sizes = (self.layers[0].n_in,) + tuple(layer.n_out for layer in self.layers)
         self._plan = _kernels.Plan(
             self._params, self._grads,
-            np.array(self.sizes, dtype=np.int32),
+            np.array(self._sizes, dtype=np.int32),
             np.array([layer._code for layer in self.layers], dtype=np.int32),
             np.array([layer.alpha for layer in self.layers], dtype=np.float64),
             np.array(offsets, dtype=np.intp),
@@ -168,6 +180,46 @@ class Network:
         return batch * per_row * self.dtype.itemsize
 
     # -- properties ----------------------------------------------------------
+    # What the compiled plan was built from is read-only: the widths (a tuple), the
+    # dtype, the layers (a tuple); the flat buffers are handed out as views, which no
+    # reshape or dtype change can turn against the kernels.
+
+    @property
+    def sizes(self):
+        """The layer widths, input first (a tuple)."""
+        return self._sizes
+
+    @sizes.setter
+    def sizes(self, value):
+        raise AttributeError("a Network's sizes are fixed: build a new Network")
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        raise AttributeError("a Network's dtype is fixed: net.astype(dtype) gives a copy "
+                             "in another dtype")
+
+    @property
+    def layers(self):
+        """The Layers, input side first (a tuple)."""
+        return self._layers
+
+    @layers.setter
+    def layers(self, value):
+        raise AttributeError("a Network's layers are fixed: build a new Network from "
+                             "Layers")
+
+    @property
+    def l2(self):
+        """The L2 penalty ½·l2·Σ‖W‖² on the weights; a finite number >= 0."""
+        return self._l2
+
+    @l2.setter
+    def l2(self, value):
+        self._l2 = check_scalar(value, "l2", minimum=0.0)
 
     @property
     def loss_name(self):
@@ -201,13 +253,14 @@ class Network:
 
     @property
     def params(self):
-        """The flat parameter buffer itself (W0, b0, W1, b1, ...); writes go live."""
-        return self._params
+        """The flat parameter buffer (W0, b0, W1, b1, ...), as a view: writes go live."""
+        return self._params.view()
 
     @property
     def grads(self):
-        """The flat gradient buffer, filled by gradient() (same layout as params)."""
-        return self._grads
+        """The flat gradient buffer, filled by gradient() (same layout as params), as a
+        view."""
+        return self._grads.view()
 
     def get_params(self):
         """A copy of the flat parameter vector W0, b0, W1, b1, ..."""
@@ -215,7 +268,7 @@ class Network:
 
     def set_params(self, flat):
         """Copy a flat vector (as from get_params) into the parameters."""
-        arr = np.asarray(flat)
+        arr = as_array(flat, "flat")
         if arr.shape != self._params.shape:
             raise ValueError(f"flat must have shape {self._params.shape} (this network's "
                              f"parameter count), got {arr.shape}")
@@ -255,7 +308,7 @@ class Network:
         """What users have (a DataFrame, whose columns must be the fitted ones; integers,
         cast; a sparse matrix, densified) as an array for check_matrix."""
         _tables.check_names(self.training.get("feature_names"), _tables.feature_names(X), name)
-        X = _tables.as_array(X)
+        X = _tables.as_array(X, name)
         return X.toarray() if scipy.sparse.issparse(X) else X
 
     def _targets(self, y, batch, name="y"):
@@ -276,7 +329,7 @@ class Network:
     def _class_indices(self, y, name="y"):
         """Labels (1-D) -> output indices, for a network that carries its classes."""
         classes = self.classes
-        arr = np.asarray(y)
+        arr = as_array(y, name)
         if classes is None or arr.ndim != 1:
             return y
         lookup = {c: i for i, c in enumerate(classes)}
@@ -297,12 +350,22 @@ class Network:
                                    for i in range(0, max(X.shape[0], 1), 4096)])
         return self._forward_prepared(self._inputs(X))
 
-    def _forward_prepared(self, X):
+    def _forward_prepared(self, X, name="X"):
         """forward() on an array already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._lock:
             self._plan.forward(X, out)
+        self._check_finite(out, X, name)
         return out
+
+    def _check_finite(self, result, X, name="X"):
+        """A NaN/inf result from finite inputs and weights is an overflow: raise."""
+        if not _kernels.all_finite(result):
+            raise FloatingPointError(
+                f"{name} overflows {self.dtype.name} inside the network: the result is NaN "
+                f"or infinite (largest |{name}| = {float(np.abs(X).max()):.3g}, largest "
+                f"|weight| = {float(np.abs(self._params).max()):.3g}); scale {name} (e.g. "
+                "fit with standardize=True) or use float64")
 
     def predict(self, X):
         """Class labels under cross_entropy (the network's `classes` if it carries them,
@@ -330,7 +393,12 @@ class Network:
         dropout_step, under the dropout masks of that training step."""
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
-        return self._loss_and_output(X, T, labels, self._fixed_masks(dropout_step))[0]
+        value = self._loss_and_output(X, T, labels, self._fixed_masks(dropout_step))[0]
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the loss is {value}: X or y overflows "
+                                     f"{self.dtype.name} inside the network (or the weights "
+                                     "are too large)")
+        return value
 
     def _loss_and_output(self, X, T, labels, masks=None):
         """(loss, output activations) on arrays already validated (and scaled)."""
@@ -362,7 +430,12 @@ class Network:
                 masks = self._training_masks()
                 self._advance(masks)
             value = self._plan.gradient(X, T, labels, self.l2, None, dropout=masks)
-            return value, self._grads.copy()
+            grads = self._grads.copy()
+        if not (math.isfinite(value) and _kernels.all_finite(grads)):
+            raise FloatingPointError(f"the loss is {value} and the gradient is not finite: "
+                                     f"X or y overflows {self.dtype.name} inside the "
+                                     "network (or the weights are too large)")
+        return value, grads
 
     def input_gradient(self, X, y):
         """∂L/∂X for a batch (L the batch-mean loss), same shape as X, in X's own
@@ -372,6 +445,7 @@ class Network:
         dX = np.empty_like(X)
         with self._lock:
             self._plan.gradient(X, T, labels, self.l2, dX, True)
+        self._check_finite(dX, X)
         return self._to_user_units(dX)
 
     def jacobian(self, X, logits=False):
@@ -384,8 +458,9 @@ class Network:
         B, n_out = X.shape[0], self.sizes[-1]
         stacked = np.repeat(X, n_out, axis=0)                 # row b·n_out + k: X[b]
         seeds = np.tile(np.eye(n_out, dtype=self.dtype), (B, 1))
-        return self._to_user_units(self._vjp(stacked, seeds, logits)).reshape(
-            B, n_out, self.sizes[0])
+        J = self._vjp(stacked, seeds, logits)
+        self._check_finite(J, X)
+        return self._to_user_units(J).reshape(B, n_out, self.sizes[0])
 
     def _vjp(self, X, G, logits=False):
         """Gᵀ ∂f/∂X per row, on arrays already validated (and scaled)."""
@@ -408,6 +483,12 @@ class Network:
         call gradient() for gradients).  With optimizer (a fastmlp.optim.Optimizer):
         the gradient (one call), then the optimizer's update (one fused loop), with
         its weight decay on the weights only.
+
+        A NaN/inf loss raises FloatingPointError with the parameters as they were.
+        With lr > 1 the SGD step is checked as a whole: the gradient, then the update,
+        made only if every new parameter is finite.  (The fused step with lr <= 1
+        checks the loss; an update that overflows from a finite loss, which needs
+        weights or activations near the dtype's largest value, is not undone.)
         """
         if (lr is None) == (optimizer is None):
             raise TypeError("train_step needs exactly one of lr (plain SGD) or optimizer")
@@ -416,16 +497,39 @@ class Network:
         if optimizer is None:
             lr = check_scalar(lr, "lr", minimum=0.0)
             with self._lock:
-                if not self._has_dropout:
-                    return self._plan.sgd_step(X, T, labels, lr, self.l2)
-                masks = self._training_masks()
-                value = self._plan.sgd_step(X, T, labels, lr, self.l2, masks)
-                self._advance(masks)
-                return value
+                masks = self._training_masks() if self._has_dropout else None
+                if lr > _FUSED_LR_MAX:
+                    value = self._checked_sgd_step(X, T, labels, lr, masks)
+                elif masks is None:
+                    value = self._plan.sgd_step(X, T, labels, lr, self.l2)
+                else:
+                    value = self._plan.sgd_step(X, T, labels, lr, self.l2, masks)
+                if masks is not None and math.isfinite(value):
+                    self._advance(masks)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"the loss is {value} (X, y or the weights too "
+                                         f"large for {self.dtype.name}); the parameters "
+                                         "were not updated")
+            return value
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
         return self._optimizer_step(X, T, labels, optimizer)
+
+    def _checked_sgd_step(self, X, T, labels, lr, masks=None):
+        """params -= lr · (∇L + l2 · W), made only if the result is finite; the loss.
+        masks: the step's dropout masks, or None.  The caller holds the lock."""
+        value = self._plan.gradient(X, T, labels, self.l2, None, dropout=masks)
+        if not math.isfinite(value):
+            return value
+        with np.errstate(over="ignore", invalid="ignore"):
+            new = self._params - lr * self._grads
+        if not _kernels.all_finite(new):
+            raise FloatingPointError(f"the update with lr={lr} would have left NaN or "
+                                     "infinity in the parameters (learning rate too "
+                                     "large?); they were left as they were")
+        self._params[...] = new
+        return value
 
     def _optimizer_step(self, X, T, labels, optimizer, row_weights=None, l2=None):
         """The gradient, then the optimizer's update, on arrays already validated (and
@@ -438,7 +542,9 @@ class Network:
             value = self._plan.gradient(X, T, labels, self.l2 if l2 is None else l2, None,
                                         row_weights=row_weights, dropout=masks)
             if not math.isfinite(value):
-                raise FloatingPointError(f"the loss is {value}; the parameters were not updated")
+                raise FloatingPointError(f"the loss is {value} (X, y or the weights too "
+                                         f"large for {self.dtype.name}); the parameters "
+                                         "were not updated")
             optimizer._apply(self._params, self._grads, self._weight_mask)
             self._advance(masks)
         return value
@@ -576,7 +682,7 @@ class Network:
     def __repr__(self):
         acts = ", ".join(l.activation for l in self.layers)
         drop = f", dropout={self.dropout}" if any(self.dropout) else ""
-        return (f"Network({self.sizes}, activations=[{acts}], loss={self._loss.name!r}, "
+        return (f"Network({list(self.sizes)}, activations=[{acts}], loss={self._loss.name!r}, "
                 f"dtype=np.{self.dtype.name}{drop}, n_params={self.n_params})")
 
 

@@ -14,12 +14,15 @@ L-BFGS (full batch) runs scipy.optimize.minimize on the flat vector with the ana
 gradient.
 """
 import math
+import numbers
+import threading
+import weakref
 
 import numpy as np
 import scipy.optimize
 
 from . import _optim
-from ._validation import check_scalar
+from ._validation import as_array, check_scalar, check_size
 
 _OK, _BAD_GRAD, _BAD_PARAMS, _UNSAFE = (
     _optim.STATUS[k] for k in ("ok", "nonfinite_grad", "nonfinite_params", "unsafe"))
@@ -39,9 +42,7 @@ class StepDecay:
     """Multiply the rate by gamma every step_size updates."""
 
     def __init__(self, step_size, gamma=0.1):
-        if int(step_size) < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
-        self.step_size = int(step_size)
+        self.step_size = _count(step_size, "step_size")
         self.gamma = check_scalar(gamma, "gamma", minimum=0.0, allow_zero=False)
 
     def __call__(self, t):
@@ -55,9 +56,7 @@ class Cosine:
     """Half a cosine from 1 down to min_factor over total_steps updates, then flat."""
 
     def __init__(self, total_steps, min_factor=0.0):
-        if int(total_steps) < 1:
-            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-        self.total_steps = int(total_steps)
+        self.total_steps = _count(total_steps, "total_steps")
         self.min_factor = check_scalar(min_factor, "min_factor", minimum=0.0)
 
     def __call__(self, t):
@@ -81,6 +80,26 @@ class InverseScaling:
         return f"InverseScaling(power_t={self.power_t})"
 
 
+def _count(value, name):
+    """A whole number of updates >= 1 (an integer, or a float with no fraction)."""
+    if not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Integral):
+        return check_size(value, name)
+    value = check_scalar(value, name, minimum=1.0)
+    if not value.is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value}")
+    return check_size(int(value), name)
+
+
+def _check_factor(schedule, t):
+    """schedule(t) as a finite factor >= 0, or an error naming the schedule."""
+    try:
+        factor = schedule(t)
+    except Exception as exc:
+        raise TypeError(f"schedule({t}) failed: a schedule is called with the update "
+                        f"count t and returns a factor ({type(exc).__name__}: {exc})") from None
+    return check_scalar(factor, f"schedule({t})", minimum=0.0)
+
+
 SCHEDULES = {"constant": Constant, "step": StepDecay, "cosine": Cosine,
              "invscaling": InverseScaling}
 
@@ -94,13 +113,15 @@ def make_schedule(spec, total_steps=None):
     if spec is None or spec == "constant":
         return Constant()
     if callable(spec):
+        _check_factor(spec, 0)
         return spec
     if spec == "invscaling":
         return InverseScaling()
     if spec in ("step", "cosine"):
         if total_steps is None:
-            raise ValueError(f"schedule {spec!r} by name needs the number of updates; "
-                             f"pass a {SCHEDULES[spec].__name__} object instead")
+            raise ValueError(f"schedule {spec!r} by name needs total_steps (the number of "
+                             f"updates); pass a {SCHEDULES[spec].__name__} object instead")
+        total_steps = check_size(total_steps, "total_steps")
         return StepDecay(-(-total_steps // 3)) if spec == "step" else Cosine(total_steps)
     raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, a callable or None, "
                      f"got {spec!r}")
@@ -112,6 +133,10 @@ class Optimizer:
     """Base class: the learning rate, its schedule, clipping and weight decay.
 
     t counts the updates made so far; the rate used by the next one is lr · schedule(t).
+    The moment buffers belong to ONE parameter vector: the first step binds the
+    optimizer to it, and a step on another live vector is refused (one optimizer per
+    network, or reset() first).  Steps are serialized by a lock, so threads may share
+    an optimizer (and its network).
     """
 
     def __init__(self, lr, schedule=None, clip_norm=None, weight_decay=0.0):
@@ -123,15 +148,32 @@ class Optimizer:
         self.t = 0
         self._state = None
         self._ones = None
+        self._bound = None        # weak reference to the parameter vector of the state
+        self._lock = threading.Lock()
 
     @property
     def current_lr(self):
         return self.lr * self.schedule(self.t)
 
     def reset(self):
-        """Forget the step count and the moment buffers."""
-        self.t = 0
-        self._state = None
+        """Forget the step count, the moment buffers and the parameter vector."""
+        with self._lock:
+            self.t = 0
+            self._state = None
+            self._bound = None
+
+    # pickling and deepcopy: the state travels, the lock and the binding do not (the
+    # copy binds to the vector of its first step)
+    def __getstate__(self):
+        with self._lock:
+            state = self.__dict__.copy()
+        del state["_lock"], state["_bound"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bound = None
+        self._lock = threading.Lock()
 
     def step(self, params, grads, decay_mask=None):
         """params -= update(grads), in place, in one compiled call.
@@ -150,10 +192,15 @@ class Optimizer:
         if not params.flags.writeable:
             raise ValueError("params must be writeable")
         if decay_mask is not None:
-            decay_mask = np.ascontiguousarray(decay_mask, dtype=np.uint8)
-            if decay_mask.shape != params.shape:
+            mask = as_array(decay_mask, "decay_mask")
+            if mask.dtype.kind not in "biuf":
+                raise TypeError(f"decay_mask must hold booleans, got dtype {mask.dtype}")
+            if mask.shape != params.shape:
                 raise ValueError(f"decay_mask must have shape {params.shape}, "
-                                 f"got {decay_mask.shape}")
+                                 f"got {mask.shape}")
+            if mask.dtype.kind == "f" and not np.all(np.isfinite(mask)):
+                raise ValueError("decay_mask contains NaN or infinity")
+            decay_mask = np.ascontiguousarray(mask != 0, dtype=np.uint8)
         self._apply(params, grads, decay_mask)
 
     def _apply(self, params, grads, mask):
@@ -163,11 +210,31 @@ class Optimizer:
         out overflow (a huge learning rate or huge weights) it answers "unsafe", and
         the update is made on a backed-up state, undone if anything overflowed.
         """
+        with self._lock:
+            self._bind(params)
+            self._apply_locked(params, grads, mask)
+
+    def _check_vector(self, params):
+        """Refuse `params` if the state belongs to another live vector; the bound one."""
+        bound = None if self._bound is None else self._bound()
+        if bound is not None and bound is not params and not _same_memory(bound, params):
+            raise ValueError(
+                "this optimizer's state belongs to another parameter vector (another "
+                "network): use one optimizer per network, or call opt.reset() before "
+                "using it on a new one")
+        return bound
+
+    def _bind(self, params):
+        """Tie the state to `params`, or refuse if it belongs to another live vector."""
+        if self._check_vector(params) is not params:
+            self._bound = weakref.ref(params)
         if self._state is None or self._state[0].shape != params.shape \
                 or self._state[0].dtype != params.dtype:
-            self.reset()
+            self.t = 0
             self._state = self._new_state(params)
-        lr = self.current_lr
+
+    def _apply_locked(self, params, grads, mask):
+        lr = self.lr * _check_factor(self.schedule, self.t)
         if mask is None:                  # the kernels take a mask: decay everywhere
             if self._ones is None or self._ones.size != params.size:
                 self._ones = np.ones(params.size, np.uint8)
@@ -179,9 +246,9 @@ class Optimizer:
             if status == _BAD_PARAMS:
                 for target, saved in zip([params, *self._state], backup):
                     target[...] = saved
-                raise FloatingPointError("the update would have left NaN or infinity in the "
-                                         "parameters (learning rate too large?); they were "
-                                         "left as they were")
+                raise FloatingPointError(f"the update would have left NaN or infinity in the "
+                                         f"parameters (learning rate lr={lr:g} too large?); "
+                                         "they were left as they were")
         if status == _BAD_GRAD:
             raise FloatingPointError("the gradient contains NaN or infinity; "
                                      "the parameters were not updated")
@@ -189,6 +256,12 @@ class Optimizer:
 
     def _clip(self):
         return 0.0 if self.clip_norm is None else self.clip_norm
+
+
+def _same_memory(a, b):
+    """Whether two arrays are the same vector (same first byte, dtype and shape)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.dtype == b.dtype and a.shape == b.shape)
 
 
 class SGD(Optimizer):
@@ -223,7 +296,10 @@ class Adam(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  schedule=None, clip_norm=None):
         super().__init__(lr, schedule, clip_norm, weight_decay)
-        b1, b2 = betas
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         for name, b in (("betas[0]", b1), ("betas[1]", b2)):
             b = check_scalar(b, name, minimum=0.0)
             if b >= 1:
@@ -262,16 +338,22 @@ class AdamW(Adam):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
+def optimizer_class(spec):
+    """The Optimizer class named by spec, or a ValueError naming `optimizer`."""
+    if not isinstance(spec, str) or spec not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS) + ['lbfgs']} or an "
+                         f"Optimizer, got {spec!r}")
+    return OPTIMIZERS[spec]
+
+
 def make_optimizer(spec, lr=None, **options):
     """An Optimizer from an instance (returned as is) or a name in OPTIMIZERS."""
     if isinstance(spec, Optimizer):
         return spec
-    if spec not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS) + ['lbfgs']} or an "
-                         f"Optimizer, got {spec!r}")
+    cls = optimizer_class(spec)
     if lr is not None:
         options["lr"] = lr
-    return OPTIMIZERS[spec](**options)
+    return cls(**options)
 
 
 # -- L-BFGS, full batch -------------------------------------------------------------
@@ -280,6 +362,13 @@ def lbfgs(net, X, y, max_iter=200, tol=1e-7, max_fun=15000, callback=None):
     """Minimize net.loss(X, y) over the flat parameter vector with L-BFGS-B and the
     analytic gradient (full batch, in float64 as scipy works).  The network ends at
     the solution; returns scipy's OptimizeResult."""
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastmlp Network, got {type(net).__name__}")
+    max_iter, max_fun = check_size(max_iter, "max_iter"), check_size(max_fun, "max_fun")
+    tol = check_scalar(tol, "tol", minimum=0.0)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     X = net._inputs(X)
     T, labels = net._targets(y, X.shape[0])
     return lbfgs_prepared(net, X, T, labels, max_iter, tol, max_fun, callback)

@@ -5,13 +5,15 @@ always speak in their own feature units; it is saved with the model.
 """
 import numpy as np
 
+from ._validation import as_array
+
 
 class Standardizer:
     """Per-feature standardization.  Features with zero spread keep scale 1."""
 
     def __init__(self, mean, scale):
-        mean = np.asarray(mean, dtype=np.float64)
-        scale = np.asarray(scale, dtype=np.float64)
+        mean = as_array(mean, "mean", np.float64)
+        scale = as_array(scale, "scale", np.float64)
         if mean.ndim != 1 or scale.shape != mean.shape:
             raise ValueError(f"mean and scale must be 1-D arrays of one length, got shapes "
                              f"{mean.shape} and {scale.shape}")
@@ -23,13 +25,17 @@ class Standardizer:
     @classmethod
     def fit(cls, X):
         """Fit on the rows of X (n_samples × n_features)."""
-        X = np.asarray(X, dtype=np.float64)
+        X = as_array(X, "X", np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
         if not np.all(np.isfinite(X)):
             raise ValueError("X contains NaN or infinity")
-        scale = X.std(axis=0)
-        return cls(X.mean(axis=0), np.where(scale > 0, scale, 1.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, scale = X.mean(axis=0), X.std(axis=0)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+            raise ValueError("X is too large to standardize: its mean or spread overflows "
+                             "float64")
+        return cls(mean, np.where(scale > 0, scale, 1.0))
 
     @property
     def n_features(self):

@@ -22,8 +22,8 @@ import numpy as np
 import scipy.sparse
 
 from . import _kernels, _tables, optim
-from ._validation import (check_allocation, check_finite, check_matrix, check_scalar,
-                          check_size, check_targets)
+from ._validation import (as_array, check_allocation, check_finite, check_matrix,
+                          check_scalar, check_size, check_targets, make_rng)
 from .dropout import make_key
 from .preprocessing import Standardizer
 
@@ -93,8 +93,12 @@ def _metric(net, out, T, labels):
     if net.loss_name == "binary_cross_entropy":
         return float(((out > 0.5) == (T > 0.5)).all(axis=1).mean())
     T = T.astype(np.float64)
-    ss_res = ((T - out) ** 2).sum(axis=0)
-    ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ss_res = ((T - out) ** 2).sum(axis=0)
+        ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    if not (np.all(np.isfinite(ss_res)) and np.all(np.isfinite(ss_tot))):
+        raise FloatingPointError("R² overflows float64: y or the network's outputs are too "
+                                 "large (in fit: diverging, lr too large?)")
     # a constant column scores 1 if predicted exactly, else 0 (as scikit-learn)
     r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
                   np.where(ss_res == 0, 1.0, 0.0))
@@ -110,7 +114,7 @@ def evaluate(net, X, y):
 
 def _prepare(net, X, y, name_X="X", name_y="y", sparse_ok=False):
     """Validated (X, T, labels); X stays a CSR matrix (float, finite) when sparse_ok."""
-    X = _tables.as_array(X)
+    X = _tables.as_array(X, name_X)
     if scipy.sparse.issparse(X):
         if not sparse_ok:
             X = X.toarray()
@@ -124,8 +128,7 @@ def _prepare(net, X, y, name_X="X", name_y="y", sparse_ok=False):
             check_finite(np.ascontiguousarray(X.data), name_X)
     if not scipy.sparse.issparse(X):
         X = check_matrix(X, name_X, net.dtype, net.sizes[0])
-    y = _tables.as_targets(y)
-    y = np.asarray(y)
+    y = as_array(_tables.as_targets(y), name_y)
     if net.loss_name == "cross_entropy" and y.ndim == 2 and y.shape[1] == 1 != net.sizes[-1]:
         y = y.ravel()                        # a column of labels
     T, labels = check_targets(y, name_y, net.loss_name, net.sizes[-1], X.shape[0], net.dtype)
@@ -166,6 +169,22 @@ def _take(arr, idx):
     return None if arr is None else arr[idx]
 
 
+def _pair(validation_data):
+    """validation_data as (X, y), or an error naming it."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        what = (f"{len(validation_data)} items" if isinstance(validation_data, (tuple, list))
+                else type(validation_data).__name__)
+        raise TypeError(f"validation_data must be a pair (X_val, y_val), got {what}")
+    return validation_data
+
+
+def _plain_seed(seed):
+    """The seed as JSON can hold it: an int, None, or a description."""
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return None if seed is None else int(seed)
+    return repr(seed)
+
+
 def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
         seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
         patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
@@ -179,12 +198,16 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     validation_fraction = check_scalar(validation_fraction, "validation_fraction", minimum=0.0)
     if validation_fraction >= 1:
         raise ValueError(f"validation_fraction must be below 1, got {validation_fraction}")
+    if callable(callbacks) or not isinstance(callbacks, (list, tuple, type(None))):
+        raise TypeError(f"callbacks must be a list of callables f(net, record), got "
+                        f"{type(callbacks).__name__}")
     callbacks = list(callbacks or [])
     if any(not callable(cb) for cb in callbacks):
         raise TypeError("callbacks must be callables f(net, record)")
     if early_stopping and validation_data is None and validation_fraction == 0:
         raise ValueError("early_stopping needs validation_data or validation_fraction > 0")
-    if optimizer == "lbfgs":
+    lbfgs = isinstance(optimizer, str) and optimizer == "lbfgs"
+    if lbfgs:
         ignored = [k for k, v in (("early_stopping", early_stopping), ("schedule", schedule),
                                   ("clip_norm", clip_norm), ("weight_decay", weight_decay))
                    if v]
@@ -195,24 +218,25 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
             raise ValueError("optimizer='lbfgs' needs a deterministic loss: it cannot train "
                              f"a network with dropout {net.dropout} (use a stochastic "
                              "optimizer, or a network without dropout)")
-    elif not isinstance(optimizer, optim.Optimizer):
-        optim.make_optimizer(optimizer, lr)          # a bad name fails before any change
-    rng = np.random.default_rng(seed)
+    if verbose and not callable(print_fn):
+        raise TypeError(f"print_fn must be callable, got {type(print_fn).__name__}")
+    rng = make_rng(seed)
 
-    # validate once; split off validation rows; standardize once (nothing on the
-    # network changes before every argument has been checked).  A sparse X stays
+    # validate once; split off validation rows; build the optimizer: nothing on the
+    # network changes before every argument has been checked.  A sparse X stays
     # sparse: each batch is densified (and scaled) when it is gathered.
     names = _tables.feature_names(X)
     X, T, labels = _prepare(net, X, y, sparse_ok=True)
     sparse = scipy.sparse.issparse(X)
-    if sparse and optimizer == "lbfgs":
+    if sparse and lbfgs:
         raise ValueError("optimizer='lbfgs' takes every row in each step and needs a dense X: "
                          "pass X.toarray() if it fits in memory, or use 'adam' or 'sgd', "
                          "which densify one batch at a time")
     weights = None if sample_weight is None else _sample_weights(sample_weight, X.shape[0])
     val = None
     if validation_data is not None:
-        val = _prepare(net, *validation_data, "validation_data[0]", "validation_data[1]")
+        val = _prepare(net, *_pair(validation_data), "validation_data[0]",
+                       "validation_data[1]")
     elif validation_fraction > 0:
         n_val = int(round(validation_fraction * X.shape[0]))
         if not 1 <= n_val < X.shape[0]:
@@ -225,32 +249,49 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         if weights is not None and weights.sum() <= 0:
             raise ValueError("sample_weight of the training rows (after the validation "
                              "split) sums to zero")
+    n = X.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    opt = None
+    if not lbfgs:
+        opt = optim.make_optimizer(
+            optimizer, lr, **({} if isinstance(optimizer, optim.Optimizer) else
+                              {"schedule": optim.make_schedule(schedule,
+                                                               epochs * steps_per_epoch),
+                               "clip_norm": clip_norm, "weight_decay": weight_decay}))
+        opt._check_vector(net._params)            # not another network's optimizer
+    # the settings as plain Python values (saved with the model as JSON)
+    settings = {"optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
+                "lr": None if lr is None else check_scalar(lr, "lr", minimum=0.0),
+                "epochs": epochs, "batch_size": batch_size, "seed": _plain_seed(seed),
+                "standardize": bool(standardize or net.scaler is not None),
+                "weight_decay": check_scalar(weight_decay, "weight_decay", minimum=0.0),
+                "clip_norm": None if clip_norm is None else
+                check_scalar(clip_norm, "clip_norm", minimum=0.0, allow_zero=False),
+                "schedule": schedule if schedule is None or isinstance(schedule, str)
+                else repr(schedule), "l2": float(net.l2),
+                "sample_weight": weights is not None}
     # the training inputs' range and mean, in the user's units (input inversion
     # keeps its answers inside them by default; they are saved with the model)
     as_list = (lambda a: np.asarray(a.todense()).ravel().tolist()) if sparse else \
         (lambda a: a.tolist())
     data_range = {"input_min": as_list(X.min(axis=0)), "input_max": as_list(X.max(axis=0)),
                   "input_mean": np.asarray(X.mean(axis=0, dtype=np.float64)).ravel().tolist()}
-    _check_batch_memory(net, (X, T, labels), X.shape[0] if optimizer == "lbfgs" else batch_size)
-    if standardize and net.scaler is None:
-        net.scaler = _sparse_scaler(X) if sparse else Standardizer.fit(X)
-    if net.scaler is not None:
-        if not sparse:
-            X = net.scaler.transform(X, net.dtype)
-        if val is not None:
-            val = (net.scaler.transform(val[0], net.dtype),) + val[1:]
+    _check_batch_memory(net, (X, T, labels), n if lbfgs else batch_size)
+    scaler = net.scaler
+    if standardize and scaler is None:
+        scaler = _sparse_scaler(X) if sparse else Standardizer.fit(X)
 
-    n = X.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
+    # from here on the network changes
+    net.scaler = scaler
+    if scaler is not None:
+        if not sparse:
+            X = scaler.transform(X, net.dtype)
+        if val is not None:
+            val = (scaler.transform(val[0], net.dtype),) + val[1:]
     history = History()
     if seed is not None:
         net.dropout_key, net.dropout_step = make_key(seed), 0
-    net.training = {"optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
-                    "lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-                    "standardize": net.scaler is not None, "weight_decay": weight_decay,
-                    "clip_norm": clip_norm, "schedule": schedule if schedule is None or
-                    isinstance(schedule, str) else repr(schedule), "l2": net.l2,
-                    "sample_weight": weights is not None, **data_range}
+    net.training = {**settings, **data_range}
     if names is not None:
         net.training["feature_names"] = names
     # the training metric after each epoch: on (evenly spaced) training rows; drawing
@@ -260,14 +301,10 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
     probe = ((_dense_rows(net, X, probe) if sparse else X[probe]), _take(T, probe),
              _take(labels, probe))
 
-    if optimizer == "lbfgs":
+    if lbfgs:
         return _fit_lbfgs(net, X, T, labels, val, epochs, history, verbose, print_fn,
                           None if weights is None else weights / weights.sum(), probe)
 
-    opt = optim.make_optimizer(
-        optimizer, lr, **({} if isinstance(optimizer, optim.Optimizer) else
-                          {"schedule": optim.make_schedule(schedule, epochs * steps_per_epoch),
-                           "clip_norm": clip_norm, "weight_decay": weight_decay}))
     net._optimizer = opt
     best = (math.inf, None)
     wait = 0
@@ -280,10 +317,16 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
             lr_now = opt.current_lr
             loss = _epoch(net, opt, batches, rng.permutation(n) if shuffle else None, epoch,
                           history)
-            record = {"epoch": epoch, "loss": loss,
-                      metric_name(net): _train_metric(net, probe), "lr": lr_now}
-            if val is not None:
-                record.update(_validation_scores(net, *val))
+            try:
+                record = {"epoch": epoch, "loss": loss,
+                          metric_name(net): _train_metric(net, probe), "lr": lr_now}
+                if val is not None:
+                    record.update(_validation_scores(net, *val))
+            except FloatingPointError as exc:      # finite steps, but weights that overflow
+                raise DivergenceError(f"epoch {epoch} (lr={lr_now:g}): its steps were "
+                                      f"finite but scoring its weights failed: {exc}; the "
+                                      "weights are those after its last step", epoch, None,
+                                      history) from None
             record["seconds"] = time.perf_counter() - t0
             history.records.append(record)
             if verbose:
@@ -380,7 +423,8 @@ def _epoch(net, opt, batches, order, epoch, history):
         try:
             loss = net._optimizer_step(X, T, labels, opt, row_weights)
         except FloatingPointError as exc:
-            raise DivergenceError(f"epoch {epoch}, step {step}: {exc}; the weights are "
+            raise DivergenceError(f"epoch {epoch}, step {step} (lr={opt.current_lr:g}): "
+                                  f"{exc}; the weights are "
                                   "those of the last finite step", epoch, step,
                                   history) from None
         total += loss * size
@@ -452,19 +496,23 @@ def partial_fit(net, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True
     Optimizer object is given; lr, when given, sets its learning rate.  Returns the
     mean loss."""
     batch_size = check_size(batch_size, "batch_size")
+    lr = None if lr is None else check_scalar(lr, "lr", minimum=0.0)
+    rng = make_rng(seed)
+    X, T, labels = _prepare(net, X, y)
+    _check_batch_memory(net, (X, T, labels), batch_size)
     current = net._optimizer
     if isinstance(optimizer, optim.Optimizer):
         current = optimizer
     elif current is None or (optimizer is not None and
-                             type(current) is not optim.OPTIMIZERS.get(optimizer)):
+                             type(current) is not optim.optimizer_class(optimizer)):
         current = optim.make_optimizer(optimizer or "adam", lr)
+    current._check_vector(net._params)        # not another network's optimizer
+    # every argument is valid: from here on the network (and its optimizer) change
     if lr is not None:
-        current.lr = check_scalar(lr, "lr", minimum=0.0)
+        current.lr = lr
     net._optimizer = current
-    X, T, labels = _prepare(net, X, y)
-    _check_batch_memory(net, (X, T, labels), batch_size)
     if net.scaler is not None:
         X = net.scaler.transform(X, net.dtype)
-    order = np.random.default_rng(seed).permutation(X.shape[0]) if shuffle else None
+    order = rng.permutation(X.shape[0]) if shuffle else None
     return _epoch(net, net._optimizer, _Batches((X, T, labels), batch_size), order, 1,
                   History())

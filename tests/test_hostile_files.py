@@ -67,7 +67,7 @@ def test_every_hostile_idx_file_is_a_value_error(corpus):
 def test_the_corpus_control_loads(tmp_path):
     """The valid file the corpus is made from loads, with the parameters written."""
     net = fio.load(hostile.valid_model(tmp_path / "valid.npz"))
-    assert net.sizes == hostile.SIZES
+    assert list(net.sizes) == list(hostile.SIZES)
     assert np.array_equal(net.params, np.linspace(-1, 1, hostile.N_PARAMS))
     arr = datasets.load_idx(_write(tmp_path / "valid.idx", hostile.valid_idx()))
     assert np.array_equal(arr, np.arange(24, dtype=np.uint8).reshape(4, 3, 2))

@@ -26,7 +26,7 @@ def _hand_n_params(sizes):
 def test_params_is_one_flat_buffer_with_layer_views(dtype):
     sizes = [3, 5, 4, 2]
     net = Network(sizes, activation="tanh", loss="cross_entropy", dtype=dtype, seed=0)
-    assert net.sizes == sizes
+    assert net.sizes == tuple(sizes)
     assert net.n_params == _hand_n_params(sizes) == net.params.size
     assert net.params.ndim == 1 and net.params.dtype == dtype
     for layer in net.layers:
@@ -278,7 +278,7 @@ def test_network_from_layers_copies_their_values(h, rng):
     net = Network([l0, l1], loss="cross_entropy")
     np.testing.assert_array_equal(net.params,
                                   np.concatenate([W0.ravel(), b0, W1.ravel(), b1]))
-    assert net.layers == [l0, l1] and net.sizes == [3, 4, 2]
+    assert net.layers == (l0, l1) and net.sizes == (3, 4, 2)
     assert net.dtype == np.float64
     assert np.shares_memory(l0.W, net.params)      # the layers now view the buffer
     assert not np.shares_memory(W0, net.params)    # the caller's arrays were copied

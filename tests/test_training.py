@@ -400,12 +400,15 @@ def test_divergence_full_batch_keeps_the_last_finite_parameters(rng):
                 shuffle=False, callbacks=[snaps], standardize=False)
     e = info.value
     assert isinstance(e, FloatingPointError)
-    assert e.step == 1 and e.epoch >= 2
-    assert f"epoch {e.epoch}" in str(e) and f"step {e.step}" in str(e)
+    assert e.epoch >= 2 and f"epoch {e.epoch}" in str(e)
     assert len(e.history) == e.epoch - 1
     assert e.history["epoch"] == list(range(1, e.epoch))
     assert np.all(np.isfinite(net.params))
-    assert np.array_equal(net.params, snaps.params[e.epoch - 1])
+    if e.step is not None:           # a step's loss overflowed: that step was not made
+        assert e.step == 1 and f"step {e.step}" in str(e)
+        assert np.array_equal(net.params, snaps.params[e.epoch - 1])
+    else:                            # finite steps, but the epoch's weights overflow when scored
+        assert "scoring" in str(e)
     # and the next step from here is indeed non-finite (recomputed in NumPy)
     with np.errstate(all="ignore"):
         Z, A = _np_output(net, X)
@@ -424,9 +427,9 @@ def test_divergence_mid_epoch_matches_a_replayed_sgd_loop(rng):
     where = None
     for epoch in range(1, 11):
         for step, (Xb, yb) in enumerate(_batches(X, y, bs), 1):
-            with np.errstate(all="ignore"):
+            try:            # gradient() raises on a non-finite loss or gradient
                 loss, g = replay.gradient(Xb, yb)
-            if not (math.isfinite(loss) and np.all(np.isfinite(g))):
+            except FloatingPointError:
                 where = (epoch, step)
                 break
             with np.errstate(all="ignore"):
