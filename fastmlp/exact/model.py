@@ -61,7 +61,7 @@ class Model:
         A, c, G, h = pattern_affine(self.pl, x_at)
         f = Formulation()
         x = f.add_variables(self.lo, self.hi)
-        z = f.add_variables(-np.inf, np.inf)
+        z = f.add_variables(np.full(len(c), -np.inf), np.inf)
         r, i = np.nonzero(A)
         f.add_rows(c, c, (np.arange(z.size), z, 1.0), (r, x[i], -A[r, i]))
         if G.size:

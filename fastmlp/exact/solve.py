@@ -204,7 +204,7 @@ def _nearest(model, crit, goal, local, x_ref, spread, norm):
 def _add_distance(f, x, x_ref, w, norm):
     """Cost: Σ w_i |x_i - r_i| (l1) or max_i w_i |x_i - r_i| (linf)."""
     n = x.size
-    e = f.add_variables(0.0, np.inf, ) if norm == "linf" else f.add_variables(np.zeros(n), np.inf)
+    e = f.add_variables(np.zeros(1 if norm == "linf" else n), np.inf)
     r = np.arange(n)
     ei = np.broadcast_to(e, n) if norm == "linf" else e
     f.add_rows(-w * x_ref, np.inf, (r, ei, 1.0), (r, x, -w))     # e >= w (x - r)
