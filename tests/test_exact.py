@@ -326,7 +326,7 @@ def test_reachable_targets_are_never_called_unreachable(h, seed):
     """t = net(x) for x in the box: reachable by construction, also on nets far too
     big for brute force; partial targets (NaN) and fixed features included."""
     rng = np.random.default_rng(seed)
-    sizes = [int(rng.integers(3, 9)), 16, 16, int(rng.integers(1, 4))]
+    sizes = [int(rng.integers(3, 9)), 10, 10, int(rng.integers(1, 4))]
     net = tiny_net(100 + seed, sizes, ["relu", "leaky_relu"][seed % 2],
                    alpha=0.05 if seed % 2 else None, scaler=seed % 3 == 0, sd=0.6)
     lo, hi = box_for(net, 1.0)
