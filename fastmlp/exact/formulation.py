@@ -69,15 +69,17 @@ class Formulation:
 
 
 def network_milp(pl, lo, hi, boxes):
-    """(formulation, x indices, output z_L indices, number of binaries)."""
+    """(formulation, x indices, [z_k indices for every layer, the output last],
+    number of binaries)."""
     f = Formulation()
     x = f.add_variables(lo, hi)
     below = x
-    n_binary = 0
+    n_binary, zs = 0, []
     for k, alpha in enumerate(pl.alphas):
         l, u = boxes[k]
         z = f.add_variables(l, u)
         _affine_rows(f, z, below, pl.Ws[k], pl.bs[k])
+        zs.append(z)
         on, off = l >= 0, u <= 0
         unstable = ~(on | off)
         if alpha == 1.0:
@@ -102,7 +104,7 @@ def network_milp(pl, lo, hi, boxes):
         below = a
     z = f.add_variables(*boxes[-1])
     _affine_rows(f, z, below, pl.Ws[-1], pl.bs[-1])
-    return f, x, z, n_binary
+    return f, x, zs + [z], n_binary
 
 
 def _affine_rows(f, z, below, W, b):

@@ -37,6 +37,7 @@ class Model:
         n_relu = sum(W.shape[1] for W, a in zip(self.pl.Ws, self.pl.alphas) if a != 1.0)
         self.stats = {"relus": n_relu,
                       "unstable_interval": count_unstable(self.pl, interval(self.pl, lo, hi)),
+                      "unstable_backsub": count_unstable(self.pl, self.boxes),
                       "unstable": count_unstable(self.pl, self.boxes),
                       "bounds_seconds": time.perf_counter() - t0,
                       "build_seconds": 0.0, "solve_seconds": 0.0, "milp_calls": 0, "nodes": 0}
@@ -44,7 +45,8 @@ class Model:
     def describe(self):
         s = self.stats
         return (f"{s['unstable']} of {s['relus']} ReLUs unstable after bound tightening "
-                f"({s['unstable_interval']} by interval arithmetic)")
+                f"({s['unstable_interval']} by interval arithmetic, {s['unstable_backsub']} "
+                f"after back-substitution)")
 
     def remaining(self):
         return self.deadline - time.perf_counter()
@@ -52,9 +54,48 @@ class Model:
     def formulation(self):
         """(Formulation, x indices, output indices) of the network over the box."""
         t0 = time.perf_counter()
-        f, x, z, _ = network_milp(self.pl, self.lo, self.hi, self.boxes)
+        f, x, zs, _ = network_milp(self.pl, self.lo, self.hi, self.boxes)
         self.stats["build_seconds"] += time.perf_counter() - t0
-        return f, x, z
+        self.layer_z = zs
+        return f, x, zs[-1]
+
+    def tighten_for(self, add_goal, budget):
+        """LP-based bound tightening for ONE question: each unstable neuron's z is
+        minimized and maximized over the LP relaxation with the goal's rows added
+        (add_goal(f, z_out)), layer by layer, each layer's new bounds used for the next.
+        The bounds then hold only for inputs that reach the goal, which is all the
+        question needs.  Returns False when the relaxation is infeasible: a proof that
+        no input reaches the goal.  Stops after `budget` seconds."""
+        t_end = time.perf_counter() + budget
+        t0 = time.perf_counter()
+        for k, alpha in enumerate(self.pl.alphas):
+            if alpha == 1.0:
+                continue
+            f, _, z_out = self.formulation()
+            add_goal(f, z_out)
+            l, u = self.boxes[k]
+            for j in np.flatnonzero((l < 0) & (u > 0)):
+                if time.perf_counter() > t_end:
+                    break
+                for sign in (1.0, -1.0):
+                    f.cost = {int(self.layer_z[k][j]): sign}
+                    res = self.solve(f, relaxed=True, time_limit=max(t_end - time.perf_counter(), 0.1))
+                    if res.status == 2:
+                        self.stats["lp_tightening_seconds"] = time.perf_counter() - t0
+                        return False
+                    if res.status != 0:
+                        continue
+                    v = sign * res.fun
+                    pad = 1e-7 * (1 + abs(v))
+                    if sign > 0:
+                        l[j] = max(l[j], v - pad)
+                    else:
+                        u[j] = min(u[j], v + pad)
+                    if l[j] >= 0 or u[j] <= 0:
+                        break
+        self.stats["unstable"] = count_unstable(self.pl, self.boxes)
+        self.stats["lp_tightening_seconds"] = time.perf_counter() - t0
+        return True
 
     def piece(self, x_at):
         """The LP of the linear piece through x_at: (Formulation, x, output indices)."""
@@ -85,3 +126,13 @@ class Model:
         self.stats["milp_calls"] += 1
         self.stats["nodes"] += int(res.mip_node_count or 0)
         return res
+
+
+def dual_bound(res):
+    """HiGHS's proven lower bound on the objective (the optimum itself when the program
+    had no binary left, i.e. was an LP), or None."""
+    if res.mip_dual_bound is not None and np.isfinite(res.mip_dual_bound):
+        return float(res.mip_dual_bound)
+    if res.status == 0 and res.fun is not None:
+        return float(res.fun)
+    return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .model import Model, finite_box
+from .model import Model, dual_bound, finite_box
 from .piecewise import forward64
 
 
@@ -61,8 +61,9 @@ def output_bounds(net, bounds="training", fixed=None, x0=None, time_limit=60.0):
             res = model.solve(f, time_limit=max(model.remaining() / (2 * n_out - 2 * k), 1e-3))
             # proven bound: HiGHS's dual bound, else the back-substitution bound
             proven = box[k]
-            if res.mip_dual_bound is not None and np.isfinite(res.mip_dual_bound):
-                proven = sign * res.mip_dual_bound
+            dual = dual_bound(res)
+            if dual is not None:
+                proven = sign * dual
                 proven = max(proven, box[k]) if sign > 0 else min(proven, box[k])
             x_at = (np.clip(res.x[x], lo, hi) if res.x is not None
                     else np.clip((lo + hi) / 2, lo, hi))

@@ -16,10 +16,11 @@ import numpy as np
 
 from ..inversion import InversionResult
 from .goal import SLACK, Criterion
-from .model import Model, finite_box
+from .model import Model, dual_bound, finite_box
 from .piecewise import forward64
 
 FEASIBLE, INFEASIBLE, TIME_LIMIT = 0, 2, 1           # scipy.optimize.milp statuses
+TIGHTENING_SHARE = 1 / 3
 
 
 def exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, local, *, objective,
@@ -79,6 +80,8 @@ def _feasible(model, crit, goal, local, x_best, s_best):
 
 def _find(model, crit, level):
     """Solve for a point at `level`; (status, a confirmed point or None)."""
+    if not _tightened(model, lambda f, z: crit.add_target(f, z, level)):
+        return INFEASIBLE, None
     f, x, z = model.formulation()
     crit.add_target(f, z, level)
     res = model.solve(f, gap=1.0)                        # any feasible point will do
@@ -115,14 +118,24 @@ def _relaxation_bound(model, crit):
     return float(cost * res.fun)
 
 
+def _tightened(model, add_goal):
+    """LP bound tightening for this question, within a third of the time left; False
+    when it proves the question infeasible."""
+    return model.tighten_for(add_goal, budget=TIGHTENING_SHARE * model.remaining())
+
+
 # -- closest ------------------------------------------------------------------------------
 
 def _closest(model, crit, goal, local, x_best, s_best):
-    f, x, z = model.formulation()
     cutoff = s_best + 1e-9 * (1 + abs(s_best)) * (1 if crit.kind == "values" else -1)
-    s, cost = crit.add_score(f, z, cutoff=cutoff)
-    f.cost[int(s[0])] = cost
-    res = model.solve(f)
+    if _tightened(model, lambda f, z: crit.add_score(f, z, cutoff=cutoff)):
+        f, x, z = model.formulation()
+        s, cost = crit.add_score(f, z, cutoff=cutoff)
+        f.cost[int(s[0])] = cost
+        res = model.solve(f)
+    else:                                   # nothing beats the local point: it is optimal
+        res = _Infeasible()
+        cost = 1.0 if crit.kind == "values" else -1.0
     x_opt, bound = x_best, None
     if res.x is not None:
         x_milp = _clip(model, res.x[x])
@@ -132,8 +145,8 @@ def _closest(model, crit, goal, local, x_best, s_best):
         x_opt = [c for c in candidates if c is not None][pick]
     if res.status == INFEASIBLE:            # nothing beats the local point (to 1e-9)
         bound = s_best - 1e-9 * (1 + abs(s_best)) * (1 if crit.kind == "values" else -1)
-    elif res.mip_dual_bound is not None and np.isfinite(res.mip_dual_bound):
-        bound = float(cost * res.mip_dual_bound)
+    elif dual_bound(res) is not None:
+        bound = float(cost * dual_bound(res))
     score = crit.score(forward64(model.net, x_opt))[0]
     if bound is not None:             # the proven bound never claims past a known point
         bound = min(bound, score) if crit.kind == "values" else max(bound, score)
@@ -154,6 +167,10 @@ def _closest(model, crit, goal, local, x_best, s_best):
     return _answer(model.net, goal, local, x_opt, status, message, bound, gap, model.stats)
 
 
+class _Infeasible:
+    status, x, mip_dual_bound = INFEASIBLE, None, None
+
+
 def _piece_best(model, crit, x_at):
     f, xv, z = model.piece(x_at)
     s, cost = crit.add_score(f, z)
@@ -166,10 +183,12 @@ def _piece_best(model, crit, x_at):
 
 def _nearest(model, crit, goal, local, x_ref, spread, norm):
     level = crit.asked()
-    f, x, z = model.formulation()
-    crit.add_target(f, z, level)
-    _add_distance(f, x, x_ref, 1.0 / spread, norm)
-    res = model.solve(f)
+    res = _Infeasible()
+    if _tightened(model, lambda f, z: crit.add_target(f, z, level)):
+        f, x, z = model.formulation()
+        crit.add_target(f, z, level)
+        _add_distance(f, x, x_ref, 1.0 / spread, norm)
+        res = model.solve(f)
     if res.status == INFEASIBLE:
         return _unreachable(model, goal, local, None, crit,
                             f"no input reaches the target at level {level:.6g}")
@@ -189,8 +208,7 @@ def _nearest(model, crit, goal, local, x_ref, spread, norm):
         return _unknown(model, goal, local, None, crit, None, why)
     w = 1.0 / spread
     dist = _distance(x_found, x_ref, w, norm)
-    bound = (float(res.mip_dual_bound) if res.mip_dual_bound is not None
-             and np.isfinite(res.mip_dual_bound) else None)
+    bound = dual_bound(res)
     if bound is not None:
         bound = min(bound, dist)
     gap = None if bound is None else dist - bound
