@@ -142,8 +142,7 @@ def run_omlt(net, constraint, limit):
         m.target = pyo.Constraint(others, rule=lambda m, j: out[0] - out[j] >= a)
     m.obj = pyo.Objective(expr=0)
     solver = pyo.SolverFactory("appsi_highs")
-    solver.config.time_limit = limit
-    res = solver.solve(m, load_solutions=False)
+    res = solver.solve(m, load_solutions=False, timelimit=limit)
     cond = str(res.solver.termination_condition).split(".")[-1]
     answer = {"optimal": "reached", "infeasible": "unreachable"}.get(cond, "unknown")
     return answer, time.perf_counter() - t0

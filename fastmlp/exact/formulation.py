@@ -2,16 +2,17 @@
 sparse matrices for scipy.optimize.milp (no modelling layer).
 
 Variables, in order: x (the inputs; a fixed feature has lb = ub), then per hidden layer
-z_k and a_k, then the output z_L; an unstable neuron (l < 0 < u) adds p, n >= 0 and a
-binary d (1: the neuron is on):
+z_k and a_k, then the output z_L; an unstable neuron (l < 0 < u) adds a binary d (1: the
+neuron is on).  With σ(z) = z (z >= 0), α z (z < 0), 0 <= α < 1:
 
     z_k - a_{k-1} W_k = b_k             every layer (a_0 = x)
     a = z            (stable on, identity)        a = α z   (stable off)
-    z = p - n,  a = p - α n,  p <= u d,  n <= -l (1 - d)        (unstable)
+    a >= z,  a >= α z,  a <= z - (1-α) l (1-d),  a <= α z + (1-α) u d      (unstable)
 
-With d binary, exactly one of p, n is nonzero, so a = σ(z); with d relaxed to [0, 1]
-this is the tightest convex relaxation of one neuron (the "triangle").  The bounds
-(l, u) come from fastmlp.exact.bounds; all of them are also the variables' bounds.
+d = 1 forces a = z (and z >= 0), d = 0 forces a = α z (and z <= 0); with d relaxed to
+[0, 1] the four rows are the tightest convex relaxation of one neuron (the "triangle").
+The bounds (l, u) come from fastmlp.exact.bounds; all of them are also the variables'
+bounds.
 """
 import numpy as np
 import scipy.sparse
@@ -91,15 +92,15 @@ def network_milp(pl, lo, hi, boxes):
                    (r, z[stable], np.where(on[stable], -1.0, -alpha)))
         j = np.flatnonzero(unstable)
         if j.size:
-            lj, uj = l[j], u[j]
-            p = f.add_variables(0.0, uj)
-            n = f.add_variables(0.0, -lj)
+            lj, uj, w = l[j], u[j], 1.0 - alpha
             d = f.add_variables(np.zeros(j.size), 1.0, integer=True)
             r = np.arange(j.size)
-            f.add_rows(0.0, 0.0, (r, z[j], 1.0), (r, p, -1.0), (r, n, 1.0))   # z = p - n
-            f.add_rows(0.0, 0.0, (r, a[j], 1.0), (r, p, -1.0), (r, n, alpha))  # a = p - α n
-            f.add_rows(-np.inf, 0.0, (r, p, 1.0), (r, d, -uj))                  # p <= u d
-            f.add_rows(-np.inf, -lj, (r, n, 1.0), (r, d, -lj))                  # n <= -l(1-d)
+            f.add_rows(0.0, np.inf, (r, a[j], 1.0), (r, z[j], -1.0))                # a >= z
+            f.add_rows(0.0, np.inf, (r, a[j], 1.0), (r, z[j], -alpha))              # a >= α z
+            f.add_rows(-np.inf, -w * lj,                            # a <= z - (1-α) l (1-d)
+                       (r, a[j], 1.0), (r, z[j], -1.0), (r, d, -w * lj))
+            f.add_rows(-np.inf, 0.0,                                # a <= α z + (1-α) u d
+                       (r, a[j], 1.0), (r, z[j], -alpha), (r, d, -w * uj))
             n_binary += j.size
         below = a
     z = f.add_variables(*boxes[-1])

@@ -73,13 +73,16 @@ class Model:
                 continue
             f, _, z_out = self.formulation()
             add_goal(f, z_out)
+            problem = f.problem()                 # built once; only the cost changes
             l, u = self.boxes[k]
             for j in np.flatnonzero((l < 0) & (u > 0)):
                 if time.perf_counter() > t_end:
                     break
                 for sign in (1.0, -1.0):
-                    f.cost = {int(self.layer_z[k][j]): sign}
-                    res = self.solve(f, relaxed=True, time_limit=max(t_end - time.perf_counter(), 0.1))
+                    c = np.zeros_like(problem[0])
+                    c[self.layer_z[k][j]] = sign
+                    res = self.solve((c,) + problem[1:], relaxed=True,
+                                     time_limit=max(t_end - time.perf_counter(), 0.1))
                     if res.status == 2:
                         self.stats["lp_tightening_seconds"] = time.perf_counter() - t0
                         return False
@@ -111,12 +114,15 @@ class Model:
         return f, x, z
 
     def solve(self, f, relaxed=False, gap=1e-6, time_limit=None):
-        """scipy.optimize.milp on f within the time left; the OptimizeResult."""
+        """scipy.optimize.milp on f (a Formulation, or its problem()) within the time
+        left; the OptimizeResult.  relaxed: the LP relaxation (binaries in [0, 1])."""
         left = self.remaining() if time_limit is None else time_limit
-        c, integrality, bounds, constraints = f.problem()
+        c, integrality, bounds, constraints = f if isinstance(f, tuple) else f.problem()
+        options = {"time_limit": max(left, 1e-3), "mip_rel_gap": gap}
         if relaxed:
             integrality = np.zeros_like(integrality)
-        options = {"time_limit": max(left, 1e-3), "mip_rel_gap": gap, **HIGHS}
+        else:
+            options.update(HIGHS)
         t0 = time.perf_counter()
         with warnings.catch_warnings():          # "passed to HiGHS verbatim"
             warnings.simplefilter("ignore", RuntimeWarning)
