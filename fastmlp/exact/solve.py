@@ -85,6 +85,7 @@ def _find(model, crit, level):
     f, x, z = model.formulation()
     crit.add_target(f, z, level)
     res = model.solve(f, gap=1.0)                        # any feasible point will do
+    model.stats["proof"] = "the MILP (branch and bound)"
     if res.status != FEASIBLE or res.x is None:
         return res.status, None
     return FEASIBLE, _confirmed(model, crit, _clip(model, res.x[x]))
@@ -112,7 +113,7 @@ def _relaxation_bound(model, crit):
     f, x, z = model.formulation()
     s, cost = crit.add_score(f, z)
     f.cost[int(s[0])] = cost
-    res = model.solve(f, relaxed=True, time_limit=max(model.remaining(), 10.0))
+    res = model.solve(f, relaxed=True, time_limit=max(model.remaining(), 5.0))
     if res.status != FEASIBLE:
         return None
     return float(cost * res.fun)
@@ -121,6 +122,7 @@ def _relaxation_bound(model, crit):
 def _tightened(model, add_goal):
     """LP bound tightening for this question, within a third of the time left; False
     when it proves the question infeasible."""
+    model.stats["proof"] = "LP bound tightening: the LP relaxation is infeasible"
     return model.tighten_for(add_goal, budget=TIGHTENING_SHARE * model.remaining())
 
 
@@ -189,6 +191,7 @@ def _nearest(model, crit, goal, local, x_ref, spread, norm):
         crit.add_target(f, z, level)
         _add_distance(f, x, x_ref, 1.0 / spread, norm)
         res = model.solve(f)
+        model.stats["proof"] = "the MILP (branch and bound)"
     if res.status == INFEASIBLE:
         return _unreachable(model, goal, local, None, crit,
                             f"no input reaches the target at level {level:.6g}")
@@ -250,7 +253,7 @@ def _reached(model, goal, local, x, crit):
 
 def _unreachable(model, goal, local, x_best, crit, why):
     message = (f"unreachable: {crit.describe()} is not reached by any input within the bounds "
-               f"(proof: the MILP is infeasible — {why}); {model.describe()}")
+               f"(proof by {model.stats.get('proof', 'the MILP')}: {why}); {model.describe()}")
     x = x_best if x_best is not None else local.x
     return _answer(model.net, goal, local, x, "unreachable", message, None, None, model.stats)
 
