@@ -17,7 +17,6 @@ References
 
 Every test is deterministic (seeds fixed) and the file takes seconds.
 """
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -438,6 +437,11 @@ def test_mnist_counterfactual_and_proof(h, mnist_net):
     if r.status == "reached":
         z = np_outputs(h, net, r.x, logits=True)[0]
         assert z[other] - np.delete(z, other).max() >= 2.0
+    own = invert(net, class_index=label, objective="margin", margin=2.0, fixed=fixed, x0=img,
+                 bounds=(0, 1), method="exact", time_limit=20, seed=0)
+    assert own.status == "reached"
+    z = np_outputs(h, net, own.x, logits=True)[0]
+    assert z[label] - np.delete(z, label).max() >= 2.0
     big = invert(net, class_index=other, objective="margin", margin=1e3, fixed=fixed, x0=img,
                  bounds=(0, 1), method="exact", time_limit=20, seed=0)
     assert big.status == "unreachable"
