@@ -500,3 +500,20 @@ def test_non_piecewise_linear_networks_are_refused(act):
                       output_activation="sigmoid")
     with pytest.raises(ValueError, match="output layer"):
         invert(sig_out, [0.5], bounds=(-1, 1), method="exact")
+
+
+def test_time_limit_gives_unknown_with_a_sound_bound(h):
+    """A proof that takes HiGHS ~20 s, cut off after 0.5 s: "unknown", never a claim,
+    and the bound on the margin is above every margin sampled inputs reach."""
+    net = Network([20, 32, 32, 3], "relu", "cross_entropy", dtype=np.float64, seed=1)
+    rng = np.random.default_rng(1)
+    for layer in net.layers:
+        layer.b = rng.normal(0, 0.1, layer.n_out)
+    r = invert(net, class_index=0, objective="margin", margin=3.94, bounds=(0, 1),
+               method="exact", time_limit=0.5, seed=0)
+    assert r.status == "unknown" and not r.success and "time limit" in r.message
+    Z = np_outputs(h, net, rng.uniform(0, 1, (100000, 20)), logits=True)
+    sampled = np.max(Z[:, 0] - Z[:, 1:].max(axis=1))
+    assert r.bound is not None and r.bound >= sampled
+    z = np_outputs(h, net, r.x, logits=True)[0]
+    assert z[0] - z[1:].max() <= r.bound

@@ -33,7 +33,8 @@ class Model:
         self.net, self.pl, self.lo, self.hi = net, piecewise_linear(net), lo, hi
         self.deadline = time.perf_counter() + time_limit
         t0 = time.perf_counter()
-        self.boxes = tighten(self.pl, lo, hi)
+        self.boxes = tighten(self.pl, lo, hi)          # valid for every input in the box
+        self.box_bounds = [(l.copy(), u.copy()) for l, u in self.boxes]
         n_relu = sum(W.shape[1] for W, a in zip(self.pl.Ws, self.pl.alphas) if a != 1.0)
         self.stats = {"relus": n_relu,
                       "unstable_interval": count_unstable(self.pl, interval(self.pl, lo, hi)),
@@ -51,10 +52,12 @@ class Model:
     def remaining(self):
         return self.deadline - time.perf_counter()
 
-    def formulation(self):
-        """(Formulation, x indices, output indices) of the network over the box."""
+    def formulation(self, boxes=None):
+        """(Formulation, x indices, output indices) of the network over the box, with
+        `boxes` (default self.boxes) as the neurons' bounds."""
         t0 = time.perf_counter()
-        f, x, zs, _ = network_milp(self.pl, self.lo, self.hi, self.boxes)
+        f, x, zs, _ = network_milp(self.pl, self.lo, self.hi,
+                                   self.boxes if boxes is None else boxes)
         self.stats["build_seconds"] += time.perf_counter() - t0
         self.layer_z = zs
         return f, x, zs[-1]
@@ -64,7 +67,7 @@ class Model:
         minimized and maximized over the LP relaxation with the goal's rows added
         (add_goal(f, z_out)), layer by layer, each layer's new bounds used for the next.
         The bounds then hold only for inputs that reach the goal, which is all the
-        question needs.  Returns False when the relaxation is infeasible: a proof that
+        question needs (self.box_bounds keeps the ones valid for every input).  Returns False when the relaxation is infeasible: a proof that
         no input reaches the goal.  Stops after `budget` seconds."""
         t_end = time.perf_counter() + budget
         t0 = time.perf_counter()

@@ -109,8 +109,10 @@ def _confirmed(model, crit, x):
 
 def _relaxation_bound(model, crit):
     """A certified bound on the best score from the LP relaxation: a lower bound on the
-    max error (values), an upper bound on the margin (classes); None if it fails."""
-    f, x, z = model.formulation()
+    max error (values), an upper bound on the margin (classes); None if it fails.
+    The bounds used are those valid for every input, not those tightened for the goal
+    (which say nothing about inputs that miss it)."""
+    f, x, z = model.formulation(model.box_bounds)
     s, cost = crit.add_score(f, z)
     f.cost[int(s[0])] = cost
     res = model.solve(f, relaxed=True, time_limit=max(model.remaining(), 5.0))
