@@ -5,6 +5,7 @@
     optim          SGD, Adam, AdamW (compiled updates), schedules, L-BFGS
     gradcheck      central-difference gradients to verify every analytic one
     invert         which inputs make a trained network give a desired output
+    exact          exact answers for ReLU networks: proofs, closest outputs, output_bounds
     datasets       built-in data (xor, two spirals, regression), IDX and CSV loaders
 """
 try:
@@ -18,6 +19,7 @@ except ImportError as exc:       # the source tree, not an installed build
 from . import activations, datasets, gradcheck, inversion, io, losses, optim, preprocessing, training
 from .activations import ACTIVATIONS
 from .gradcheck import check_gradients, numerical_gradient
+from .exact.output_bounds import OutputBounds, output_bounds
 from .inversion import InversionResult, invert
 from .layer import Layer
 from .losses import LOSSES
@@ -28,7 +30,7 @@ from .training import DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["Layer", "Network", "invert", "InversionResult", "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW",
+__all__ = ["Layer", "Network", "invert", "InversionResult", "output_bounds", "OutputBounds", "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW",
            "Standardizer", "History", "DivergenceError", "activations", "losses", "optim",
            "training", "preprocessing", "io", "gradcheck", "check_gradients", "numerical_gradient",
            "datasets", "__version__"]

@@ -36,6 +36,12 @@ class InversionResult:
     residual: max |f_k(x) - t_k| over the specified outputs (regression), or
     1 - p_c (class target); success: whether the target was reached (see invert);
     solutions: every distinct solution, best first, as (x, output, residual) tuples.
+    status: "reached" (x reaches the target), "unreachable" (method="exact" proved that
+    no input within the bounds does) or "unknown" (not reached, nothing proven);
+    bound: a certified bound from method="exact" — on the achievable max error (a lower
+    bound) or logit margin (an upper bound), or with objective="nearest" on the distance
+    (a lower bound) — else None; gap: how far x is from that bound; stats: what the
+    exact method did (ReLUs, unstable ones before and after bound tightening, times).
     """
     x: np.ndarray
     output: np.ndarray
@@ -45,16 +51,21 @@ class InversionResult:
     n_iter: int
     n_evaluations: int
     solutions: list = field(default_factory=list)
+    status: str = "unknown"
+    bound: float = None
+    gap: float = None
+    stats: dict = field(default_factory=dict)
 
     def __repr__(self):
-        return (f"InversionResult(success={self.success}, residual={self.residual:.3g}, "
+        return (f"InversionResult(status={self.status!r}, residual={self.residual:.3g}, "
                 f"{len(self.solutions)} distinct solution(s), message={self.message!r})")
 
 
 def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.99,
            objective="cross_entropy", margin=2.0, mask=None, fixed=None, bounds="training",
            x0=None, reg=0.0, x_ref=None, n_restarts=16, starts=None, max_iter=500, tol=1e-15,
-           gtol=1e-10, atol=1e-4, rtol=1e-3, seed=None, distinct_tol=1e-3):
+           gtol=1e-10, atol=1e-4, rtol=1e-3, seed=None, distinct_tol=1e-3, method="local",
+           time_limit=60.0, norm="l1"):
     """Search for inputs x with net(x) ≈ target (or of class `class_index`).
 
     net: a Network, a fitted MLPClassifier / MLPRegressor (fastmlp.sklearn or
@@ -82,7 +93,15 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
         the objective below which it stops, and the projected-gradient size at which
         it stops.  A class search stops each restart as soon as it reaches min_prob.
     success: regression, max |f - t| <= atol + rtol · max|t| on the specified outputs;
-        class, p_c >= min_prob.
+        class, p_c >= min_prob (with objective="margin" and method="exact", the logit
+        margin).
+    method: "local" (this search), "exact" (the search, then a mixed-integer program
+        that finds a point, proves that none exists, or runs out of `time_limit`
+        seconds: see fastmlp.exact; needs relu / leaky_relu / identity hidden layers
+        and finite bounds) or "auto" (exact only when the search fails and the
+        network qualifies).  With "exact": objective="closest" (the globally closest
+        achievable output, or the largest logit margin) or "nearest" (the input
+        nearest to x_ref, in `norm` "l1" or "linf" distance, that reaches the target).
     """
     net, classes, names = _invert_models.resolve(net)
     class_index = _class_index(class_index, target_class, classes)
@@ -96,7 +115,10 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
         ((tol, "tol"), (gtol, "gtol"), (atol, "atol"), (rtol, "rtol"),
          (distinct_tol, "distinct_tol")))
     rng = make_rng(seed)
-    goal = _Goal(net, target, class_index, min_prob, objective, margin, mask, atol, rtol)
+    exact_objective = _exact_request(net, method, objective, norm, time_limit)
+    goal = _Goal(net, target, class_index, min_prob,
+                 "margin" if exact_objective in ("closest", "nearest") else objective,
+                 margin, mask, atol, rtol)
     goal.classes = classes
     lo, hi = _bounds(net, bounds, n_in)
     x0 = None if x0 is None else _vector(x0, "x0", n_in)
@@ -110,9 +132,12 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     check_allocation(n_restarts * (8 * 26 * n_free + 8 * 4 * n_in + 16 * n_out)
                      + net._workspace_bytes(n_restarts),
                      f"invert with n_restarts={n_restarts}")
+    if method == "exact":
+        from .exact.model import finite_box
+        finite_box(lo, hi, fixed_mask, fixed_values)       # raises on an infinite bound
     center, spread = ((net.scaler.mean, net.scaler.scale) if net.scaler is not None
                       else (np.zeros(n_in), np.ones(n_in)))
-    if reg > 0:
+    if reg > 0 or exact_objective == "nearest":
         x_ref = _reference(net, x_ref, x0, n_in)
 
     X = _starts(net, n_restarts, x0, starts, lo, hi, rng)       # (R, n_in), user units
@@ -175,8 +200,36 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     if net.scaler is not None:
         U = center[free_cols] + spread[free_cols] * U
     X[:, free_cols] = np.clip(U, lo[free_cols], hi[free_cols])
-    return _result(net, goal, X, int(iterations.max()), calls, distinct_tol, lo, hi, spread,
-                   reg)
+    result = _result(net, goal, X, int(iterations.max()), calls, distinct_tol, lo, hi, spread,
+                     reg)
+    if exact_objective is None or (method == "auto" and (result.success or reg > 0 or not (
+            np.isfinite(lo[free]).all() and np.isfinite(hi[free]).all()))):
+        return result
+    from .exact.solve import exact_invert
+    return exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, result,
+                        objective=exact_objective, x_ref=x_ref, spread=spread, norm=norm,
+                        time_limit=time_limit)
+
+
+def _exact_request(net, method, objective, norm, time_limit):
+    """Validate method= and its options; the exact objective ("feasible", "closest",
+    "nearest") or None.  "auto" on a network that is not piecewise linear is "local"."""
+    if method not in ("local", "exact", "auto"):
+        raise ValueError(f"method must be 'local', 'exact' or 'auto', got {method!r}")
+    if objective in ("closest", "nearest") and method != "exact":
+        raise ValueError(f"objective={objective!r} needs method='exact'")
+    if method == "local":
+        return None
+    from .exact.piecewise import check_piecewise_linear
+    why = check_piecewise_linear(net)
+    if why is not None and method == "exact":
+        raise ValueError(f"method='exact' needs a piecewise-linear network: {why}")
+    if norm not in ("l1", "linf"):
+        raise ValueError(f"norm must be 'l1' or 'linf', got {norm!r}")
+    check_scalar(time_limit, "time_limit", minimum=0.0)
+    if why is not None:
+        return None
+    return objective if objective in ("closest", "nearest") else "feasible"
 
 
 # -- the goal -----------------------------------------------------------------------
@@ -472,4 +525,5 @@ def _result(net, goal, X, n_iter, n_evaluations, distinct_tol, lo, hi, spread, r
                    f"x is the closest point found (residual {residuals[best]:.3g})")
     return InversionResult(x=X[best].copy(), output=outputs[best], residual=float(residuals[best]),
                            success=success, message=message, n_iter=n_iter,
-                           n_evaluations=n_evaluations, solutions=solutions)
+                           n_evaluations=n_evaluations, solutions=solutions,
+                           status="reached" if success else "unknown")

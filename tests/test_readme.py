@@ -101,10 +101,37 @@ def test_dropout_example(tmp_path, monkeypatch, capsys):
     assert net.dropout_step == 200 * 7                 # 200 epochs of 7 batches, one step each
 
 
+def test_exact_example(tmp_path, monkeypatch):
+    ns = run_block(block_with("fastmlp.output_bounds(net)"), tmp_path, monkeypatch)
+    net, bounds, X = ns["net"], ns["bounds"], ns["X"]
+    lo, hi = np.array(net.training["input_min"]), np.array(net.training["input_max"])
+    grid = np.stack(np.meshgrid(np.linspace(lo[0], hi[0], 400),
+                                np.linspace(lo[1], hi[1], 400)), -1).reshape(-1, 2)
+    out = net.forward(grid)[:, 0].astype(np.float64)
+    # certified bounds contain every sampled output, and are nearly attained
+    assert bounds.lower[0] <= out.min() <= bounds.lower[0] + 0.02
+    assert bounds.upper[0] - 0.02 <= out.max() <= bounds.upper[0]
+    assert abs(bounds.lower[0] + 2.13) < 0.01 and abs(bounds.upper[0] - 2.06) < 0.01
+    assert ns["result"].status == "unreachable" and "0.00220" in ns["result"].message
+    assert not np.any(np.abs(out - (bounds.upper[0] + 0.05)) <= 0.0022)
+    closest = ns["closest"]
+    assert abs(closest.residual - (3.0 - out.max())) < 0.02                   # "≈ 0.94"
+    assert abs(closest.residual - 0.94) < 0.01 and closest.gap < 1e-6
+    cf = ns["cf"]
+    assert cf.status == "reached" and cf.x[1] == X[0, 1]
+    assert abs(cf.output[0] - 0.5) <= 1e-4 + 1e-3 * 0.5
+    assert abs(cf.x[0] - 0.430) < 0.002                                      # "≈ 0.430"
+    # no x0 closer to X[0] along the line reaches 0.5
+    x0s = np.linspace(min(X[0, 0], cf.x[0]), max(X[0, 0], cf.x[0]), 2001)[1:-1]
+    line = net.forward(np.c_[x0s, np.full_like(x0s, X[0, 1])])[:, 0]
+    closer = np.abs(x0s - X[0, 0]) < abs(cf.x[0] - X[0, 0]) - 1e-6
+    assert not np.any(np.abs(line[closer] - 0.5) <= 0.999 * (1e-4 + 1e-3 * 0.5))
+
+
 def test_every_python_block_is_tested():
     markers = ["hidden.backward(delta", "net.train_step(X[idx]", "check_gradients(net, X, y)",
                "net.fit(X, y, epochs=10, batch_size=128", "fastmlp.invert(net, target=[0.8]",
                "from fastmlp.sklearn import MLPClassifier", "Network.from_onnx(\"iris.onnx\")",
-               "dropout_step=7"]
+               "dropout_step=7", "fastmlp.output_bounds(net)"]
     assert len(blocks()) == len(markers)
     assert all(any(m in b for b in blocks()) for m in markers)
