@@ -1,0 +1,193 @@
+"""The solvers of the estimators, as scikit-learn runs them: minibatch "sgd" and
+"adam" epochs with scikit-learn's stopping rule, early stopping and learning-rate
+schedules, and full-batch "lbfgs" (scipy's L-BFGS-B on the flat parameters)."""
+import warnings
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import shuffle as shuffle_rows
+
+from .. import optim
+from ..training import _Batches
+
+
+class _SolverMixin:
+    """The fitting loops of _BaseMLP (on the network and encoded targets)."""
+
+    def _make_optimizer(self):
+        if self.solver == "adam":
+            return _SklearnAdam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
+                                eps=self.epsilon)
+        return optim.SGD(lr=self.learning_rate_init, momentum=self.momentum,
+                         nesterov=self.nesterovs_momentum and self.momentum > 0)
+
+    @staticmethod
+    def _set_rate(opt, lr):
+        """A new SGD rate.  scikit-learn's momentum accumulates rate-scaled steps,
+        fastmlp's (PyTorch's) raw gradients; rescaling the buffer by old/new rate
+        makes the next step exactly scikit-learn's."""
+        if opt._state is not None and opt.momentum:
+            buffer = opt._state[0]
+            buffer *= opt.lr / lr
+        opt.lr = lr
+
+    def _fit_stochastic(self, X, y, T, labels, sw, incremental, rs):
+        net = self.network_
+        if not incremental or self._optimizer is None:
+            self._optimizer = self._make_optimizer()
+        opt = self._optimizer
+        val = None
+        if self.early_stopping:
+            # scikit-learn stratifies single-output (binary) classification only
+            stratify = T if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
+            train, held = train_test_split(np.arange(X.shape[0]), random_state=rs,
+                                           test_size=self.validation_fraction,
+                                           stratify=stratify)
+            if held.size < 2:
+                raise ValueError("the validation set is too small: increase "
+                                 "validation_fraction or give more samples")
+            val = (X[held], y[held], None if sw is None else sw[held])
+            X, T, labels, sw = (None if a is None else a[train] for a in (X, T, labels, sw))
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn(f"batch_size={self.batch_size} is larger than the {n} "
+                              "samples; it is clipped to them", UserWarning)
+            batch = min(self.batch_size, n)
+        # scikit-learn's order: each epoch shuffles the previous epoch's order; each
+        # batch's rows are gathered into one reused buffer (as Network.fit does)
+        order = np.arange(n)
+        batches = _Batches((X, T, labels, sw), batch)
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    order = shuffle_rows(order, random_state=rs)
+                total = 0.0
+                for Xb, Tb, Lb, Wb in batches(order if self.shuffle else None):
+                    rows, weights = Xb.shape[0], None
+                    l2 = self.alpha / rows
+                    if Wb is not None:
+                        w_sum = Wb.sum()
+                        if w_sum == 0:
+                            continue          # all-zero weights: nothing to learn
+                        weights = Wb / w_sum
+                        l2 = self.alpha / w_sum
+                    weights_sq = self._weights_sq()          # before the step
+                    try:
+                        value = net._optimizer_step(Xb, Tb, Lb, opt, weights, l2)
+                    except FloatingPointError as exc:
+                        raise ValueError(f"training diverged in iteration {self.n_iter_ + 1}"
+                                         f": {exc}; scale the inputs (a StandardScaler) or "
+                                         "lower learning_rate_init") from None
+                    total += self._sklearn_loss(value, l2, weights_sq) * rows
+                self.n_iter_ += 1
+                self.loss_ = total / n
+                self.t_ += n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                self._track_progress(val)
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    self._set_rate(opt, self.learning_rate_init / (self.t_ + 1) ** self.power_t)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if self._stalled(opt):
+                        break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                                  "reached and the optimization hasn't converged yet.",
+                                  ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if self.early_stopping and self._best_flat is not None:
+            net.params[...] = self._best_flat
+
+    def _track_progress(self, val):
+        """scikit-learn's no-improvement count: on the validation score with early
+        stopping (keeping the best weights), else on the training loss."""
+        if val is not None:
+            score = self._score_prepared(*val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_ or self._best_flat is None:
+                self.best_validation_score_ = score
+                self._best_flat = self.network_.get_params()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+
+    def _stalled(self, opt):
+        """No improvement for n_iter_no_change epochs: stop (True), or for "sgd" with
+        the "adaptive" rate divide the rate by 5 and go on until it falls below 1e-6."""
+        what = "Validation score" if self.early_stopping else "Training loss"
+        message = (f"{what} did not improve more than tol={self.tol:f} for "
+                   f"{self.n_iter_no_change} consecutive epochs.")
+        if self.solver == "sgd" and self.learning_rate == "adaptive" and opt.lr > 1e-6:
+            self._set_rate(opt, opt.lr / 5.0)
+            self._no_improvement_count = 0
+            if self.verbose:
+                print(f"{message} Setting learning rate to {opt.lr:f}")
+            return False
+        if self.verbose:
+            print(f"{message} Stopping.")
+        return True
+
+    def _fit_lbfgs(self, X, T, labels, sw):
+        """Full-batch L-BFGS-B (scipy) on the flat parameters, the analytic gradient
+        from one compiled call per evaluation."""
+        net = self.network_
+        if sw is None:
+            weights, w_sum = None, X.shape[0]
+        else:
+            w_sum = sw.sum()
+            if w_sum == 0:
+                raise ValueError("sample_weight sums to zero: there is nothing to fit")
+            weights = sw / w_sum
+        l2 = self.alpha / w_sum
+        curve = []
+
+        def record(intermediate_result):
+            curve.append(self._sklearn_loss(intermediate_result.fun, l2,
+                                            self._weights_sq(intermediate_result.x)))
+
+        # scikit-learn sets gtol only, and keeps scipy's default ftol
+        result = optim.lbfgs_prepared(net, X, T, labels, self.max_iter, self.tol,
+                                      self.max_fun, record, ftol=1e7 * np.finfo(float).eps,
+                                      l2=l2, row_weights=weights)
+        if result.status == 1:
+            warnings.warn(f"lbfgs failed to converge after {result.nit} iterations "
+                          f"({result.message}); increase max_iter or scale the data",
+                          ConvergenceWarning)
+        self.n_iter_ = int(result.nit)
+        self.loss_ = self._sklearn_loss(float(result.fun), l2, self._weights_sq(result.x))
+        self.loss_curve_ = curve
+        self.best_loss_ = min(self.loss_curve_, default=self.loss_)
+
+    def _check_solver(self):
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for the stochastic "
+                                 f"solvers 'sgd' and 'adam', not {self.solver!r}")
+        return True
+
+
+class _SklearnAdam(optim.Adam):
+    """Adam with scikit-learn's placement of epsilon: it adds eps to √v before the
+    bias correction, fastmlp (as PyTorch) after it; the ε added after the correction
+    at step t is therefore eps / √(1 - β₂ᵗ)."""
+
+    def _eps(self, t):
+        return self.eps / np.sqrt(1.0 - self.betas[1] ** t)
