@@ -14,7 +14,7 @@ import numpy as np
 from . import _kernels, optim, training
 from ._validation import (check_dtype, check_matrix, check_scalar, check_size,
                           check_targets)
-from .activations import PARAMETRIZED, get_activation
+from .activations import OUTPUT_ONLY, PARAMETRIZED, get_activation
 from .layer import Layer
 from .losses import get_loss
 from .preprocessing import Standardizer
@@ -32,7 +32,8 @@ class Network:
     activation : str
         Hidden-layer activation (see fastmlp.activations.ACTIVATIONS).
     loss : "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
-        output, multi-label) or "mse" (identity output unless output_activation).
+        output, multi-label), "mse" (identity output unless output_activation) or
+        "poisson" (exp output: the mean of counts y >= 0).
     dtype : np.float32 (default, fast) or np.float64 (the reference).
     seed : int or None; the same seed gives bit-identical initial weights.
     output_activation : str, optional; only with loss="mse".
@@ -94,8 +95,9 @@ class Network:
             if i and layer.n_in != layers[i - 1].n_out:
                 raise ValueError(f"layers[{i}] takes {layer.n_in} inputs but layers[{i - 1}] "
                                  f"gives {layers[i - 1].n_out} outputs")
-            if i < len(layers) - 1 and layer.activation == "softmax":
-                raise ValueError(f"layers[{i}]: softmax is only supported on the output layer")
+            if i < len(layers) - 1 and layer.activation in OUTPUT_ONLY:
+                raise ValueError(f"layers[{i}]: {layer.activation} is only supported on the "
+                                 "output layer")
         need = self._loss.output_activation
         if need is not None and layers[-1].activation != need:
             raise ValueError(f"loss {self._loss.name!r} needs a {need} output layer, "
