@@ -10,10 +10,10 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 
 from ..network import Network
 from ._params import ACTIVATION_NAMES, check_params
-from ._solvers import _SolverMixin
+from ._solvers import NON_FINITE, _SolverMixin
 
 _OUT_ACTIVATION = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic",
-                   "mse": "identity"}
+                   "mse": "identity", "poisson": "exp"}
 _SPARSE = ["csr", "csc", "coo"]
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -27,7 +27,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dtype=np.float32):
+                 n_iter_no_change=10, max_fun=15000, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -80,6 +80,14 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
             if sw.size and np.all(sw == sw[0]) and sw[0] > 0:
                 sw = None                # equal weights: exactly the unweighted fit
         T, labels, loss = self._encode(y, first, classes)
+        if first:
+            dtype = dtype or X.dtype     # None: X's dtype, as scikit-learn computes
+        elif dtype is None:
+            dtype = self.network_.dtype
+        elif self.network_.dtype != dtype:
+            raise ValueError(f"dtype={np.dtype(self.dtype).name} differs from the "
+                             f"fitted network's {self.network_.dtype.name}; refit "
+                             "without warm_start")
         # the kernels take every array in the network's dtype, C-ordered
         X = np.ascontiguousarray(X, dtype=dtype)
         if T is not None:
@@ -87,17 +95,12 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
         rs = check_random_state(self.random_state)
         if first:
             self._initialize(X, hidden, loss, dtype, T, rs)
-        elif self.network_.dtype != dtype:
-            raise ValueError(f"dtype={np.dtype(self.dtype).name} differs from the "
-                             f"fitted network's {self.network_.dtype.name}; refit "
-                             "without warm_start")
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, T, labels, sw)
         else:
             self._fit_stochastic(X, y, T, labels, sw, incremental, rs)
         if not np.all(np.isfinite(self.network_.params)):
-            raise ValueError("the solver produced non-finite weights; scale the inputs "
-                             "(a StandardScaler) or lower learning_rate_init")
+            raise ValueError(NON_FINITE)
         return self
 
     def _initialize(self, X, hidden, loss, dtype, T, rs):
@@ -123,7 +126,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
         self.n_iter_ = 0
         self.t_ = 0
         self._optimizer = None
-        self._best_flat = None            # early stopping's best parameters
+        self._best_flat = net.get_params()        # early stopping's best parameters
         self._no_improvement_count = 0
         self.loss_curve_ = []
         if self.early_stopping and self.solver != "lbfgs":
@@ -163,7 +166,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
     # -- the fitted network -------------------------------------------------------
 
     def _forward(self, X):
-        """The network's output for X, in float64 (scikit-learn's output precision)."""
+        """The network's output for X, in the dtype of X @ coefs_ (as scikit-learn)."""
         if not hasattr(self, "network_"):
             check_is_fitted(self)                     # raises NotFittedError
         # A plain float matrix of the right width needs none of validate_data's work
@@ -176,7 +179,9 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
                               dtype=(np.float64, np.float32), reset=False)
             if scipy.sparse.issparse(X):
                 X = X.toarray()
-        return self.network_.forward(X).astype(np.float64, copy=False)
+        # scikit-learn's output dtype: X's promoted with the weights' (X @ coefs_)
+        out = self.network_.forward(X)
+        return out.astype(np.result_type(X.dtype, out.dtype), copy=False)
 
     @property
     def coefs_(self):

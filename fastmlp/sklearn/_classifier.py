@@ -23,7 +23,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _encode(self, y, first, classes):
         """(T, labels, loss) for the network from y; classes_ set (first fit, from
-        `classes` if given) or checked against y."""
+        `classes` if given) or checked against y as scikit-learn checks them."""
         check_classification_targets(y)
         multilabel = type_of_target(y).startswith("multilabel")
         if first:
@@ -31,24 +31,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = (np.arange(y.shape[1]) if multilabel else
                              unique_labels(y if classes is None else classes))
             if not multilabel:
-                if len(self.classes_) < 2:
-                    raise ValueError(f"{type(self).__name__} needs samples of at least 2 "
-                                     "classes in the data, but the data contains only one "
-                                     f"class: {self.classes_[0]!r}")
-                self._kind = "binary" if len(self.classes_) == 2 else "multiclass"
+                # one class, as scikit-learn: one logistic output trained towards 0,
+                # and predict gives that class
+                self._kind = "multiclass" if len(self.classes_) > 2 else "binary"
         elif multilabel != (self._kind == "multilabel"):
             raise ValueError(f"y is {type_of_target(y)} but the estimator was fitted on "
                              f"{self._kind} targets")
+        else:
+            seen = unique_labels(y)
+            if self.warm_start:
+                if set(seen) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same "
+                                     "classes as in the previous call to fit. Previously "
+                                     f"got {self.classes_}, `y` has {seen}")
+            elif len(np.setdiff1d(seen, self.classes_, assume_unique=True)):
+                raise ValueError("`y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {self.classes_}. 'y' has {seen}.")
         if multilabel:
             if y.shape[1] != len(self.classes_):
                 raise ValueError(f"y has {y.shape[1]} labels, the estimator was fitted on "
                                  f"{len(self.classes_)}")
             return np.asarray(y, dtype=np.float64), None, "binary_cross_entropy"
-        unseen = np.setdiff1d(unique_labels(y), self.classes_)
-        if unseen.size:
-            raise ValueError(f"y has classes {unseen.tolist()} that are not in classes_="
-                             f"{self.classes_.tolist()} (partial_fit and warm_start keep "
-                             "the classes of the first fit)")
         index = np.searchsorted(self.classes_, y)
         if self._kind == "binary":
             return index.astype(np.float64).reshape(-1, 1), None, "binary_cross_entropy"
@@ -64,11 +67,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         will ever be seen) unless y is a multilabel indicator matrix."""
         if not hasattr(self, "network_"):
             if classes is None and not type_of_target(y).startswith("multilabel"):
-                raise ValueError("classes must be passed on the first call to partial_fit")
+                raise ValueError("classes must be passed on the first call to partial_fit.")
         elif classes is not None and not np.array_equal(unique_labels(classes),
                                                         self.classes_):
-            raise ValueError(f"classes={np.asarray(classes).tolist()} differs from the "
-                             f"classes of the first call, {self.classes_.tolist()}")
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
+                             f"partial_fit, was: {self.classes_!r}")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict(self, X):
@@ -80,6 +83,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._kind == "multilabel":
             return (P > 0.5).astype(np.intp)
         if self._kind == "binary":
+            if len(self.classes_) == 1:
+                return np.repeat(self.classes_, P.shape[0])
             return self.classes_[(P[:, 0] > 0.5).astype(np.intp)]
         return self.classes_[P.argmax(axis=1)]
 

@@ -4,16 +4,17 @@ import numbers
 
 import numpy as np
 
-from ..activations import ACTIVATIONS
+from ..activations import ACTIVATIONS, OUTPUT_ONLY
 
 ACTIVATION_NAMES = {"logistic": "sigmoid", **{name: name for name in ACTIVATIONS
-                                              if name != "softmax"}}
+                                              if name not in OUTPUT_ONLY}}
 SOLVERS = ("sgd", "adam", "lbfgs")
 RATES = ("constant", "invscaling", "adaptive")
+LOSSES = ("squared_error", "poisson")          # MLPRegressor's
 
 
 def check_params(est):
-    """(hidden layer sizes as a list of ints, dtype) of the estimator `est`."""
+    """(hidden layer sizes as a list of ints, dtype or None) of the estimator `est`."""
     name = type(est).__name__
 
     def fail(param, expected, exc=ValueError):
@@ -75,12 +76,18 @@ def check_params(est):
     real("beta_1", 0.0, 1.0)
     real("beta_2", 0.0, 1.0)
     real("epsilon", 0.0, low_open=True)
-    whole("n_iter_no_change")
+    if not (isinstance(est.n_iter_no_change, numbers.Real)
+            and est.n_iter_no_change == np.inf):        # never stop on it (scikit-learn)
+        whole("n_iter_no_change")
     whole("max_fun")
-    try:
-        dtype = np.dtype(est.dtype)
-    except TypeError:
-        dtype = None
-    if dtype not in (np.float32, np.float64):
-        fail("dtype", "np.float32 or np.float64", TypeError)
+    if hasattr(est, "loss"):
+        choice("loss", LOSSES)
+    dtype = None
+    if est.dtype is not None:
+        try:
+            dtype = np.dtype(est.dtype)
+        except TypeError:
+            pass
+        if dtype not in (np.float32, np.float64):
+            fail("dtype", "None (X's dtype), np.float32 or np.float64", TypeError)
     return [int(s) for s in sizes], dtype

@@ -1,6 +1,7 @@
 """The solvers of the estimators, as scikit-learn runs them: minibatch "sgd" and
 "adam" epochs with scikit-learn's stopping rule, early stopping and learning-rate
 schedules, and full-batch "lbfgs" (scipy's L-BFGS-B on the flat parameters)."""
+import math
 import warnings
 
 import numpy as np
@@ -11,6 +12,26 @@ from sklearn.utils import shuffle as shuffle_rows
 
 from .. import optim
 from ..training import _Batches
+
+
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
+              "large values and need to be preprocessed.")
+
+
+def _step_or_diverge(net, X, T, labels, opt, weights, l2):
+    """(loss, diverged): Network._optimizer_step, except that where it would refuse a
+    non-finite loss or update, the weights become NaN, as scikit-learn's do (its
+    early stopping then scores the epoch nan and restores the best weights)."""
+    with net._lock:
+        value = net._plan.gradient(X, T, labels, l2, None, row_weights=weights)
+        try:
+            if not math.isfinite(value):
+                raise FloatingPointError(value)
+            opt._apply(net._params, net._grads, net._weight_mask)
+        except FloatingPointError:
+            net._params[...] = np.nan
+            return value, True
+    return value, False
 
 
 class _SolverMixin:
@@ -40,14 +61,15 @@ class _SolverMixin:
         opt = self._optimizer
         val = None
         if self.early_stopping:
-            # scikit-learn stratifies single-output (binary) classification only
-            stratify = T if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
+            # scikit-learn stratifies single-output (binary) classification only; on
+            # the labels themselves, which its error messages then name
+            stratify = y if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
             train, held = train_test_split(np.arange(X.shape[0]), random_state=rs,
                                            test_size=self.validation_fraction,
                                            stratify=stratify)
             if held.size < 2:
-                raise ValueError("the validation set is too small: increase "
-                                 "validation_fraction or give more samples")
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
             val = (X[held], y[held], None if sw is None else sw[held])
             X, T, labels, sw = (None if a is None else a[train] for a in (X, T, labels, sw))
         n = X.shape[0]
@@ -55,13 +77,14 @@ class _SolverMixin:
             batch = min(200, n)
         else:
             if self.batch_size > n:
-                warnings.warn(f"batch_size={self.batch_size} is larger than the {n} "
-                              "samples; it is clipped to them", UserWarning)
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                              "It is going to be clipped")
             batch = min(self.batch_size, n)
         # scikit-learn's order: each epoch shuffles the previous epoch's order; each
         # batch's rows are gathered into one reused buffer (as Network.fit does)
         order = np.arange(n)
         batches = _Batches((X, T, labels, sw), batch)
+        diverged = False
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -78,12 +101,18 @@ class _SolverMixin:
                         weights = Wb / w_sum
                         l2 = self.alpha / w_sum
                     weights_sq = self._weights_sq()          # before the step
-                    try:
-                        value = net._optimizer_step(Xb, Tb, Lb, opt, weights, l2)
-                    except FloatingPointError as exc:
-                        raise ValueError(f"training diverged in iteration {self.n_iter_ + 1}"
-                                         f": {exc}; scale the inputs (a StandardScaler) or "
-                                         "lower learning_rate_init") from None
+                    if diverged:
+                        value = np.nan
+                    elif val is not None:
+                        # as scikit-learn: a diverged fit goes on with NaN weights,
+                        # scoring nan, and the best finite weights come back at the end
+                        value, diverged = _step_or_diverge(net, Xb, Tb, Lb, opt, weights, l2)
+                    else:
+                        try:
+                            value = net._optimizer_step(Xb, Tb, Lb, opt, weights, l2)
+                        except FloatingPointError:
+                            # stop at once, the last finite weights kept
+                            raise ValueError(NON_FINITE) from None
                     total += self._sklearn_loss(value, l2, weights_sq) * rows
                 self.n_iter_ += 1
                 self.loss_ = total / n
@@ -105,7 +134,7 @@ class _SolverMixin:
                                   ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        if self.early_stopping and self._best_flat is not None:
+        if self.early_stopping:
             net.params[...] = self._best_flat
 
     def _track_progress(self, val):
@@ -120,7 +149,7 @@ class _SolverMixin:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            if score > self.best_validation_score_ or self._best_flat is None:
+            if score > self.best_validation_score_:             # never nan
                 self.best_validation_score_ = score
                 self._best_flat = self.network_.get_params()
         else:
