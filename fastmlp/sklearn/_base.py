@@ -8,8 +8,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
+from ..layer import Layer
+from ..losses import LOSSES
 from ..network import Network
 from ._params import ACTIVATION_NAMES, check_params
+from ._monitor import EpochHooks, Validation, check_callbacks, prepare_validation
 from ._solvers import NON_FINITE, _SolverMixin
 
 _OUT_ACTIVATION = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic",
@@ -61,8 +64,10 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight, incremental, classes=None):
-        hidden, dtype = check_params(self)
+    def _fit(self, X, y, sample_weight, incremental, classes=None, validation_data=None,
+             callbacks=None):
+        hidden, activations, dtype = check_params(self)
+        callbacks = check_callbacks(callbacks)
         if incremental and self.early_stopping and self.solver != "lbfgs":
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
@@ -77,9 +82,10 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                       ensure_non_negative=True)
-            if sw.size and np.all(sw == sw[0]) and sw[0] > 0:
-                sw = None                # equal weights: exactly the unweighted fit
         T, labels, loss = self._encode(y, first, classes)
+        sw = self._weigh_classes(y, sw)
+        if sw is not None and sw.size and np.all(sw == sw[0]) and sw[0] > 0:
+            sw = None                    # equal weights: exactly the unweighted fit
         if first:
             dtype = dtype or X.dtype     # None: X's dtype, as scikit-learn computes
         elif dtype is None:
@@ -94,24 +100,33 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
             T = np.ascontiguousarray(T, dtype=dtype)
         rs = check_random_state(self.random_state)
         if first:
-            self._initialize(X, hidden, loss, dtype, T, rs)
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, T, labels, sw)
-        else:
-            self._fit_stochastic(X, y, T, labels, sw, incremental, rs)
+            self._initialize(X, hidden, activations, loss, dtype, T, rs)
+        val = (None if validation_data is None else
+               prepare_validation(self, validation_data, dtype))
+        hooks = EpochHooks(self, callbacks)
+        try:
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, T, labels, sw, hooks)
+            else:
+                self._fit_stochastic(Validation(X, y, T, labels, sw), val, incremental, rs,
+                                     hooks)
+        finally:
+            hooks.close()
         if not np.all(np.isfinite(self.network_.params)):
             raise ValueError(NON_FINITE)
         return self
 
-    def _initialize(self, X, hidden, loss, dtype, T, rs):
+    def _initialize(self, X, hidden, activations, loss, dtype, T, rs):
         """A new network, initialized as scikit-learn's MLP would be from rs."""
         n_out = T.shape[1] if T is not None else len(self.classes_)
         sizes = [X.shape[1], *hidden, n_out]
-        net = Network(sizes, activation=ACTIVATION_NAMES[self.activation], loss=loss,
-                      dtype=dtype)
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for layer in net.layers:                  # scikit-learn's draws, in its order
-            bound = np.sqrt(factor / (layer.n_in + layer.n_out))
+        out = LOSSES[loss].output_activation or "identity"
+        names = [ACTIVATION_NAMES[a] for a in activations[:-1]] + [out]
+        net = Network([Layer(n_in, n_out_, act, dtype, seed=0) for n_in, n_out_, act
+                       in zip(sizes[:-1], sizes[1:], names)], loss=loss)
+        for layer, act in zip(net.layers, activations):
+            # scikit-learn's draws, in its order (Glorot; factor 2 for logistic)
+            bound = np.sqrt((2.0 if act == "logistic" else 6.0) / (layer.n_in + layer.n_out))
             layer.W = rs.uniform(-bound, bound, (layer.n_in, layer.n_out))
             layer.b = rs.uniform(-bound, bound, layer.n_out)
         net.training = {"estimator": type(self).__name__, "solver": self.solver,
@@ -137,6 +152,11 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = np.inf
+        self.validation_loss_curve_ = None if self.validation_scores_ is None else []
+
+    def _weigh_classes(self, y, sw, fitted=False):
+        """The sample weights with class weights applied (MLPClassifier's class_weight)."""
+        return sw
 
     def _spreads_loss(self):
         """Whether scikit-learn's loss differs from the kernels': for several

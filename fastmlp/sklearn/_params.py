@@ -14,7 +14,11 @@ LOSSES = ("squared_error", "poisson")          # MLPRegressor's
 
 
 def check_params(est):
-    """(hidden layer sizes as a list of ints, dtype or None) of the estimator `est`."""
+    """(hidden layer sizes, activations, dtype or None) of the estimator `est`.
+
+    activations (scikit-learn's names) has one entry per hidden layer, then the one
+    whose initialization the output layer takes (scikit-learn: `activation`'s).
+    """
     name = type(est).__name__
 
     def fail(param, expected, exc=ValueError):
@@ -55,7 +59,21 @@ def check_params(est):
     if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1
            for s in sizes):
         fail("hidden_layer_sizes", "an int or a sequence of ints >= 1")
-    choice("activation", tuple(ACTIVATION_NAMES))
+    activations = est.activation
+    if isinstance(activations, str):
+        choice("activation", tuple(ACTIVATION_NAMES))
+        activations = [activations] * (len(sizes) + 1)
+    else:                                   # one per hidden layer (a fastmlp extra)
+        try:
+            activations = list(activations)
+        except TypeError:
+            fail("activation", f"one of {', '.join(map(repr, ACTIVATION_NAMES))}, or a "
+                 "list of them, one per hidden layer", TypeError)
+        if len(activations) != len(sizes) or any(
+                not isinstance(a, str) or a not in ACTIVATION_NAMES for a in activations):
+            fail("activation", f"a list of {len(sizes)} names (one per hidden layer) "
+                 f"among {', '.join(map(repr, ACTIVATION_NAMES))}")
+        activations.append(activations[-1] if activations else "relu")
     choice("solver", SOLVERS)
     real("alpha", 0.0)
     if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
@@ -90,4 +108,4 @@ def check_params(est):
             pass
         if dtype not in (np.float32, np.float64):
             fail("dtype", "None (X's dtype), np.float32 or np.float64", TypeError)
-    return [int(s) for s in sizes], dtype
+    return [int(s) for s in sizes], activations, dtype

@@ -42,25 +42,33 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
     def _encode(self, y, first, classes):
-        T = np.asarray(y, dtype=np.float64)
-        T = T.reshape(-1, 1) if T.ndim == 1 else T
         loss = _NETWORK_LOSS[self.loss]
-        if loss == "poisson" and T.size and T.min() < 0:
-            raise ValueError("loss='poisson' needs y >= 0 (counts or rates), got a "
-                             f"minimum of {T.min()!r}")
-        if not first:
-            if T.shape[1] != self.n_outputs_:
-                raise ValueError(f"y has {T.shape[1]} outputs, the fitted network "
-                                 f"{self.n_outputs_}")
-            if self.network_.loss_name != loss:
-                raise ValueError(f"loss={self.loss!r} differs from the fitted network's; "
-                                 "refit without warm_start")
+        if not first and self.network_.loss_name != loss:
+            raise ValueError(f"loss={self.loss!r} differs from the fitted network's; "
+                             "refit without warm_start")
+        T, _ = self._targets(y, "y", n_outputs=None if first else self.n_outputs_)
         return T, None, loss
 
-    def fit(self, X, y, sample_weight=None):
+    def _targets(self, y, name, n_outputs=-1):
+        """(T, None) for the network from targets y (n_outputs: the number of
+        columns required; -1, the fitted network's; None, any)."""
+        T = np.asarray(y, dtype=np.float64)
+        T = T.reshape(-1, 1) if T.ndim == 1 else T
+        n_outputs = self.n_outputs_ if n_outputs == -1 else n_outputs
+        if n_outputs is not None and T.shape[1] != n_outputs:
+            raise ValueError(f"{name} has {T.shape[1]} outputs, the fitted network "
+                             f"{n_outputs}")
+        if _NETWORK_LOSS[self.loss] == "poisson" and T.size and T.min() < 0:
+            raise ValueError(f"loss='poisson' needs {name} >= 0 (counts or rates), got a "
+                             f"minimum of {T.min()!r}")
+        return T, None
+
+    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
         """Fit on X (n_samples, n_features) and targets y (n_samples,) or
-        (n_samples, n_outputs), optionally weighted."""
-        return self._fit(X, y, sample_weight, incremental=False)
+        (n_samples, n_outputs), optionally weighted.  validation_data and callbacks:
+        as MLPClassifier.fit's."""
+        return self._fit(X, y, sample_weight, incremental=False,
+                         validation_data=validation_data, callbacks=callbacks)
 
     @available_if(lambda self: self._check_solver())
     def partial_fit(self, X, y, sample_weight=None):

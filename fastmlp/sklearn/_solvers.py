@@ -54,24 +54,28 @@ class _SolverMixin:
             buffer *= opt.lr / lr
         opt.lr = lr
 
-    def _fit_stochastic(self, X, y, T, labels, sw, incremental, rs):
+    def _fit_stochastic(self, data, val, incremental, rs, hooks):
+        """Epochs of minibatch steps on `data` (a Validation of the training rows),
+        scored on `val` (validation_data) or on early stopping's random split."""
         net = self.network_
         if not incremental or self._optimizer is None:
             self._optimizer = self._make_optimizer()
         opt = self._optimizer
-        val = None
-        if self.early_stopping:
+        if self.early_stopping and val is None:
             # scikit-learn stratifies single-output (binary) classification only; on
             # the labels themselves, which its error messages then name
-            stratify = y if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
-            train, held = train_test_split(np.arange(X.shape[0]), random_state=rs,
+            stratify = (data.y if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1
+                        else None)
+            train, held = train_test_split(np.arange(data.X.shape[0]), random_state=rs,
                                            test_size=self.validation_fraction,
                                            stratify=stratify)
             if held.size < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-            val = (X[held], y[held], None if sw is None else sw[held])
-            X, T, labels, sw = (None if a is None else a[train] for a in (X, T, labels, sw))
+            val, data = data.take(held), data.take(train)
+        if val is not None and self.validation_scores_ is None:    # validation_data
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+        X, T, labels, sw = data.X, data.T, data.labels, data.sw
         n = X.shape[0]
         if self.batch_size == "auto":
             batch = min(200, n)
@@ -103,7 +107,7 @@ class _SolverMixin:
                     weights_sq = self._weights_sq()          # before the step
                     if diverged:
                         value = np.nan
-                    elif val is not None:
+                    elif self.early_stopping:
                         # as scikit-learn: a diverged fit goes on with NaN weights,
                         # scoring nan, and the best finite weights come back at the end
                         value, diverged = _step_or_diverge(net, Xb, Tb, Lb, opt, weights, l2)
@@ -118,15 +122,15 @@ class _SolverMixin:
                 self.loss_ = total / n
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
-                if self.verbose:
+                if self.verbose and not hooks.progress:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                self._track_progress(val)
+                self._track_progress(val, quiet=hooks.progress)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._set_rate(opt, self.learning_rate_init / (self.t_ + 1) ** self.power_t)
                 if self._no_improvement_count > self.n_iter_no_change:
-                    if self._stalled(opt):
+                    if self._stalled(opt, hooks):
                         break
-                if incremental:
+                if hooks(self, self.n_iter_, self.max_iter) or incremental:
                     break
                 if self.n_iter_ == self.max_iter:
                     warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
@@ -137,14 +141,17 @@ class _SolverMixin:
         if self.early_stopping:
             net.params[...] = self._best_flat
 
-    def _track_progress(self, val):
+    def _track_progress(self, val, quiet=False):
         """scikit-learn's no-improvement count: on the validation score with early
-        stopping (keeping the best weights), else on the training loss."""
+        stopping (keeping the best weights), else on the training loss.  Validation
+        rows, if any, are scored (and their loss taken) either way."""
         if val is not None:
-            score = self._score_prepared(*val)
+            score = val.score(self)
             self.validation_scores_.append(score)
-            if self.verbose:
+            self.validation_loss_curve_.append(val.loss(self))
+            if self.verbose and not quiet:
                 print(f"Validation score: {score:f}")
+        if self.early_stopping:
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:
@@ -159,7 +166,7 @@ class _SolverMixin:
                 self._no_improvement_count = 0
             self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
 
-    def _stalled(self, opt):
+    def _stalled(self, opt, hooks):
         """No improvement for n_iter_no_change epochs: stop (True), or for "sgd" with
         the "adaptive" rate divide the rate by 5 and go on until it falls below 1e-6."""
         what = "Validation score" if self.early_stopping else "Training loss"
@@ -168,14 +175,14 @@ class _SolverMixin:
         if self.solver == "sgd" and self.learning_rate == "adaptive" and opt.lr > 1e-6:
             self._set_rate(opt, opt.lr / 5.0)
             self._no_improvement_count = 0
-            if self.verbose:
+            if self.verbose and not hooks.progress:
                 print(f"{message} Setting learning rate to {opt.lr:f}")
             return False
-        if self.verbose:
+        if self.verbose and not hooks.progress:
             print(f"{message} Stopping.")
         return True
 
-    def _fit_lbfgs(self, X, T, labels, sw):
+    def _fit_lbfgs(self, X, T, labels, sw, hooks):
         """Full-batch L-BFGS-B (scipy) on the flat parameters, the analytic gradient
         from one compiled call per evaluation."""
         net = self.network_
@@ -192,6 +199,9 @@ class _SolverMixin:
         def record(intermediate_result):
             curve.append(self._sklearn_loss(intermediate_result.fun, l2,
                                             self._weights_sq(intermediate_result.x)))
+            self.loss_curve_ = curve
+            if hooks(self, len(curve), self.max_iter):
+                raise StopIteration           # scipy ends the minimization there
 
         # scikit-learn sets gtol only, and keeps scipy's default ftol
         result = optim.lbfgs_prepared(net, X, T, labels, self.max_iter, self.tol,
