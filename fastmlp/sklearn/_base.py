@@ -12,7 +12,7 @@ from ..layer import Layer
 from ..losses import LOSSES
 from ..network import Network
 from ._params import ACTIVATION_NAMES, check_params
-from ._monitor import EpochHooks, Validation, check_callbacks, prepare_validation
+from ._monitor import EpochHooks, Rows, check_callbacks, prepare_validation
 from ._solvers import NON_FINITE, _SolverMixin
 
 _OUT_ACTIVATION = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic",
@@ -61,7 +61,6 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
         tags.input_tags.sparse = True        # densified, see the module docstring
         return tags
 
-
     # -- fitting ----------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight, incremental, classes=None, validation_data=None,
@@ -108,7 +107,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
             if self.solver == "lbfgs":
                 self._fit_lbfgs(X, T, labels, sw, hooks)
             else:
-                self._fit_stochastic(Validation(X, y, T, labels, sw), val, incremental, rs,
+                self._fit_stochastic(Rows(X, y, T, labels, sw), val, incremental, rs,
                                      hooks)
         finally:
             hooks.close()
@@ -122,7 +121,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
         sizes = [X.shape[1], *hidden, n_out]
         out = LOSSES[loss].output_activation or "identity"
         names = [ACTIVATION_NAMES[a] for a in activations[:-1]] + [out]
-        net = Network([Layer(n_in, n_out_, act, dtype, seed=0) for n_in, n_out_, act
+        net = Network([Layer(n_in, width, act, dtype, seed=0) for n_in, width, act
                        in zip(sizes[:-1], sizes[1:], names)], loss=loss)
         for layer, act in zip(net.layers, activations):
             # scikit-learn's draws, in its order (Glorot; factor 2 for logistic)

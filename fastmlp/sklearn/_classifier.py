@@ -100,9 +100,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("class_weight is not supported for multilabel targets; "
                              "pass sample_weight")
         if not fitted:
-            self._class_weight_ = compute_class_weight(self.class_weight,
+            self._class_weights = compute_class_weight(self.class_weight,
                                                        classes=self.classes_, y=y)
-        weights = self._class_weight_[np.searchsorted(self.classes_, y)]
+        weights = self._class_weights[np.searchsorted(self.classes_, y)]
         return weights if sw is None else sw * weights
 
     def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):

@@ -12,16 +12,17 @@ from sklearn.utils.validation import _check_sample_weight, column_or_1d, validat
 from .. import _kernels
 
 
-class Validation:
-    """Held-out rows prepared for the network: X, y (as given, for the score), the
-    network's targets T or labels, and the sample weights (or None)."""
+class Rows:
+    """Rows prepared for the network (training or validation rows): X, y (as given,
+    for the score), the network's targets T or labels, and the sample weights (or
+    None)."""
 
     def __init__(self, X, y, T, labels, sw):
         self.X, self.y, self.T, self.labels, self.sw = X, y, T, labels, sw
 
     def take(self, rows):
-        """The held-out `rows` of a training set (early stopping's random split)."""
-        return Validation(*(None if a is None else a[rows]
+        """A subset of the rows (early stopping's random split)."""
+        return Rows(*(None if a is None else a[rows]
                             for a in (self.X, self.y, self.T, self.labels, self.sw)))
 
     def score(self, est):
@@ -69,7 +70,7 @@ def prepare_validation(est, validation_data, dtype):
     X = np.ascontiguousarray(X, dtype=dtype)
     if T is not None:
         T = np.ascontiguousarray(T, dtype=dtype)
-    return Validation(X, y, T, labels, sw)
+    return Rows(X, y, T, labels, sw)
 
 
 def check_callbacks(callbacks):

@@ -55,7 +55,7 @@ class _SolverMixin:
         opt.lr = lr
 
     def _fit_stochastic(self, data, val, incremental, rs, hooks):
-        """Epochs of minibatch steps on `data` (a Validation of the training rows),
+        """Epochs of minibatch steps on `data` (Rows: the training rows),
         scored on `val` (validation_data) or on early stopping's random split."""
         net = self.network_
         if not incremental or self._optimizer is None:
