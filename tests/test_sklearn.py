@@ -23,7 +23,8 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score  # noqa
 from sklearn.pipeline import make_pipeline                            # noqa: E402
 from sklearn.preprocessing import StandardScaler                      # noqa: E402
 from sklearn.utils.estimator_checks import (                          # noqa: E402
-    check_sample_weight_equivalence_on_dense_data, estimator_checks_generator)
+    check_dataframe_column_names_consistency, check_sample_weight_equivalence_on_dense_data,
+    estimator_checks_generator)
 
 import fastmlp                                                        # noqa: E402
 from fastmlp.sklearn import MLPClassifier, MLPRegressor               # noqa: E402
@@ -78,6 +79,15 @@ def _assert_batch_invariant(estimator, rtol):
     for size in (1, 3, 7):
         parts = np.concatenate([method(X[i:i + size]) for i in range(0, len(X), size)])
         np.testing.assert_allclose(parts, whole, rtol=rtol, atol=1e-6)
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier(), MLPRegressor()],
+                         ids=["classifier", "regressor"])
+def test_dataframe_column_names_consistency(estimator):
+    """scikit-learn's DataFrame feature-name check, which check_estimator leaves out
+    for these estimators: run with pandas (a test extra), so it runs, not skips."""
+    pytest.importorskip("pandas")
+    check_dataframe_column_names_consistency(type(estimator).__name__, estimator)
 
 
 @pytest.mark.parametrize("estimator", [
