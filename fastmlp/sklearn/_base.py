@@ -198,9 +198,9 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
                               dtype=(np.float64, np.float32), reset=False)
             if scipy.sparse.issparse(X):
                 X = X.toarray()
-        # scikit-learn's output dtype: X's promoted with the weights' (X @ coefs_)
+        # scikit-learn's output dtype, X @ coefs_'s: float32 only if both are float32
         out = self.network_.forward(X)
-        return out.astype(np.result_type(X.dtype, out.dtype), copy=False)
+        return out if X.dtype == out.dtype else out.astype(np.float64)
 
     @property
     def coefs_(self):
