@@ -12,7 +12,8 @@ from ..layer import Layer
 from ..losses import LOSSES
 from ..network import Network
 from ._params import ACTIVATION_NAMES, check_params
-from ._monitor import EpochHooks, Rows, check_callbacks, prepare_validation
+from ._monitor import (EpochHooks, Rows, check_callbacks, check_validation_data,
+                       prepare_validation)
 from ._solvers import NON_FINITE, _SolverMixin
 
 _OUT_ACTIVATION = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic",
@@ -67,6 +68,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
              callbacks=None):
         hidden, activations, dtype = check_params(self)
         callbacks = check_callbacks(callbacks)
+        check_validation_data(self, validation_data)
         if incremental and self.early_stopping and self.solver != "lbfgs":
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "network_") or (not self.warm_start and not incremental)

@@ -23,7 +23,7 @@ class Rows:
     def take(self, rows):
         """A subset of the rows (early stopping's random split)."""
         return Rows(*(None if a is None else a[rows]
-                            for a in (self.X, self.y, self.T, self.labels, self.sw)))
+                      for a in (self.X, self.y, self.T, self.labels, self.sw)))
 
     def score(self, est):
         """scikit-learn's score (accuracy or R²) of the estimator on these rows."""
@@ -44,15 +44,21 @@ class Rows:
         return est._sklearn_loss(value, 0.0, 0.0)
 
 
-def prepare_validation(est, validation_data, dtype):
-    """Validation rows from fit's validation_data=(X_val, y_val) or
-    (X_val, y_val, sample_weight_val), checked as fit checks X and y."""
+def check_validation_data(est, validation_data):
+    """validation_data's form, checked before fit changes anything."""
+    if validation_data is None:
+        return
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
                          f"sample_weight_val), got {type(validation_data).__name__}")
     if est.solver == "lbfgs":
         raise ValueError("validation_data needs a stochastic solver ('sgd' or 'adam'), "
                          "not 'lbfgs'")
+
+
+def prepare_validation(est, validation_data, dtype):
+    """Validation rows from fit's validation_data=(X_val, y_val) or
+    (X_val, y_val, sample_weight_val), checked as fit checks X and y."""
     X, y = validate_data(est, validation_data[0], validation_data[1], reset=False,
                          accept_sparse=["csr", "csc", "coo"], multi_output=True,
                          dtype=(np.float64, np.float32),
