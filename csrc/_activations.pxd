@@ -2,7 +2,8 @@
 # the OUTPUT a = f(z), so backward needs no stored pre-activation.  Two exceptions
 # keep Z: GELU, whose derivative is not a function of its output, and ELU, whose
 # a + α would cancel catastrophically for z << 0 (α·e^z is exact from z).
-# Softmax is row-wise; its backward is the Jacobian-vector product.
+# Softmax is row-wise; its backward is the Jacobian-vector product.  exp (exp' = a) is
+# the output of the Poisson loss; like softmax it is for output layers only.
 #
 # Stability: every form here is finite for |z| up to 1e4 in float32 and float64
 # (sigmoid split on the sign of z, softplus through log1p(exp(-|z|)), softmax with
@@ -24,6 +25,7 @@ cdef enum:
     ACT_SOFTPLUS = 6
     ACT_GELU = 7
     ACT_SOFTMAX = 8
+    ACT_EXP = 9
 
 cdef extern from *:
     """
@@ -133,6 +135,9 @@ cdef inline void _act_row(const floating* z, floating* a, Py_ssize_t n,
         s = 1 / s
         for j in range(n):
             a[j] *= s
+    elif act == ACT_EXP:
+        for j in range(n):
+            a[j] = _exp(z[j])
 
 
 cdef inline void _dact_row(const floating* g, const floating* a, const floating* z,
@@ -186,3 +191,7 @@ cdef inline void _dact_row(const floating* g, const floating* a, const floating*
             s += g[j] * a[j]
         for j in range(n):
             dz[j] = a[j] * (g[j] - s)
+    elif act == ACT_EXP:
+        # exp'(z) = a
+        for j in range(n):
+            dz[j] = g[j] * a[j]

@@ -26,16 +26,17 @@ cnp.import_array()
 ACTIVATION_CODES = {
     "identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
     "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "elu": ACT_ELU,
-    "softplus": ACT_SOFTPLUS, "gelu": ACT_GELU, "softmax": ACT_SOFTMAX,
+    "softplus": ACT_SOFTPLUS, "gelu": ACT_GELU, "softmax": ACT_SOFTMAX, "exp": ACT_EXP,
 }
 
 cdef enum:
     LOSS_MSE = 0
     LOSS_CROSS_ENTROPY = 1
     LOSS_BINARY_CROSS_ENTROPY = 2
+    LOSS_POISSON = 3
 
 LOSS_CODES = {"mse": LOSS_MSE, "cross_entropy": LOSS_CROSS_ENTROPY,
-              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY}
+              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY, "poisson": LOSS_POISSON}
 
 ctypedef cnp.npy_intp intp
 
@@ -218,6 +219,40 @@ cdef double _loss_sigmoid_bce(floating* Z, const floating* T, floating* G,
     return total / B if row_w == NULL else total
 
 
+cdef double _loss_exp_poisson(floating* Z, const floating* T, floating* G,
+                              double* row_loss, const double* row_w,
+                              int B, int n) noexcept nogil:
+    """Exponential output + Poisson deviance from log-means Z, which are replaced by
+    A = e^Z.
+
+    L = Σ_rows Σ_k [e^z - t z + t log t - t] / B  (half the Poisson deviance: the
+    constant t log t - t makes it 0 at a = t, as scikit-learn reports it);
+    G := (A - T) / B  (∂L/∂Z).
+    """
+    cdef Py_ssize_t i, k
+    cdef double total = 0, r, t
+    cdef floating z, a
+    cdef floating inv_b = <floating>1 / B
+    for i in range(B):
+        if row_w != NULL:
+            inv_b = <floating>row_w[i]
+        r = 0
+        for k in range(n):
+            z = Z[i * n + k]
+            t = T[i * n + k]
+            a = _exp(z)
+            r += <double>a - t * z - t
+            if t > 0:
+                r += t * log(t)
+            Z[i * n + k] = a
+            if G != NULL:
+                G[i * n + k] = (a - T[i * n + k]) * inv_b
+        if row_loss != NULL:
+            row_loss[i] = r
+        total += r if row_w == NULL else r * row_w[i]
+    return total / B if row_w == NULL else total
+
+
 cdef double _loss(int loss, floating* out, const floating* T, const intp* labels,
                   floating* G, double* row_loss, const double* row_w,
                   int B, int n) noexcept nogil:
@@ -226,6 +261,8 @@ cdef double _loss(int loss, floating* out, const floating* T, const intp* labels
         return _loss_mse(out, T, G, row_loss, row_w, B, n)
     if loss == LOSS_CROSS_ENTROPY:
         return _loss_softmax_ce(out, T, labels, G, row_loss, row_w, B, n)
+    if loss == LOSS_POISSON:
+        return _loss_exp_poisson(out, T, G, row_loss, row_w, B, n)
     return _loss_sigmoid_bce(out, T, G, row_loss, row_w, B, n)
 
 
@@ -401,8 +438,8 @@ def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,
                  cnp.ndarray G, cnp.ndarray row_loss, cnp.ndarray row_weights=None):
     """Batch-mean loss of `out` against T (rows) or labels; G := ∂L/∂out if given.
 
-    For cross-entropy and binary cross-entropy `out` holds logits and is replaced
-    by the probabilities.  row_loss (float64, length B), if given, gets each row's loss.
+    For cross-entropy, binary cross-entropy and Poisson `out` holds logits (log-means
+    for Poisson) and is replaced by the probabilities (the means e^out).  row_loss (float64, length B), if given, gets each row's loss.
     row_weights (float64, length B, summing to 1), if given, replace the mean by
     a weighted sum.
     """
@@ -490,7 +527,7 @@ cdef class Plan:
     cdef readonly int loss
     cdef readonly Py_ssize_t capacity
     cdef bint f64
-    cdef bint fused_output   # the loss applies softmax/sigmoid to the logits itself
+    cdef bint fused_output   # the loss applies softmax/sigmoid/exp to the logits itself
     cdef int* sizes          # n_layers + 1 widths, input first
     cdef int* act            # activation code per layer
     cdef double* alpha       # activation parameter per layer

@@ -17,7 +17,7 @@ breast_cancer) the correct gradients differ by at most a few percent of it, whil
 gradient off by a relative 1e-6 of its block is far above it.
 """
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, xlogy
 
 from .activations import ACTIVATIONS
 
@@ -77,6 +77,10 @@ def _output(net, z, zabs, a, T):
         p = expit(z)
         loss = (T * np.logaddexp(0, -z) + (1 - T) * np.logaddexp(0, z)).sum(axis=1)
         return p - T, np.abs(T) + p * (1 + zabs), loss
+    if net.loss_name == "poisson":
+        e = np.exp(z)
+        loss = (e - T * z + xlogy(T, T) - T).sum(axis=1)
+        return e - T, np.abs(T) + e * (1 + zabs), loss
     g = a - T                                         # mse: ∂L/∂a per row
     act = ACTIVATIONS[net.layers[-1].activation]
     if act.name == "softmax":

@@ -172,7 +172,7 @@ def check_targets(y, name, loss, n_out, batch, dtype):
     cross_entropy: integer class labels of shape (batch,) in [0, n_out), or rows
     of shape (batch, n_out) (one-hot or soft, non-negative).
     binary_cross_entropy: values in [0, 1] of shape (batch, n_out).
-    mse: any finite values of shape (batch, n_out).
+    mse: any finite values of shape (batch, n_out); poisson: the same, >= 0.
     For one output, shape (batch,) is accepted for the last two.
     """
     arr = as_array(y, name)
@@ -193,6 +193,8 @@ def check_targets(y, name, loss, n_out, batch, dtype):
         raise ValueError(f"{name}: cross-entropy target rows must be non-negative")
     if loss == "binary_cross_entropy" and (T.min() < 0 or T.max() > 1):
         raise ValueError(f"{name}: binary cross-entropy targets must lie in [0, 1]")
+    if loss == "poisson" and T.min() < 0:
+        raise ValueError(f"{name}: Poisson targets (counts or rates) must be >= 0")
     return T, None
 
 

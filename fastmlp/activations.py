@@ -63,7 +63,12 @@ ACTIVATIONS = {a.name: a for a in [
     _entry("gelu", _gelu, _gelu_prime, "he", keeps_z=True),
     # softmax's derivative is a Jacobian, applied row-wise as a_j (g_j - Σ_k g_k a_k)
     _entry("softmax", _softmax, None, "glorot"),
+    # exp is the Poisson loss's output (a = the mean); exp' = a
+    _entry("exp", lambda z, al=None: np.exp(z), lambda a, z, al=None: a, "glorot"),
 ]}
+
+
+OUTPUT_ONLY = ("softmax", "exp")            # the activations of output layers only
 
 
 PARAMETRIZED = ("leaky_relu", "elu")        # the activations that take an alpha

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import log_expit
+from scipy.special import log_expit, xlogy
 
 from . import _kernels, _rounding
 from ._validation import check_scalar, check_size, make_rng
@@ -190,6 +190,8 @@ def row_losses(loss_name, out, T, labels):
         return (T * ((m - out) + lse_m[:, None])).sum(axis=1)
     if loss_name == "binary_cross_entropy":
         return -(T * log_expit(out) + (1 - T) * log_expit(-out)).sum(axis=1)
+    if loss_name == "poisson":                       # e^z - y z + y log y - y
+        return (np.exp(out) - T * out + xlogy(T, T) - T).sum(axis=1)
     d = out - T
     return 0.5 * (d * d).sum(axis=1)
 

@@ -16,7 +16,7 @@ from .layer import Layer
 # scikit-learn's hidden activations and output activations, by fastmlp name
 _SKLEARN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SKLEARN_OUTPUT = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
-                   "identity": "mse"}
+                   "identity": "mse", "exp": "poisson"}
 
 
 def from_sklearn(estimator):
@@ -34,7 +34,8 @@ def from_sklearn(estimator):
     loss = _SKLEARN_OUTPUT[estimator.out_activation_]
     dtype = np.float32 if estimator.coefs_[0].dtype == np.float32 else np.float64
     hidden = _SKLEARN_HIDDEN[estimator.activation]
-    out = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity"}[loss]
+    out = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity",
+           "poisson": "exp"}[loss]
     layers = []
     for i, (W, b) in enumerate(zip(estimator.coefs_, estimator.intercepts_)):
         last = i == len(estimator.coefs_) - 1
@@ -50,7 +51,8 @@ def from_sklearn(estimator):
 
 def to_sklearn(net):
     """A fitted MLPClassifier (cross-entropy / binary cross-entropy networks) or
-    MLPRegressor (mse with an identity output) that predicts as this network does."""
+    MLPRegressor (mse with an identity output, or poisson) that predicts as this
+    network does."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.preprocessing import LabelBinarizer
     if net.scaler is not None:
@@ -68,6 +70,10 @@ def to_sklearn(net):
                              f"this network has {net.layers[-1].activation!r}")
         est = MLPRegressor(hidden_layer_sizes=tuple(net.sizes[1:-1]), activation=activation)
         est.out_activation_ = "identity"
+    elif net.loss_name == "poisson":
+        est = MLPRegressor(loss="poisson", hidden_layer_sizes=tuple(net.sizes[1:-1]),
+                           activation=activation)
+        est.out_activation_ = "exp"
     else:
         est = MLPClassifier(hidden_layer_sizes=tuple(net.sizes[1:-1]), activation=activation)
         n_out = net.sizes[-1]

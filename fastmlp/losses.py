@@ -7,6 +7,9 @@ Conventions (B rows in a batch, K outputs, a = network output, z = logits):
                                                               over the batch; ∂L/∂a = (a - y)/B)
     cross_entropy         L = -1/B Σ_i Σ_k y_ik log softmax(z_i)_k   (labels, one-hot or soft rows)
     binary_cross_entropy  L = -1/B Σ_i Σ_k [y log σ(z) + (1 - y) log(1 - σ(z))]   (multi-label)
+    poisson               L = 1/B Σ_i Σ_k [e^z - y z + y log y - y]   (exp output a = e^z, the
+                                                              mean; half the Poisson deviance,
+                                                              0 at a = y; counts y >= 0)
 
 An optional L2 penalty ½·l2·Σ_layers ‖W‖² (weights only, not biases) is added.
 """
@@ -29,6 +32,7 @@ LOSSES = {
                           "softmax", True),
     "binary_cross_entropy": Loss("binary_cross_entropy",
                                  _kernels.LOSS_CODES["binary_cross_entropy"], "sigmoid", True),
+    "poisson": Loss("poisson", _kernels.LOSS_CODES["poisson"], "exp", False),
 }
 
 

@@ -16,7 +16,7 @@ import scipy.sparse
 from . import _kernels, _tables, formats, optim, training
 from ._validation import (as_array, check_allocation, check_dtype, check_matrix, check_scalar,
                           check_size, check_targets, make_rng)
-from .activations import ACTIVATIONS, PARAMETRIZED, get_activation
+from .activations import ACTIVATIONS, OUTPUT_ONLY, PARAMETRIZED, get_activation
 from .dropout import Counter64, check_rates, check_step, make_key
 from .layer import Layer
 from .losses import get_loss
@@ -39,7 +39,8 @@ class Network:
     activation : str
         Hidden-layer activation (see fastmlp.activations.ACTIVATIONS).
     loss : "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
-        output, multi-label) or "mse" (identity output unless output_activation).
+        output, multi-label), "mse" (identity output unless output_activation) or
+        "poisson" (exp output: the mean of counts y >= 0).
     dtype : np.float32 (default, fast) or np.float64 (the reference).
     seed : int or None; the same seed gives bit-identical initial weights.
     output_activation : str, optional; only with loss="mse".
@@ -130,8 +131,9 @@ class Network:
             if i and layer.n_in != layers[i - 1].n_out:
                 raise ValueError(f"layers[{i}] takes {layer.n_in} inputs but layers[{i - 1}] "
                                  f"gives {layers[i - 1].n_out} outputs")
-            if i < len(layers) - 1 and layer.activation == "softmax":
-                raise ValueError(f"layers[{i}]: softmax is only supported on the output layer")
+            if i < len(layers) - 1 and layer.activation in OUTPUT_ONLY:
+                raise ValueError(f"layers[{i}]: {layer.activation} is only supported on the "
+                                 "output layer")
         if layers[-1].dropout:
             raise ValueError("the output layer cannot have dropout (it applies to the "
                              f"hidden layers), got layers[-1].dropout={layers[-1].dropout}")

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from scipy.special import erfc
+from scipy.special import erfc, xlogy
 
 import fastmlp
 
@@ -62,10 +62,10 @@ except ImportError:  # pragma: no cover
 
 
 ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
-               "softplus", "gelu", "softmax"]
-HIDDEN_ACTIVATIONS = [a for a in ACTIVATIONS if a != "softmax"]
+               "softplus", "gelu", "softmax", "exp"]
+HIDDEN_ACTIVATIONS = [a for a in ACTIVATIONS if a not in ("softmax", "exp")]
 SMOOTH_ACTIVATIONS = ["sigmoid", "tanh", "identity", "softplus", "gelu", "elu"]
-LOSSES = ["mse", "cross_entropy", "binary_cross_entropy"]
+LOSSES = ["mse", "cross_entropy", "binary_cross_entropy", "poisson"]
 DTYPES = [np.float64, np.float32]
 TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
@@ -136,6 +136,8 @@ def np_act(name, z, alpha=None):
     if name == "softmax":
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
+    if name == "exp":
+        return np.exp(z)
     raise KeyError(name)
 
 
@@ -161,6 +163,8 @@ def np_dact(name, z, alpha=None):
         return _sigmoid(z)
     if name == "gelu":
         return 0.5 * erfc(-z / np.sqrt(2.0)) + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+    if name == "exp":
+        return np.exp(z)
     raise KeyError(name)
 
 
@@ -205,6 +209,10 @@ def np_loss(loss, out, y):
         y = np.asarray(y, dtype=np.float64).reshape(out.shape)
         # -y log σ(z) - (1-y) log(1-σ(z)) = softplus(z) - y z
         return (np_act("softplus", out) - y * out).sum() / B
+    if loss == "poisson":
+        # half the Poisson deviance from log-means z: e^z - y z + y log y - y
+        y = np.asarray(y, dtype=np.float64).reshape(out.shape)
+        return (np.exp(out) - y * out + xlogy(y, y) - y).sum() / B
     raise KeyError(loss)
 
 
@@ -236,6 +244,8 @@ class TorchReference:
         mse   (1/B) Σ_i ½ Σ_k (a - y)²
         CE    F.cross_entropy (labels, batch mean) or -(1/B) Σ t·log_softmax(z)
         BCE   F.binary_cross_entropy_with_logits(z, t, reduction="sum") / B
+        Poisson  nn.PoissonNLLLoss(log_input=True, reduction="sum")(z, t) / B
+              + Σ (t log t - t) / B   (a constant: the deviance form)
         + ½·l2·Σ‖W‖²
     """
 
@@ -287,6 +297,8 @@ class TorchReference:
             return F.gelu(z, approximate="none")
         if name == "softmax":
             return torch.softmax(z, dim=1)
+        if name == "exp":
+            return torch.exp(z)
         raise KeyError(name)
 
     def output(self, X, logits=False):
@@ -318,6 +330,11 @@ class TorchReference:
             z = self.output(X, logits=True)
             T = torch.tensor(np.asarray(y, np.float64).reshape(tuple(z.shape)))
             value = F.binary_cross_entropy_with_logits(z, T, reduction="sum") / B
+        elif self.loss_name == "poisson":
+            z = self.output(X, logits=True)
+            t = np.asarray(y, np.float64).reshape(tuple(z.shape))
+            nll = torch.nn.PoissonNLLLoss(log_input=True, full=False, reduction="sum")
+            value = nll(z, torch.tensor(t)) / B + float((xlogy(t, t) - t).sum()) / B
         else:
             raise KeyError(self.loss_name)
         if self.l2:
@@ -369,7 +386,8 @@ def blockwise_rel_err(net, a, r):
 
 def make_targets(rng, loss, B, K, kind=None):
     """Random targets for `loss`: labels / one-hot / soft rows for CE, [0, 1] for
-    BCE (with some exact 0s and 1s), standard normal for mse."""
+    BCE (with some exact 0s and 1s), counts (with 0s) for poisson, standard normal
+    for mse."""
     if loss == "cross_entropy":
         kind = kind or "labels"
         labels = rng.integers(0, K, size=B)
@@ -383,6 +401,8 @@ def make_targets(rng, loss, B, K, kind=None):
         T[rng.uniform(size=(B, K)) < 0.3] = 0.0
         T[rng.uniform(size=(B, K)) < 0.3] = 1.0
         return T
+    if loss == "poisson":
+        return rng.poisson(1.5, size=(B, K)).astype(np.float64)
     return rng.standard_normal((B, K))
 
 

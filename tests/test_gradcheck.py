@@ -13,7 +13,7 @@ from fastmlp import Network, check_gradients, numerical_gradient
 from fastmlp import gradcheck
 
 SMOOTH = ["sigmoid", "tanh", "identity", "softplus", "gelu", "elu"]
-LOSSES = ["mse", "cross_entropy", "binary_cross_entropy"]
+LOSSES = ["mse", "cross_entropy", "binary_cross_entropy", "poisson"]
 
 
 def _net_and_data(h, rng, act, loss, dtype=np.float64, sizes=(4, 6, 5, 3), B=6, **kw):
@@ -82,7 +82,7 @@ def test_numerical_gradient_against_closed_form(h, rng):
 
 def test_numerical_gradient_against_torch(h, rng, torch_ref):
     for act, loss in [("gelu", "cross_entropy"), ("softplus", "binary_cross_entropy"),
-                      ("sigmoid", "mse")]:
+                      ("sigmoid", "mse"), ("tanh", "poisson")]:
         net, X, y = _net_and_data(h, rng, act, loss, l2=0.05)
         _, r_grad, r_dX = torch_ref(net).loss_and_grads(X, y)
         errs = h.blockwise_rel_err(net, numerical_gradient(net, X, y), r_grad)

@@ -11,12 +11,13 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import xlogy
 
 import fastmlp
 from fastmlp import Layer, Network, _kernels
 
 ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu",
-        "softmax"]
+        "softmax", "exp"]
 # (activation, alpha) pairs: every activation with its default, plus explicit alphas
 ACT_ALPHA = [(a, None) for a in ACTS] + [("leaky_relu", 0.2), ("leaky_relu", 0.0),
                                          ("elu", 0.5), ("elu", 2.0)]
@@ -176,7 +177,7 @@ def _through_layer(act, alpha, z, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
-@pytest.mark.parametrize("act,alpha", [p for p in ACT_ALPHA if p[0] != "softmax"])
+@pytest.mark.parametrize("act,alpha", [p for p in ACT_ALPHA if p[0] not in ("softmax", "exp")])
 def test_activation_stable_over_wide_range(h, act, alpha, dtype):
     z = Z_GRID.astype(dtype)
     A, D = _through_layer(act, alpha, z, dtype)
@@ -326,7 +327,7 @@ def test_kernel_activate(h, rng, act, alpha, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
-@pytest.mark.parametrize("target", ["mse", "ce_labels", "ce_rows", "bce"])
+@pytest.mark.parametrize("target", ["mse", "ce_labels", "ce_rows", "bce", "poisson"])
 def test_kernel_loss_forward(h, rng, target, dtype):
     B, K = 7, 4
     out = (2 * rng.standard_normal((B, K))).astype(dtype)
@@ -352,12 +353,20 @@ def test_kernel_loss_forward(h, rng, target, dtype):
         ref_G = (P * T.sum(axis=1, keepdims=True) - T) / B
         ref_rows = -(T * np.log(P)).sum(axis=1)
         y = T
-    else:
+    elif target == "bce":
         loss = "binary_cross_entropy"
         T = rng.uniform(0, 1, (B, K)).astype(dtype)
         S = h.np_act("sigmoid", out64)
         ref_G = (S - T) / B
         ref_rows = -(T * np.log(S) + (1 - T) * np.log(1 - S)).sum(axis=1)
+        y = T
+    else:
+        loss = "poisson"
+        T = rng.poisson(2.0, (B, K)).astype(dtype)               # counts, some 0
+        mean = np.exp(out64)
+        ref_G = (mean - T) / B
+        # half the Poisson deviance, scikit-learn's form: y log(y/mean) - y + mean
+        ref_rows = (xlogy(T, T / mean) - T + mean).sum(axis=1)
         y = T
     G = np.empty_like(out)
     rows = np.empty(B)
@@ -367,8 +376,9 @@ def test_kernel_loss_forward(h, rng, target, dtype):
     assert h.rel_err(value, ref_rows.mean()) <= TOL[dtype]
     assert h.rel_err(rows, ref_rows) <= TOL[dtype]
     assert h.rel_err(G, ref_G) <= TOL[dtype]
-    if loss != "mse":   # fused losses leave the probabilities in `out`
-        probs = h.np_act("softmax" if loss == "cross_entropy" else "sigmoid", out64)
+    if loss != "mse":   # fused losses leave the probabilities (means) in `out`
+        probs = h.np_act({"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
+                          "poisson": "exp"}[loss], out64)
         assert h.rel_err(work, probs) <= TOL[dtype]
 
 
@@ -388,13 +398,14 @@ def test_all_finite(dtype):
 def test_code_tables_cover_the_registries():
     assert set(_kernels.ACTIVATION_CODES) == set(ACTS) == set(fastmlp.ACTIVATIONS)
     assert len(set(_kernels.ACTIVATION_CODES.values())) == len(ACTS)
-    assert set(_kernels.LOSS_CODES) == {"mse", "cross_entropy", "binary_cross_entropy"}
+    assert set(_kernels.LOSS_CODES) == {"mse", "cross_entropy", "binary_cross_entropy",
+                                        "poisson"}
     assert set(fastmlp.LOSSES) == set(_kernels.LOSS_CODES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy", "binary_cross_entropy"])
-@pytest.mark.parametrize("act", [a for a in ACTS if a != "softmax"])
+@pytest.mark.parametrize("act", [a for a in ACTS if a not in ("softmax", "exp")])
 def test_network_finite_at_huge_inputs(act, loss, dtype):
     """Inputs of size 1e3 drive pre-activations to ~1e4: loss, gradient and
     input gradient stay finite and raise no floating-point warning."""
@@ -412,7 +423,7 @@ def test_network_finite_at_huge_inputs(act, loss, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
-@pytest.mark.parametrize("loss", ["mse", "cross_entropy", "binary_cross_entropy"])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy", "binary_cross_entropy", "poisson"])
 def test_row_weights_equal_repeated_rows(rng, loss, dtype):
     """Weights w/Σw on the rows give the loss and gradient of the batch in which
     row i appears w_i times (integer weights; a zero weight drops the row)."""

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from fastmlp import ACTIVATIONS, Network, Standardizer, formats
+from fastmlp.activations import OUTPUT_ONLY
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-HIDDEN = sorted(set(ACTIVATIONS) - {"softmax"})
-LOSSES = ["cross_entropy", "binary_cross_entropy", "mse"]
+HIDDEN = sorted(set(ACTIVATIONS) - set(OUTPUT_ONLY))
+LOSSES = ["cross_entropy", "binary_cross_entropy", "mse", "poisson"]
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: 1e-6, np.float64: 1e-12}
 

@@ -64,8 +64,9 @@ def _activation(g, x, name, alpha, opset, stem):
     double = g.dtype == np.float64
     if name == "identity":
         return x
-    if name in ("relu", "sigmoid", "tanh"):
-        return g.node({"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[name], [x], stem)
+    if name in ("relu", "sigmoid", "tanh", "exp"):
+        return g.node({"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp"}[name],
+                      [x], stem)
     if name == "softmax":
         return g.node("Softmax", [x], stem, axis=-1)
     if name == "leaky_relu":

@@ -27,7 +27,7 @@ _LINEAR = {"Gemm", "MatMul"}
 _PREFIX = {"Cast", "Flatten", "Reshape", "Identity", "Sub", "Add", "Mul", "Div", "Scaler"}
 _POST = {"ArgMax", "ZipMap", "ArrayFeatureExtractor", "Reshape", "Cast", "Concat", "Identity",
          "Gather", "Squeeze", "Unsqueeze", "Flatten"}
-_OUTPUT_ACTIVATIONS = {"Softmax": "softmax", "Sigmoid": "sigmoid"}
+_OUTPUT_ACTIVATIONS = {"Softmax": "softmax", "Sigmoid": "sigmoid", "Exp": "exp"}
 _FLOAT_TYPES = {1: np.float32, 11: np.float64}
 # the fewest inputs each operator needs (checked before any is read)
 _ARITY = {"Gemm": 2, "MatMul": 2, "Add": 2, "Sub": 2, "Mul": 2, "Div": 2, "Pow": 2,
@@ -358,9 +358,10 @@ def _build(g, proto, layers, out_act, classes, mean, scale, loss):
                          "reads float32 or float64")
     dtype = np.float64 if np.dtype(np.float64) in dtypes else np.float32
     if loss is None:
-        loss = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(out_act,
-                                                                                    "mse")
-    needs = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(loss)
+        loss = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy",
+                "exp": "poisson"}.get(out_act, "mse")
+    needs = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
+             "poisson": "exp"}.get(loss)
     if needs is not None and out_act not in ("identity", needs):
         raise ValueError(f"{g.name}: loss {loss!r} needs the model to end in logits or "
                          f"{needs}, it ends in {out_act}")
