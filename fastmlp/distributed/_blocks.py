@@ -25,8 +25,9 @@ from ..preprocessing import Standardizer
 def as_dask_array(data, name, ndim=(2,)):
     """A dask array with known row chunks from a dask array, DataFrame or Series."""
     import dask.array as da
-    if hasattr(data, "to_dask_array") and hasattr(data, "dtypes"):       # DataFrame
-        if hasattr(data, "columns"):
+    if hasattr(data, "to_dask_array"):                       # a DataFrame or Series
+        import dask.dataframe as dd
+        if isinstance(data, dd.DataFrame):
             bad = [c for c, t in data.dtypes.items() if not _numeric(np.dtype(t))]
             if bad:
                 raise TypeError(f"{name} has non-numeric columns {bad}: fastmlp takes "

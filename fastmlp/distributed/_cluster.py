@@ -54,3 +54,15 @@ def worker_key():
         return get_worker().address
     except (ImportError, ValueError):
         return f"pid {os.getpid()}"
+
+
+def _value(x):
+    return x
+
+
+def share(client, value):
+    """A future holding `value` for the workers' tasks.  It is made by a task that
+    carries the value, not scattered: a copy lost with a worker is then recomputed
+    from that task (Dask's lineage), where a scattered one would be gone.  Each worker
+    fetches it once, on first use."""
+    return client.submit(_value, value, pure=False)

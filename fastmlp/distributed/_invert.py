@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..inversion import invert
-from ._cluster import session
+from ._cluster import session, share
 
 
 def _invert_chunk(net, first, requests, options):
@@ -51,7 +51,7 @@ def invert_many(net, targets=None, *, class_indices=None, client=None, chunk_siz
     with session(client) as client:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         size = chunk_size or math.ceil(len(requests) / (4 * n_workers))
-        engine = client.scatter(net, broadcast=True, hash=False)
+        engine = share(client, net)
         try:
             futures = [client.submit(_invert_chunk, engine, start,
                                      requests[start:start + size], options, pure=False)

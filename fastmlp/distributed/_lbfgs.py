@@ -1,6 +1,6 @@
 """Full-batch L-BFGS, data-parallel (Spark MLlib's scheme).  Every evaluation:
 
-    client: θ (one flat float64 vector) ── broadcast ──▶ every worker
+    client: θ (one flat float64 vector) ── (one task) ──▶ every worker
     worker: per resident block b, the compiled loss-and-gradient with row weights 1/N
             (L_b = Σ_{i∈b} ℓ_i / N,  g_b = Σ_{i∈b} ∇ℓ_i / N: one call, one vector)
     tree:   L = Σ_b L_b, g = Σ_b g_b, summed in the partitions' order (_reduce)
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import scipy.optimize
 
-from ._cluster import worker_key
+from ._cluster import share, worker_key
 from ._reduce import tree_sum
 
 
@@ -38,7 +38,7 @@ class Objective:
 
     def __init__(self, client, net, parts):
         self.client, self.parts = client, parts
-        self.engine = client.scatter(net, broadcast=True, hash=False)
+        self.engine = share(client, net)
         self.l2 = net.l2
         self.dtype = net.dtype
         self.last = None           # (θ, L) of the latest evaluation
@@ -47,7 +47,7 @@ class Objective:
     def __call__(self, theta):
         t0 = time.perf_counter()
         client = self.client
-        theta_f = client.scatter(np.array(theta, np.float64), broadcast=True, hash=False)
+        theta_f = share(client, np.array(theta, np.float64))
         partials = [client.submit(_partial_gradient, self.engine, theta_f, block,
                                   self.parts.n_rows, self.l2 if i == 0 else 0.0, pure=False)
                     for i, block in enumerate(self.parts.futures)]

@@ -22,16 +22,22 @@ only the loss sums.
 """
 import copy
 import math
+import threading
 import time
 
 import numpy as np
 
 from .. import optim
 from ..training import DivergenceError
-from ._cluster import worker_key
+from ._cluster import share, worker_key
 
 
 # -- on the workers -------------------------------------------------------------------
+
+# a round sets the worker's network to the averaged state and steps it: one round at
+# a time per worker process (each step takes the network's own lock)
+_ROUND_LOCK = threading.Lock()
+
 
 def _concat(*blocks):
     """One shard from its blocks, in row order."""
@@ -58,7 +64,7 @@ def _round(net, optimizer, state, shard, order, first_step, n_steps, batch_size)
     opt._state = None if moments is None else tuple(m.copy() for m in moments)
     opt.t = t
     total, rows = 0.0, 0
-    with net._lock:
+    with _ROUND_LOCK:
         net._params[...] = params
         for s in range(first_step, first_step + n_steps):
             idx = slice(s * batch_size, min((s + 1) * batch_size, len(X)))
@@ -133,11 +139,11 @@ class Trainer:
             optimizer, lr, **({} if isinstance(optimizer, optim.Optimizer) else
                               {"schedule": optim.make_schedule(schedule, epochs * self.steps),
                                "clip_norm": clip_norm, "weight_decay": weight_decay}))
-        self.engine = client.scatter(net, broadcast=True, hash=False)
-        self.template = client.scatter(self.optimizer, broadcast=True, hash=False)
+        self.engine = share(client, net)
+        self.template = share(client, self.optimizer)
         moments = self.optimizer._state
         self.t = self.optimizer.t
-        self.state = client.scatter((net.get_params(), moments, self.t), hash=False)
+        self.state = share(client, (net.get_params(), moments, self.t))
 
     @property
     def current_lr(self):

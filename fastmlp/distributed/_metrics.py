@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _kernels
 from ._blocks import combine_moments
+from ._cluster import share
 
 
 def block_scores(net, theta, block, n_total, with_penalty):
@@ -54,7 +55,7 @@ def combine(loss_name, scores, n_total):
 def partition_scores(client, engine, theta, parts, loss_name):
     """val_loss and val_<metric> on persisted Partitions, at θ (an array or a future)."""
     if isinstance(theta, np.ndarray):
-        theta = client.scatter(np.array(theta, np.float64), broadcast=True, hash=False)
+        theta = share(client, np.array(theta, np.float64))
     futures = [client.submit(block_scores, engine, theta, block, parts.n_rows, i == 0,
                              pure=False) for i, block in enumerate(parts.futures)]
     scores = combine(loss_name, client.gather(futures), parts.n_rows)

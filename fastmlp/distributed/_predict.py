@@ -33,11 +33,12 @@ def _lazy(net, X, kind):
     shipped = dask.delayed(net, pure=True)
     n_out = net.sizes[-1]
     if kind == "predict" and net.loss_name == "cross_entropy":
-        return X.map_blocks(_block_output, shipped, kind, dtype=np.intp, drop_axis=1)
+        return X.map_blocks(_block_output, shipped, kind, dtype=np.intp, drop_axis=1,
+                            meta=np.empty((0,), np.intp))
     dtype = np.intp if kind == "predict" and net.loss_name == "binary_cross_entropy" \
         else net.dtype
     return X.map_blocks(_block_output, shipped, kind, dtype=dtype,
-                        chunks=(X.chunks[0], (n_out,)))
+                        chunks=(X.chunks[0], (n_out,)), meta=np.empty((0, 0), dtype))
 
 
 def predict(net, X):
