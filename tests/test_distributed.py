@@ -314,6 +314,21 @@ def test_dask_ml_incremental(client):
                                rtol=1e-6)
 
 
+# -- the README's example -----------------------------------------------------------------
+
+def test_readme_example():
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code, = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+             if "distributed.fit(net, X, y, client=client" in b]
+    ns = {}
+    exec(compile(code, "README", "exec"), ns)
+    assert abs(ns["accuracy"] - 0.985) < 0.005                            # "≈ 0.985"
+    assert isinstance(ns["labels"], da.Array) and len(ns["history"]) <= 20
+    assert [a.success for a in ns["answers"]] == [True] * 3
+
+
 # -- the core does not need Dask -------------------------------------------------------
 
 def test_core_does_not_import_dask():
