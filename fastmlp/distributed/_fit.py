@@ -180,8 +180,8 @@ class _Run:
             if self.verbose:
                 self.print_fn(f"interrupted after {len(history)} epochs; weights and "
                               "history kept")
-        finally:
+        finally:         # also after a DivergenceError: the last averaged state
             final = trainer.finish()
-        net._params[...] = best[1] if early_stopping and best[1] is not None else final
-        net._optimizer = trainer.optimizer
+            net._params[...] = best[1] if early_stopping and best[1] is not None else final
+            net._optimizer = trainer.optimizer
         return history
