@@ -111,12 +111,15 @@ def main():
     X_local, y_local = X.compute(scheduler="sync"), y.compute(scheduler="sync")
     runs = {}
     for threads in (1, 2):
-        runs[f"1 process, {threads} BLAS thread{'s' * (threads > 1)}"] = single_process(
-            X_local, y_local, args.iters, threads)
+        name = f"1 process, {threads} BLAS thread{'s' * (threads > 1)}"
+        runs[name] = single_process(X_local, y_local, args.iters, threads)
+        print(f"  {name}: {runs[name][1]['seconds']:.2f} s / iteration", flush=True)
     reference = runs["1 process, 1 BLAS thread"][0]
     ref_scores = reference.evaluate(X_local, y_local)
     for n in (1, 2):
-        runs[f"{n} worker{'s' * (n > 1)}"] = on_workers(n, args.rows, args.iters)
+        name = f"{n} worker{'s' * (n > 1)}"
+        runs[name] = on_workers(n, args.rows, args.iters)
+        print(f"  {name}: {runs[name][1]['seconds']:.2f} s / iteration", flush=True)
 
     base = runs["1 worker"][1]["seconds"]
     header = ["run", "s / iteration", "vs 1 worker", "comm + scheduling", "final loss",

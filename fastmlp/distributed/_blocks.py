@@ -16,7 +16,7 @@ import math
 import dask
 import numpy as np
 
-from .._validation import check_matrix, check_targets
+from .._validation import check_matrix
 from ..preprocessing import Standardizer
 
 
@@ -87,8 +87,7 @@ def _check_block(Xb, yb, i, start, net, name_X, name_y):
     where = f"partition {i} (rows {start}-{start + len(Xb) - 1})"
     try:
         X = check_matrix(Xb, name_X, net.dtype, net.sizes[0], allow_vector=False)
-        T, labels = check_targets(yb, name_y, net.loss_name, net.sizes[-1], X.shape[0],
-                                  net.dtype)
+        T, labels = net._targets(yb, X.shape[0], name_y)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"{where}: {exc}") from None
     return X, T, labels
