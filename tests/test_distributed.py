@@ -82,6 +82,18 @@ def test_lbfgs_equals_single_process(client, loss, chunks):
         np.testing.assert_allclose(dist.training[key], local.training[key], rtol=1e-12)
 
 
+def test_without_a_client_a_local_cluster_is_started_and_closed():
+    import multiprocessing
+    X, y = _data(200)
+    start = fastmlp.Network([5, 4, 3], "tanh", dtype=np.float64, seed=0)
+    local, dist = start.copy(), start.copy()
+    local.fit(X, y, optimizer="lbfgs", epochs=5)
+    before = len(multiprocessing.active_children())
+    fd.fit(dist, da.from_array(X, chunks=(100, 5)), da.from_array(y, chunks=100), epochs=5)
+    assert _rel(dist.params, local.params) < 1e-8
+    assert len(multiprocessing.active_children()) <= before       # its workers are gone
+
+
 def test_lbfgs_float32_and_dataframe(client):
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")

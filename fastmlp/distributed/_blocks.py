@@ -118,7 +118,8 @@ def _column_summary(Xb, i, start):
 # -- the client's view ---------------------------------------------------------------
 
 def combine_moments(summaries):
-    """Chan et al.'s pairwise update, in the blocks' order: (n, mean, M2) of all rows."""
+    """(n, mean, M2) of all rows from the blocks' own, merged one block after another
+    in their order by Chan et al.'s update (no Σx² - (Σx)²/n cancellation)."""
     n, mean, m2 = 0, 0.0, 0.0
     for s in summaries:
         nb = s["n"]
