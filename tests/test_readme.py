@@ -132,6 +132,7 @@ def test_every_python_block_is_tested():
     markers = ["hidden.backward(delta", "net.train_step(X[idx]", "check_gradients(net, X, y)",
                "net.fit(X, y, epochs=10, batch_size=128", "fastmlp.invert(net, target=[0.8]",
                "from fastmlp.sklearn import MLPClassifier", "Network.from_onnx(\"iris.onnx\")",
-               "dropout_step=7", "fastmlp.output_bounds(net)"]
+               "dropout_step=7", "fastmlp.output_bounds(net)",
+               "distributed.fit(net, X, y, client=client"]      # in test_distributed.py
     assert len(blocks()) == len(markers)
     assert all(any(m in b for b in blocks()) for m in markers)
