@@ -447,8 +447,9 @@ def _validation_scores(net, Xv, Tv, Lv):
 def _progress_line(record, epochs, n, elapsed, metric):
     e = record["epoch"]
     parts = [f"epoch {e:>{len(str(epochs))}}/{epochs}", f"loss {record['loss']:.4f}"]
-    parts.append(f"{metric} {record[metric]:.2%}" if metric == "accuracy"
-                 else f"r2 {record[metric]:.4f}")
+    if record.get(metric) is not None:
+        parts.append(f"{metric} {record[metric]:.2%}" if metric == "accuracy"
+                     else f"r2 {record[metric]:.4f}")
     if "val_loss" in record:
         parts.append(f"val_loss {record['val_loss']:.4f}")
         value = record[f"val_{metric}"]

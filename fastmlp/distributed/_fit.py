@@ -25,7 +25,7 @@ from ._metrics import partition_scores
 def fit(net, X, y, *, client=None, optimizer="lbfgs", epochs=10, batch_size=128, lr=1e-3,
         shuffle=True, seed=None, validation_data=None, early_stopping=False, patience=5,
         min_delta=1e-4, callbacks=None, verbose=0, schedule=None, clip_norm=None,
-        weight_decay=0.0, standardize=False, sync_every=1, print_fn=print):
+        weight_decay=0.0, standardize=True, sync_every=1, print_fn=print):
     """Train `net` on dask arrays (or DataFrames) X, y chunked along rows; returns a
     History as Network.fit does, with each record's seconds split into
     compute_seconds (the busiest worker) and the rest (communication, scheduling).
