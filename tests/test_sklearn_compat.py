@@ -253,3 +253,34 @@ def test_poisson_network_round_trips_through_sklearn():
     back = net.to_sklearn()
     assert back.loss == "poisson"
     np.testing.assert_allclose(back.predict(X), theirs.predict(X), rtol=1e-12)
+
+
+# -- dropout (a fastmlp extra) ----------------------------------------------------------------
+
+def test_dropout_trains_with_masks_and_never_drops_at_predict():
+    X, y = load_iris(return_X_y=True)
+    plain = MLPClassifier((16,), max_iter=30, random_state=0).fit(X, y)
+    dropped = MLPClassifier((16,), max_iter=30, random_state=0, dropout=0.3).fit(X, y)
+    again = MLPClassifier((16,), max_iter=30, random_state=0, dropout=0.3).fit(X, y)
+    assert dropped.network_.dropout == [0.3]             # the hidden layer's rate
+    assert dropped.network_.dropout_step > 0                  # masks were drawn in training
+    # reproducible from random_state, and different from the fit without dropout
+    np.testing.assert_array_equal(dropped.network_.params, again.network_.params)
+    assert not np.allclose(dropped.network_.params, plain.network_.params)
+    # predict never drops: it equals a NumPy forward pass with every unit kept
+    net = dropped.network_
+    hidden = np.maximum(X @ net.layers[0].W + net.layers[0].b, 0)
+    z = hidden @ net.layers[1].W + net.layers[1].b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(dropped.predict_proba(X), p / p.sum(axis=1, keepdims=True),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_dropout_parameter_is_validated():
+    X, y = np.random.default_rng(0).normal(size=(30, 3)), np.arange(30.0)
+    with pytest.raises(ValueError, match="'dropout' parameter"):
+        MLPRegressor(hidden_layer_sizes=(4, 4), dropout=[0.1]).fit(X, y)
+    with pytest.raises(ValueError, match="'dropout' parameter"):
+        MLPRegressor(hidden_layer_sizes=(4,), dropout=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="stochastic solver"):
+        MLPRegressor(hidden_layer_sizes=(4,), dropout=0.2, solver="lbfgs").fit(X, y)

@@ -24,6 +24,10 @@ of X @ coefs_, as scikit-learn's.
 
 Extras, each off by default (scikit-learn's behaviour unchanged):
 
+- ``dropout`` (default 0): inverted dropout on the hidden layers' outputs while
+  training (a number, or a list with one rate per hidden layer), in the compiled
+  engine, its masks keyed from ``random_state``; never at predict.  Not with
+  solver="lbfgs".
 - ``class_weight`` (MLPClassifier): "balanced" or {label: weight}, as
   LogisticRegression's: each row's sample weight times its class's weight.
 - ``fit(X, y, validation_data=(X_val, y_val[, sample_weight_val]))``: these rows are

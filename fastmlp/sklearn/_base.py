@@ -11,7 +11,8 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from ..layer import Layer
 from ..losses import LOSSES
 from ..network import Network
-from ._params import ACTIVATION_NAMES, check_params
+from ..dropout import make_key
+from ._params import ACTIVATION_NAMES, check_dropout, check_params
 from ._monitor import (EpochHooks, Rows, check_callbacks, check_validation_data,
                        prepare_validation)
 from ._solvers import NON_FINITE, _SolverMixin
@@ -41,7 +42,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dtype=None):
+                 n_iter_no_change=10, max_fun=15000, dtype=None, dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -66,6 +67,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dtype = dtype
+        self.dropout = dropout
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -77,6 +79,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental, classes=None, validation_data=None,
              callbacks=None):
         hidden, activations, dtype = check_params(self)
+        rates = check_dropout(self, len(hidden))
         callbacks = check_callbacks(callbacks)
         check_validation_data(self, validation_data)
         if incremental and self.early_stopping and self.solver != "lbfgs":
@@ -111,7 +114,7 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
             T = np.ascontiguousarray(T, dtype=dtype)
         rs = check_random_state(self.random_state)
         if first:
-            self._initialize(X, hidden, activations, loss, dtype, T, rs)
+            self._initialize(X, hidden, activations, loss, dtype, T, rs, rates)
         val = (None if validation_data is None else
                prepare_validation(self, validation_data, dtype))
         hooks = EpochHooks(self, callbacks)
@@ -127,19 +130,22 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
             raise ValueError(NON_FINITE)
         return self
 
-    def _initialize(self, X, hidden, activations, loss, dtype, T, rs):
+    def _initialize(self, X, hidden, activations, loss, dtype, T, rs, rates):
         """A new network, initialized as scikit-learn's MLP would be from rs."""
         n_out = T.shape[1] if T is not None else len(self.classes_)
         sizes = [X.shape[1], *hidden, n_out]
         out = LOSSES[loss].output_activation or "identity"
         names = [ACTIVATION_NAMES[a] for a in activations[:-1]] + [out]
-        net = Network([Layer(n_in, width, act, dtype, seed=0) for n_in, width, act
-                       in zip(sizes[:-1], sizes[1:], names)], loss=loss)
+        net = Network([Layer(n_in, width, act, dtype, seed=0, dropout=rate)
+                       for n_in, width, act, rate in zip(sizes[:-1], sizes[1:], names, rates)],
+                      loss=loss)
         for layer, act in zip(net.layers, activations):
             # scikit-learn's draws, in its order (Glorot; factor 2 for logistic)
             bound = np.sqrt((2.0 if act == "logistic" else 6.0) / (layer.n_in + layer.n_out))
             layer.W = rs.uniform(-bound, bound, (layer.n_in, layer.n_out))
             layer.b = rs.uniform(-bound, bound, layer.n_out)
+        if any(rates):       # the masks' key from random_state too (only with dropout)
+            net.dropout_key = make_key(int(rs.randint(0, 2**31 - 1)))
         net.training = {"estimator": type(self).__name__, "solver": self.solver,
                         "alpha": float(self.alpha),
                         "input_min": X.min(axis=0).tolist(),

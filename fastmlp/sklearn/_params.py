@@ -109,3 +109,25 @@ def check_params(est):
         if dtype not in (np.float32, np.float64):
             fail("dtype", "None (X's dtype), np.float32 or np.float64", TypeError)
     return [int(s) for s in sizes], activations, dtype
+
+
+def check_dropout(est, n_hidden):
+    """The estimator's `dropout` (a fastmlp extra) as one rate per layer, the output
+    layer's 0: a number in [0, 1) for every hidden layer, or a list of them, one per
+    hidden layer.  Not with solver="lbfgs", whose full-batch loss must be deterministic."""
+    name, value = type(est).__name__, est.dropout
+    rates = [value] * n_hidden if isinstance(value, numbers.Real) else value
+    try:
+        rates = list(rates)
+    except TypeError:
+        raise TypeError(f"{name}: the 'dropout' parameter must be a number in [0, 1) or a "
+                        f"list of them, one per hidden layer, got {value!r}") from None
+    if len(rates) != n_hidden or any(
+            isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 <= r < 1
+            for r in rates):
+        raise ValueError(f"{name}: the 'dropout' parameter must be a number in [0, 1) or a "
+                         f"list of {n_hidden} of them (one per hidden layer), got {value!r}")
+    if any(rates) and est.solver == "lbfgs":
+        raise ValueError(f"{name}: dropout needs a stochastic solver ('adam' or 'sgd'); "
+                         "solver='lbfgs' minimizes a deterministic full-batch loss")
+    return [float(r) for r in rates] + [0.0]

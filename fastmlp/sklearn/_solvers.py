@@ -23,7 +23,10 @@ def _step_or_diverge(net, X, T, labels, opt, weights, l2):
     non-finite loss or update, the weights become NaN, as scikit-learn's do (its
     early stopping then scores the epoch nan and restores the best weights)."""
     with net._lock:
-        value = net._plan.gradient(X, T, labels, l2, None, row_weights=weights)
+        masks = net._training_masks()                     # dropout, if the network has it
+        value = net._plan.gradient(X, T, labels, l2, None, row_weights=weights,
+                                   dropout=masks)
+        net._advance(masks)
         try:
             if not math.isfinite(value):
                 raise FloatingPointError(value)
