@@ -6,28 +6,28 @@
 A training step (forward, loss, backward, SGD update) is a single compiled call
 (_kernels.Plan) that loops over the layers in C with preallocated workspaces.
 """
-import functools
 import math
 import threading
 
 import numpy as np
 import scipy.sparse
 
-from . import _kernels, _tables, formats, optim, training
-from ._validation import (as_array, check_allocation, check_dtype, check_matrix, check_scalar,
-                          check_size, check_targets, make_rng)
-from .activations import ACTIVATIONS, OUTPUT_ONLY, PARAMETRIZED, get_activation
+from . import _kernels, optim, training
+from ._conversions import ConversionsMixin, layers_from  # noqa: F401  (layers_from: io)
+from ._inputs import InputsMixin
+from ._validation import (as_array, check_allocation, check_dtype, check_scalar, check_size,
+                          make_rng)
+from .activations import ACTIVATIONS, OUTPUT_ONLY, get_activation
 from .dropout import Counter64, check_rates, check_step, make_key
 from .layer import Layer
 from .losses import get_loss
-from .preprocessing import Standardizer
 
 # train_step folds plain SGD into the backward GEMMs when lr is at most this; a larger
 # rate takes the checked path (gradient, then an update made only if it is finite)
 _FUSED_LR_MAX = 1.0
 
 
-class Network:
+class Network(InputsMixin, ConversionsMixin):
     """A multilayer perceptron.
 
     Parameters
@@ -279,68 +279,6 @@ class Network:
         if not np.all(np.isfinite(arr)):
             raise ValueError("flat contains NaN or infinity")
         self._params[...] = arr
-
-    # -- inputs --------------------------------------------------------------
-
-    @property
-    def scaler(self):
-        """A Standardizer applied to every X this network is given, or None."""
-        return self._scaler
-
-    @scaler.setter
-    def scaler(self, value):
-        if value is not None:
-            if not isinstance(value, Standardizer):
-                raise TypeError(f"scaler must be a Standardizer or None, got "
-                                f"{type(value).__name__}")
-            if value.n_features != self.sizes[0]:
-                raise ValueError(f"scaler has {value.n_features} features, the network "
-                                 f"takes {self.sizes[0]} inputs")
-        self._scaler = value
-
-    def _inputs(self, X, name="X"):
-        if type(X) is not np.ndarray or X.dtype.kind in "iub":
-            X = self._table(X, name)
-        X = check_matrix(X, name, self.dtype, self.sizes[0])
-        if self._scaler is not None:
-            X = self._scaler.transform(X, self.dtype)
-        return X
-
-    def _table(self, X, name):
-        """What users have (a DataFrame, whose columns must be the fitted ones; integers,
-        cast; a sparse matrix, densified) as an array for check_matrix."""
-        _tables.check_names(self.training.get("feature_names"), _tables.feature_names(X), name)
-        X = _tables.as_array(X, name)
-        return X.toarray() if scipy.sparse.issparse(X) else X
-
-    def _targets(self, y, batch, name="y"):
-        if "classes" in self.training or type(y) is not np.ndarray:
-            y = self._class_indices(_tables.as_targets(y), name)
-        return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
-
-    @property
-    def classes(self):
-        """The class labels of a softmax network trained with labels (the command line
-        stores them in training["classes"], one per output), else None."""
-        classes = self.training.get("classes")
-        if (self._loss.name != "cross_entropy" or not isinstance(classes, list)
-                or len(classes) != self.sizes[-1]):
-            return None
-        return classes
-
-    def _class_indices(self, y, name="y"):
-        """Labels (1-D) -> output indices, for a network that carries its classes."""
-        classes = self.classes
-        arr = as_array(y, name)
-        if classes is None or arr.ndim != 1:
-            return y
-        lookup = {c: i for i, c in enumerate(classes)}
-        try:
-            return np.fromiter((lookup[v] for v in arr.tolist()), np.intp, arr.size)
-        except (KeyError, TypeError) as exc:
-            label = exc.args[0] if isinstance(exc, KeyError) else arr
-            raise ValueError(f"{name} holds label {label!r}, which is not one of the "
-                             f"network's classes {classes[:10]}") from None
 
     # -- forward -------------------------------------------------------------
 
@@ -600,100 +538,8 @@ class Network:
         """Accuracy for classification, R² for regression."""
         return training.score(self, X, y)
 
-    # -- model files and other formats (fastmlp.formats) ---------------------
-
-    def save(self, path):
-        """Write a model file: architecture, parameters, scaler, training settings
-        (a versioned .npz described in fastmlp.io), atomically."""
-        with self._lock:             # no training step can land mid-snapshot
-            formats.writer("npz")(self, path)
-
-    @classmethod
-    def load(cls, path):
-        """Read a model file written by save()."""
-        return formats.reader("npz")(path)
-
-    @classmethod
-    def from_sklearn(cls, estimator):
-        """A Network with the weights of a fitted scikit-learn MLPClassifier/Regressor."""
-        return formats.reader("sklearn")(estimator)
-
-    def to_sklearn(self):
-        """A fitted scikit-learn MLPClassifier/MLPRegressor predicting as this network."""
-        return formats.writer("sklearn")(self)
-
-    @classmethod
-    def from_torch(cls, model, loss=None):
-        """A Network from a torch nn.Sequential of Linear layers and activations."""
-        return formats.reader("torch")(model, loss)
-
-    def to_torch(self):
-        """A torch nn.Sequential computing this network's output."""
-        return formats.writer("torch")(self)
-
-    @classmethod
-    def from_onnx(cls, model, loss=None):
-        """A Network from an ONNX MLP: a path, bytes or onnx.ModelProto (fastmlp.onnx)."""
-        return formats.reader("onnx")(model, loss=loss)
-
-    def to_onnx(self, path=None, opset=None):
-        """This network (scaler included) as an ONNX model; written to `path` if given,
-        returned as an onnx.ModelProto either way (fastmlp.onnx)."""
-        return formats.writer("onnx")(self, path, opset=opset)
-
-    # -- copies --------------------------------------------------------------
-
-    def _architecture(self):
-        """(n_in, n_out, activation, alpha, dropout) per layer: what layers_from rebuilds."""
-        return [(l.n_in, l.n_out, l.activation, l.alpha, l.dropout) for l in self.layers]
-
-    def astype(self, dtype):
-        """A new Network of the same architecture in `dtype` (parameters cast; the
-        dropout key and step carried over)."""
-        net = Network(layers_from(self._architecture(), check_dtype(dtype)),
-                      loss=self._loss.name, l2=self.l2)
-        net._params[...] = self._params
-        net.scaler = self._scaler
-        net.training = dict(self.training)
-        net.dropout_key, net.dropout_step = self.dropout_key, self.dropout_step
-        return net
-
-    def copy(self):
-        return self.astype(self.dtype)
-
-    # -- pickling: the compiled Plan and the lock are rebuilt, not pickled --------
-
-    def __getstate__(self):
-        with self._lock:
-            return {"architecture": self._architecture(), "loss": self._loss.name,
-                    "l2": self.l2, "dtype": self.dtype.name, "params": self._params.copy(),
-                    "scaler": self._scaler, "training": self.training,
-                    "optimizer": self._optimizer,
-                    "dropout_key": self.dropout_key, "dropout_step": self.dropout_step}
-
-    def __setstate__(self, state):
-        Network.__init__(self, layers_from(state["architecture"], check_dtype(state["dtype"])),
-                         loss=state["loss"], l2=state["l2"])
-        self.set_params(state["params"])
-        self.scaler = state["scaler"]
-        self.training = state["training"]
-        self._optimizer = state["optimizer"]
-        self.dropout_key = state.get("dropout_key", self.dropout_key)
-        self.dropout_step = state.get("dropout_step", 0)
-
     def __repr__(self):
         acts = ", ".join(l.activation for l in self.layers)
         drop = f", dropout={self.dropout}" if any(self.dropout) else ""
         return (f"Network({list(self.sizes)}, activations=[{acts}], loss={self._loss.name!r}, "
                 f"dtype=np.{self.dtype.name}{drop}, n_params={self.n_params})")
-
-
-def layers_from(architecture, dtype, empty=False):
-    """New Layers for (n_in, n_out, activation, alpha[, dropout]) tuples, their weights
-    to be overwritten; alpha is passed on only to the activations that take one.  With
-    empty, the Layers get no buffers of their own: a Network made of them has its
-    parameters uninitialized, for the caller to fill."""
-    make = Layer._unallocated if empty else functools.partial(Layer, seed=0)
-    return [make(n_in, n_out, act, dtype, alpha=alpha if act in PARAMETRIZED else None,
-                 dropout=rest[0] if rest else 0.0)
-            for n_in, n_out, act, alpha, *rest in architecture]

@@ -1,0 +1,73 @@
+"""How a Network takes what users give it: X through the input scaler (a DataFrame's
+columns checked by name, integers cast, sparse rows densified) and y as targets,
+class labels mapped to the outputs when the network carries its classes.  A mixin of
+Network (fastmlp/network.py), kept apart so that file reads as the data path."""
+import numpy as np
+import scipy.sparse
+
+from . import _tables
+from ._validation import as_array, check_matrix, check_targets
+from .preprocessing import Standardizer
+
+
+class InputsMixin:
+    @property
+    def scaler(self):
+        """A Standardizer applied to every X this network is given, or None."""
+        return self._scaler
+
+    @scaler.setter
+    def scaler(self, value):
+        if value is not None:
+            if not isinstance(value, Standardizer):
+                raise TypeError(f"scaler must be a Standardizer or None, got "
+                                f"{type(value).__name__}")
+            if value.n_features != self.sizes[0]:
+                raise ValueError(f"scaler has {value.n_features} features, the network "
+                                 f"takes {self.sizes[0]} inputs")
+        self._scaler = value
+
+    def _inputs(self, X, name="X"):
+        if type(X) is not np.ndarray or X.dtype.kind in "iub":
+            X = self._table(X, name)
+        X = check_matrix(X, name, self.dtype, self.sizes[0])
+        if self._scaler is not None:
+            X = self._scaler.transform(X, self.dtype)
+        return X
+
+    def _table(self, X, name):
+        """What users have (a DataFrame, whose columns must be the fitted ones; integers,
+        cast; a sparse matrix, densified) as an array for check_matrix."""
+        _tables.check_names(self.training.get("feature_names"), _tables.feature_names(X), name)
+        X = _tables.as_array(X, name)
+        return X.toarray() if scipy.sparse.issparse(X) else X
+
+    def _targets(self, y, batch, name="y"):
+        if "classes" in self.training or type(y) is not np.ndarray:
+            y = self._class_indices(_tables.as_targets(y), name)
+        return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
+
+    @property
+    def classes(self):
+        """The class labels of a softmax network trained with labels (the command line
+        stores them in training["classes"], one per output), else None."""
+        classes = self.training.get("classes")
+        if (self._loss.name != "cross_entropy" or not isinstance(classes, list)
+                or len(classes) != self.sizes[-1]):
+            return None
+        return classes
+
+    def _class_indices(self, y, name="y"):
+        """Labels (1-D) -> output indices, for a network that carries its classes."""
+        classes = self.classes
+        arr = as_array(y, name)
+        if classes is None or arr.ndim != 1:
+            return y
+        lookup = {c: i for i, c in enumerate(classes)}
+        try:
+            return np.fromiter((lookup[v] for v in arr.tolist()), np.intp, arr.size)
+        except (KeyError, TypeError) as exc:
+            label = exc.args[0] if isinstance(exc, KeyError) else arr
+            raise ValueError(f"{name} holds label {label!r}, which is not one of the "
+                             f"network's classes {classes[:10]}") from None
+
