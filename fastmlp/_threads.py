@@ -83,8 +83,20 @@ def _find():
                 put.restype, put.argtypes = None, [ctypes.c_int]
                 n = get()
                 if n >= 1:
-                    return get, put, n
+                    return get, put, _pool_size(n)
     return False
+
+
+def _pool_size(n_now):
+    """The threads OpenBLAS started (a limit set before, e.g. by threadpoolctl, only
+    lowers the count in use): its environment variable, else the usable cores.
+    fastmlp never asks for more, so the pool never grows under a running call."""
+    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return max(n_now, int(value))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(n_now, cores or 1)
 
 
 def available():
