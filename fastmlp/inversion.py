@@ -166,7 +166,7 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     # lengthened to where the log of the objective, extrapolated linearly, reaches
     # half the goal value, so that it lands inside the goal region, not on its edge.
     aim = 0.5 * -np.log(goal.min_prob) if goal.kind == "cross_entropy" and reg == 0 else 0.0
-    with np.errstate(over="ignore", under="ignore"), net._threads(len(X), n_threads):
+    with np.errstate(over="ignore", under="ignore"), net._blas_threads(len(X), n_threads):
         U, iterations, calls = minimize_rows(
             fg, X_std[:, free_cols], standardized(lo)[free_cols], standardized(hi)[free_cols],
             max_iter=max_iter, ftol=tol, gtol=gtol, aim=aim)

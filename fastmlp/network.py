@@ -305,11 +305,11 @@ class Network:
     def _forward_prepared(self, X, n_threads=None):
         """forward() on an array already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        with self._lock, self._threads(X.shape[0], n_threads):
+        with self._lock, self._blas_threads(X.shape[0], n_threads):
             self._plan.forward(X, out)
         return out
 
-    def _threads(self, batch, n_threads=None):
+    def _blas_threads(self, batch, n_threads=None):
         """The BLAS thread count for a compiled call on `batch` rows (a context)."""
         return _threads.limit(batch * self._widest_w, n_threads)
 
@@ -426,7 +426,7 @@ class Network:
         T, labels = self._targets(y, X.shape[0])
         if optimizer is None:
             lr = check_scalar(lr, "lr", minimum=0.0)
-            with self._lock, self._threads(X.shape[0], n_threads):
+            with self._lock, self._blas_threads(X.shape[0], n_threads):
                 if not self._has_dropout:
                     return self._plan.sgd_step(X, T, labels, lr, self.l2)
                 masks = self._training_masks()
@@ -436,7 +436,7 @@ class Network:
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
-        with self._threads(X.shape[0], n_threads):
+        with self._blas_threads(X.shape[0], n_threads):
             return self._optimizer_step(X, T, labels, optimizer)
 
     def _optimizer_step(self, X, T, labels, optimizer, row_weights=None, l2=None):
@@ -486,7 +486,7 @@ class Network:
         """
         n_threads = _threads.check_threads(n_threads)
         batch = batch_size if isinstance(batch_size, int) and optimizer != "lbfgs" else 0
-        with self._threads(batch, n_threads):
+        with self._blas_threads(batch, n_threads):
             return training.fit(self, X, y, epochs=epochs, batch_size=batch_size,
                                 optimizer=optimizer, lr=lr, shuffle=shuffle, seed=seed,
                                 validation_data=validation_data,
