@@ -37,14 +37,16 @@ the 784-128-10 / 784-512-256-10 steps were measured at 40 ms / 88 ms instead of 
 Contenders
 ----------
 fastmlp   ``Network(sizes, activation, loss, dtype, seed=0).train_step(X, y, lr)``: the public
-          call, validation included.  Also timed: the same with 1 OpenBLAS thread (via
-          threadpoolctl), and ``net._plan.sgd_step(...)`` (the compiled step alone, arrays
+          call, validation included, BLAS threads chosen per call (fastmlp._threads).
+          Also timed: the same with 1 OpenBLAS thread (via threadpoolctl), and ``net._plan.sgd_step(...)`` (the compiled step alone, arrays
           pre-validated) to show the Python-side overhead.
 PyTorch   ``nn.Sequential`` of ``nn.Linear`` + activations, ``nn.CrossEntropyLoss`` (on logits)
           or ``nn.MSELoss``, ``torch.optim.SGD`` (defaults); one step = zero_grad + forward +
           loss + backward + step.  Torch's default intra-op threads (its MKL + libgomp;
           threadpoolctl's "blas" limit does not reach them).  ``nn.MSELoss`` averages over
           B·K elements where fastmlp's MSE is ½Σ/B: a constant factor, the same work.
+JAX jit   ``JaxMLP`` below: the same step written in jax.numpy (value_and_grad, SGD update)
+          as ONE ``jax.jit`` function, float32, XLA's own threads; its own table.
 NumPy     ``NumpyMLP`` below: the textbook vectorized step (Z = A @ W + b, δ formulas, W -= lr·dW)
           in the network's dtype.  Note numpy's ``@`` uses numpy's OWN bundled OpenBLAS
           (numpy.libs, 64-bit integers), not the one fastmlp uses.
@@ -340,6 +342,47 @@ class TorchMLP:
             return float(self.lossf(self.model(self.X), self.y))
 
 
+class JaxMLP:
+    """One SGD step as one jax.jit-compiled function (forward, loss, jax.grad, update),
+    from fastmlp's parameters; float32 (JAX's default).  None when jax is missing."""
+
+    def __new__(cls, *args):
+        try:
+            import jax  # noqa: F401
+        except ImportError:
+            return None
+        return super().__new__(cls)
+
+    def __init__(self, sizes, hidden, out_act, loss, flat, X, y, lr):
+        import jax
+        import jax.numpy as jnp
+        acts = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu,
+                "identity": lambda z: z, None: lambda z: z}
+        act, out = acts[hidden], acts[out_act if loss == "mse" else None]
+
+        def loss_fn(params, X, y):
+            for W, b in params[:-1]:
+                X = act(X @ W + b)
+            W, b = params[-1]
+            Z = out(X @ W + b)
+            if loss == "cross_entropy":
+                return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(Z), y[:, None], 1))
+            return 0.5 * jnp.sum((Z - y) ** 2) / X.shape[0]
+
+        @jax.jit
+        def step(params, X, y):
+            value, grads = jax.value_and_grad(loss_fn)(params, X, y)
+            return [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, grads)], value
+
+        self.params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in layer_params(sizes, flat)]
+        self.X, self.y = jnp.asarray(X), jnp.asarray(y)
+        self._step = step
+
+    def step(self):
+        self.params, value = self._step(self.params, self.X, self.y)
+        return value.block_until_ready()
+
+
 class GemmFloor:
     """The GEMM calls of fastmlp's compiled SGD step (Plan.sgd_step), alone, through
     scipy's OpenBLAS (the library fastmlp's kernels call via scipy.linalg.cython_blas).
@@ -518,6 +561,9 @@ def bench_small(cfg, report, extras):
         if with_floor:
             floor = GemmFloor(sizes, B, dtype, flat0, LR)
             cs.append(Contender("floor", floor.step))
+        jm = JaxMLP(sizes, hidden, out_act, loss, flat0, X, y, LR)
+        if jm is not None:
+            cs.append(Contender("jax", jm.step))
         res = run_small(cfg, cs)
         f, t, n = res["fastmlp"].best, res["torch"].best, res["numpy"].best
         fl = res["floor"].best if floor else None
@@ -529,6 +575,8 @@ def bench_small(cfg, report, extras):
         extras["threads"].append((label, res, ("fastmlp", "fastmlp_1t"), t))
         extras["overhead"].append((label, "train_step", res["fastmlp"].best,
                                    "_plan.sgd_step", res["direct"].best))
+        if "jax" in res:
+            extras["jax"].append((label, f, res["jax"].best, contended(res)))
         extras["details"].append((label, res))
         if not np.isfinite(net.loss(X, y)):
             print(f"WARNING: {label}: fastmlp loss is not finite after the benchmark")
@@ -733,13 +781,13 @@ def threads_table(extras, markdown):
         two, one = res[k2].best, res[k1].best
         r = max(one, two) / min(one, two)
         faster = "same (< 3%)" if r < 1.03 else \
-            f"{'1 thread' if one < two else 'default'} by {fmt_ratio(r)}"
+            f"{'1 thread' if one < two else 'automatic'} by {fmt_ratio(r)}"
         rows.append([label, fmt_time(two), fmt_time(one), faster,
                      fmt_ratio(t_torch / two), fmt_ratio(t_torch / one)])
     if not rows:
         return ""
-    return table(["workload", "fastmlp, default BLAS threads", "1 BLAS thread", "faster?",
-                  "PyTorch/fastmlp default", "PyTorch/fastmlp 1 thread"],
+    return table(["workload", "fastmlp, automatic threads", "1 BLAS thread", "faster?",
+                  "PyTorch/fastmlp automatic", "PyTorch/fastmlp 1 thread"],
                  rows, markdown, ["<", ">", ">", "<", ">", ">"])
 
 
@@ -793,7 +841,7 @@ def main(argv=None):
               f"{os.getloadavg()[0]:.2f})")
         return
     report = Report()
-    extras = {"threads": [], "overhead": [], "details": [], "gradient": None}
+    extras = {"threads": [], "overhead": [], "details": [], "gradient": None, "jax": []}
     spent = []
     for name, fn in (("small", bench_small), ("large", bench_big),
                      ("predict", bench_predict), ("gradients", bench_gradient)):
@@ -803,8 +851,14 @@ def main(argv=None):
 
     section("One SGD step (forward, loss, backward, update); ratio > 1 on X/fastmlp means "
             "fastmlp is faster", report.render(md), md)
-    section("fastmlp with the default (2) vs 1 OpenBLAS thread, same run",
+    section("fastmlp with its automatic BLAS threads (fastmlp._threads: 1 below "
+            "M·N·K = 2**24, else the pool) vs 1 thread, same run",
             threads_table(extras, md), md)
+    if extras["jax"]:
+        section("JAX jit (one jitted SGD step, float32, its own XLA threads), same run",
+                table(["workload", "fastmlp", "JAX jit", "JAX/fastmlp"],
+                      [[l, fmt_time(f), fmt_time(j) + ("*" if c else ""), fmt_ratio(j / f)]
+                       for l, f, j, c in extras["jax"]], md, ["<", ">", ">", ">"]), md)
     section("Python-side cost of the public calls over the compiled Plan call alone",
             overhead_table(extras, md), md)
     if SANITY:

@@ -471,15 +471,25 @@ def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,
 
 
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
-    """No NaN or ±inf in x (t - t is NaN exactly for those); a branch-free OR
-    reduction, so that it vectorizes."""
+    """No NaN or ±inf in x: no element has an all-ones exponent.  Adding the
+    exponent's lowest bit to the masked exponent carries into the sign bit exactly
+    for those; a branch-free integer OR reduction (SSE2 vectorizes it; the float
+    test (t - t) != 0 took twice the instructions, counted with callgrind)."""
     cdef Py_ssize_t i
-    cdef int bad = 0
-    cdef floating t
-    for i in range(n):
-        t = x[i]
-        bad |= (t - t) != 0
-    return not bad
+    cdef const uint32_t* u
+    cdef const uint64_t* v
+    cdef uint32_t bad = 0
+    cdef uint64_t bad64 = 0
+    if floating is float:
+        u = <const uint32_t*>x
+        for i in range(n):
+            bad |= (u[i] & 0x7f800000u) + 0x00800000u
+        return (bad & 0x80000000u) == 0
+    else:
+        v = <const uint64_t*>x
+        for i in range(n):
+            bad64 |= (v[i] & 0x7ff0000000000000u) + 0x0010000000000000u
+        return (bad64 & 0x8000000000000000u) == 0
 
 
 def all_finite(cnp.ndarray a):

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from . import _threads
 from .activations import ACTIVATIONS
 from .cli_args import EXIT_ERROR, Formatter, Parser, hidden_sizes, integer, number
 from .cli_convert import add_commands as add_convert_commands
@@ -502,6 +503,10 @@ def build_parser():
                    help="print everything as one JSON object (for programs)")
     p.set_defaults(run=cmd_info)
     add_convert_commands(command)
+    for p in sub.choices.values():
+        p.add_argument("--threads", type=integer(1), default=None, metavar="N",
+                       help="BLAS threads (default: 1 for small layers and batches, "
+                       "all cores for large ones)")
     return parser
 
 
@@ -518,7 +523,8 @@ def main(argv=None):
         print("fastmlp: error: a COMMAND is required", file=sys.stderr)
         return EXIT_ERROR
     try:
-        return args.run(args)
+        with _threads.limit(0, args.threads):
+            return args.run(args)
     except BrokenPipeError:              # `fastmlp ... | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

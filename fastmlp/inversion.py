@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _invert_models
+from . import _invert_models, _threads
 from ._search import distinct_rows, minimize_rows
 from ._validation import as_array, check_allocation, check_scalar, check_size, make_rng
 
@@ -65,7 +65,7 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
            objective="cross_entropy", margin=2.0, mask=None, fixed=None, bounds="training",
            x0=None, reg=0.0, x_ref=None, n_restarts=16, starts=None, max_iter=500, tol=1e-15,
            gtol=1e-10, atol=1e-4, rtol=1e-3, seed=None, distinct_tol=1e-3, method="local",
-           time_limit=60.0, norm="l1"):
+           time_limit=60.0, norm="l1", n_threads=None):
     """Search for inputs x with net(x) ≈ target (or of class `class_index`).
 
     net: a Network, a fitted MLPClassifier / MLPRegressor (fastmlp.sklearn or
@@ -102,7 +102,10 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
         network qualifies).  With "exact": objective="closest" (the globally closest
         achievable output, or the largest logit margin) or "nearest" (the input
         nearest to x_ref, in `norm` "l1" or "linf" distance, that reaches the target).
+    n_threads: BLAS threads for the search (None: chosen from n_restarts and the
+        layer sizes, see fastmlp._threads).
     """
+    n_threads = _threads.check_threads(n_threads)
     net, classes, names = _invert_models.resolve(net)
     class_index = _class_index(class_index, target_class, classes)
     n_in, n_out = net.sizes[0], net.sizes[-1]
@@ -193,7 +196,7 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     # lengthened to where the log of the objective, extrapolated linearly, reaches
     # half the goal value, so that it lands inside the goal region, not on its edge.
     aim = 0.5 * -np.log(goal.min_prob) if goal.kind == "cross_entropy" and reg == 0 else 0.0
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(over="ignore", under="ignore"), net._blas_threads(len(X), n_threads):
         U, iterations, calls = minimize_rows(
             fg, X_std[:, free_cols], standardized(lo)[free_cols], standardized(hi)[free_cols],
             max_iter=max_iter, ftol=tol, gtol=gtol, aim=aim)

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import scipy.sparse
 
-from . import _kernels, optim, training
+from . import _kernels, _threads, optim, training
 from ._conversions import ConversionsMixin, layers_from  # noqa: F401  (layers_from: io)
 from ._inputs import InputsMixin
 from ._validation import (as_array, check_allocation, check_dtype, check_scalar, check_size,
@@ -158,6 +158,7 @@ class Network(InputsMixin, ConversionsMixin):
                         self._grads[w_off:w_off + n_w].reshape(layer.n_in, layer.n_out),
                         self._grads[w_off + n_w:w_off + n_w + layer.n_out])
         self._sizes = (self.layers[0].n_in,) + tuple(layer.n_out for layer in self.layers)
+        self._widest_w = max(l.n_in * l.n_out for l in self.layers)   # for _threads
         self._plan = _kernels.Plan(
             self._params, self._grads,
             np.array(self._sizes, dtype=np.int32),
@@ -282,18 +283,22 @@ class Network(InputsMixin, ConversionsMixin):
 
     # -- forward -------------------------------------------------------------
 
-    def forward(self, X):
-        """The output layer's activations for X (probabilities under cross-entropy)."""
+    def forward(self, X, n_threads=None):
+        """The output layer's activations for X (probabilities under cross-entropy).
+        n_threads: BLAS threads for this call (None: chosen from the GEMM sizes,
+        see fastmlp._threads)."""
+        n_threads = _threads.check_threads(n_threads)
         if type(X) is not np.ndarray and scipy.sparse.issparse(X):
             X = scipy.sparse.csr_matrix(X)
-            return np.concatenate([self._forward_prepared(self._inputs(X[i:i + 4096]))
+            return np.concatenate([self._forward_prepared(self._inputs(X[i:i + 4096]),
+                                                          n_threads)
                                    for i in range(0, max(X.shape[0], 1), 4096)])
-        return self._forward_prepared(self._inputs(X))
+        return self._forward_prepared(self._inputs(X), n_threads)
 
-    def _forward_prepared(self, X, name="X"):
+    def _forward_prepared(self, X, n_threads=None, name="X"):
         """forward() on an array already validated (and scaled)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        with self._lock:
+        with self._lock, self._blas_threads(X.shape[0], n_threads):
             self._plan.forward(X, out)
         self._check_finite(out, X, name)
         return out
@@ -307,11 +312,15 @@ class Network(InputsMixin, ConversionsMixin):
                 f"|weight| = {float(np.abs(self._params).max()):.3g}); scale {name} (e.g. "
                 "fit with standardize=True) or use float64")
 
-    def predict(self, X):
+    def _blas_threads(self, batch, n_threads=None):
+        """The BLAS thread count for a compiled call on `batch` rows (a context)."""
+        return _threads.limit(batch * self._widest_w, n_threads)
+
+    def predict(self, X, n_threads=None):
         """Class labels under cross_entropy (the network's `classes` if it carries them,
         else output indices), 0/1 labels per output under binary_cross_entropy, the
-        outputs themselves under mse."""
-        out = self.forward(X)
+        outputs themselves under mse.  n_threads: as in forward."""
+        out = self.forward(X, n_threads)
         if self._loss.name == "cross_entropy":
             index = out.argmax(axis=1)
             return index if self.classes is None else np.asarray(self.classes)[index]
@@ -319,12 +328,13 @@ class Network(InputsMixin, ConversionsMixin):
             return (out > 0.5).astype(np.intp)
         return out
 
-    def predict_proba(self, X):
-        """Class probabilities (softmax) or per-label probabilities (sigmoid)."""
+    def predict_proba(self, X, n_threads=None):
+        """Class probabilities (softmax) or per-label probabilities (sigmoid);
+        n_threads: as in forward."""
         if not self._loss.classifier:
             raise AttributeError("predict_proba needs a classification loss "
                                  f"(cross_entropy or binary_cross_entropy), not {self._loss.name!r}")
-        return self.forward(X)
+        return self.forward(X, n_threads)
 
     # -- loss and gradients --------------------------------------------------
 
@@ -415,14 +425,14 @@ class Network(InputsMixin, ConversionsMixin):
             dX /= self._scaler.scale.astype(self.dtype)
         return dX
 
-    def train_step(self, X, y, lr=None, optimizer=None):
+    def train_step(self, X, y, lr=None, optimizer=None, n_threads=None):
         """One training step on the batch (X, y); returns the loss before it.
 
         With lr: plain SGD, params -= lr · ∇L, in ONE compiled call (the update is
         folded into the backward GEMMs, so the gradient buffer is left partly stale:
         call gradient() for gradients).  With optimizer (a fastmlp.optim.Optimizer):
         the gradient (one call), then the optimizer's update (one fused loop), with
-        its weight decay on the weights only.
+        its weight decay on the weights only.  n_threads: as in forward.
 
         A NaN/inf loss raises FloatingPointError with the parameters as they were.
         With lr > 1 the SGD step is checked as a whole: the gradient, then the update,
@@ -432,11 +442,12 @@ class Network(InputsMixin, ConversionsMixin):
         """
         if (lr is None) == (optimizer is None):
             raise TypeError("train_step needs exactly one of lr (plain SGD) or optimizer")
+        n_threads = _threads.check_threads(n_threads)
         X = self._inputs(X)
         T, labels = self._targets(y, X.shape[0])
         if optimizer is None:
             lr = check_scalar(lr, "lr", minimum=0.0)
-            with self._lock:
+            with self._lock, self._blas_threads(X.shape[0], n_threads):
                 masks = self._training_masks() if self._has_dropout else None
                 if lr > _FUSED_LR_MAX:
                     value = self._checked_sgd_step(X, T, labels, lr, masks)
@@ -454,7 +465,8 @@ class Network(InputsMixin, ConversionsMixin):
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
-        return self._optimizer_step(X, T, labels, optimizer)
+        with self._blas_threads(X.shape[0], n_threads):
+            return self._optimizer_step(X, T, labels, optimizer)
 
     def _checked_sgd_step(self, X, T, labels, lr, masks=None):
         """params -= lr · (∇L + l2 · W), made only if the result is finite; the loss.
@@ -494,7 +506,7 @@ class Network(InputsMixin, ConversionsMixin):
     def fit(self, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
             seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
             patience=5, min_delta=1e-4, callbacks=None, verbose=0, sample_weight=None,
-            standardize=True, **options):
+            standardize=True, n_threads=None, **options):
         """Train on (X, y); returns a History (per epoch: loss, accuracy or r2 on the
         training rows, val_loss, val metric, lr, seconds).
 
@@ -515,14 +527,20 @@ class Network(InputsMixin, ConversionsMixin):
         the best epoch's weights.  callbacks: callables f(net, record); True stops.
         A NaN/inf loss or gradient raises training.DivergenceError (epoch, step);
         Ctrl-C returns the history so far with history.interrupted set.
+        n_threads: BLAS threads for the whole fit (None: chosen from batch_size and the
+        layer sizes, see fastmlp._threads; "lbfgs" and evaluations by their batches).
         """
-        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size,
-                            optimizer=optimizer, lr=lr, shuffle=shuffle, seed=seed,
-                            validation_data=validation_data,
-                            validation_fraction=validation_fraction,
-                            early_stopping=early_stopping, patience=patience,
-                            min_delta=min_delta, callbacks=callbacks, verbose=verbose,
-                            sample_weight=sample_weight, standardize=standardize, **options)
+        n_threads = _threads.check_threads(n_threads)
+        batch = batch_size if isinstance(batch_size, int) and optimizer != "lbfgs" else 0
+        with self._blas_threads(batch, n_threads):
+            return training.fit(self, X, y, epochs=epochs, batch_size=batch_size,
+                                optimizer=optimizer, lr=lr, shuffle=shuffle, seed=seed,
+                                validation_data=validation_data,
+                                validation_fraction=validation_fraction,
+                                early_stopping=early_stopping, patience=patience,
+                                min_delta=min_delta, callbacks=callbacks, verbose=verbose,
+                                sample_weight=sample_weight, standardize=standardize,
+                                **options)
 
     def partial_fit(self, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True,
                     seed=None):

@@ -254,7 +254,7 @@ def test_loading_a_40_mb_model_peaks_below_twice_its_size(tmp_path):
     size = path.stat().st_size
     assert size > 40e6
     proc = subprocess.run([sys.executable, "-c", _PEAK, str(path)], capture_output=True,
-                          text=True, timeout=120, check=True)
+                          text=True, timeout=120, check=True, cwd=path.parent)
     before, after, n_params = map(int, proc.stdout.split())
     assert n_params == net.n_params
     assert after - before <= 2 * size + (16 << 20), (after - before) / size

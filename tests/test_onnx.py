@@ -4,6 +4,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -400,8 +401,9 @@ def test_mutated_files_load_or_raise_valueerror(act, dtype):
 # -- packaging: the core never imports onnx; a clear message without it -------------------------
 
 def _run(code):
+    # from a folder outside the checkout: `-c` puts the working directory on sys.path
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=tempfile.gettempdir())
 
 
 def test_core_does_not_import_onnx():

@@ -314,7 +314,7 @@ def test_a_save_killed_midway_leaves_a_temp_file_the_next_save_removes(tmp_path)
     left = []
     for _ in range(2):
         proc = subprocess.run([sys.executable, "-c", _KILLED_MID_SAVE, str(target)],
-                              capture_output=True, timeout=120)
+                              capture_output=True, timeout=120, cwd=tmp_path)
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         left.append([p.name for p in tmp_path.iterdir()])
     # each killed save left its temp file; the second save removed the first's

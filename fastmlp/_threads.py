@@ -1,0 +1,186 @@
+"""BLAS threads chosen per call: one for small GEMMs, the usual count for large ones.
+
+fastmlp's kernels call scipy.linalg.cython_blas, i.e. scipy's own BLAS (on wheels, the
+OpenBLAS bundled in scipy.libs; numpy's `@` uses a different copy).  On a 2-core
+machine a second BLAS thread makes small GEMMs SLOWER (the hand-off costs more than
+it saves, and with the other core busy a 2-thread GEMM waits for its descheduled
+worker), while large GEMMs need every core.  So each compiled call runs with
+
+    n_threads given by the caller, else
+    1 thread when its largest GEMM has M·N·K < SMALL_GEMM (bench/threads.py
+      measures the crossover on the running CPU), else
+    the count the BLAS had before fastmlp's outermost call (all cores unless the
+      user or OPENBLAS_NUM_THREADS said otherwise).
+
+The count is set only when it differs, and put back when the outermost fastmlp call
+returns: the user's own scipy calls see their own setting afterwards.  Inside a call
+with an explicit n_threads (e.g. fit(n_threads=2)), nested calls keep that count.
+While a fastmlp call runs, other threads' scipy BLAS calls share its count (the
+setting is process-wide in OpenBLAS).
+
+The OpenBLAS symbols are found on first use with ctypes (the discovery threadpoolctl
+does, reduced to the one library fastmlp uses); without them (another BLAS, another
+platform) everything here does nothing.
+"""
+import ctypes
+import glob
+import os
+import threading
+
+from ._validation import check_size
+
+# below this M·N·K (the largest GEMM of a call), one thread: bench/threads.py prints
+# the crossover of 1 vs all threads per GEMM shape on the running CPU
+SMALL_GEMM = 1 << 24
+# at or below this, OpenBLAS itself runs one thread (interface/gemm.c): nothing to set
+OPENBLAS_SINGLE = 65536 * 4
+
+_lock = threading.Lock()
+_api = None          # (get, set, pool size) once found; False when not found
+_depth = 0           # fastmlp calls in progress (all threads)
+_pinned = 0          # of which with an explicit n_threads
+_outer = None        # the count before the outermost of them
+
+
+def _loaded_libraries():
+    """Paths of the shared libraries mapped into this process (Linux), else []."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({line.split(None, 5)[5].strip() for line in f
+                           if len(line.split(None, 5)) == 6 and ".so" in line})
+    except OSError:
+        return []
+
+
+def _candidates():
+    """OpenBLAS libraries that may be scipy's, scipy's own directories first."""
+    import scipy.linalg.cython_blas  # noqa: F401  (loads scipy's BLAS)
+    import scipy
+    root = os.path.dirname(os.path.dirname(os.path.abspath(scipy.__file__)))
+    bundled = (glob.glob(os.path.join(root, "scipy.libs", "*openblas*"))
+               + glob.glob(os.path.join(root, "scipy", ".dylibs", "*openblas*")))
+    loaded = [p for p in _loaded_libraries() if "openblas" in os.path.basename(p).lower()
+              and os.path.realpath(p) not in {os.path.realpath(b) for b in bundled}]
+    # a system scipy links a system OpenBLAS: the only one loaded besides numpy's
+    loaded = [p for p in loaded if "numpy.libs" not in p and ".dylibs" not in p]
+    return bundled + loaded
+
+
+def _find():
+    """(get, set, pool size) of scipy's OpenBLAS, or False."""
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("", "64_"):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is None or put is None:
+                    continue
+                get.restype, get.argtypes = ctypes.c_int, []
+                put.restype, put.argtypes = None, [ctypes.c_int]
+                n = get()
+                if n >= 1:
+                    return get, put, _pool_size(n)
+    return False
+
+
+def _pool_size(n_now):
+    """The threads OpenBLAS started (a limit set before, e.g. by threadpoolctl, only
+    lowers the count in use): its environment variable, else the usable cores.
+    fastmlp never asks for more, so the pool never grows under a running call."""
+    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return max(n_now, int(value))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(n_now, cores or 1)
+
+
+def available():
+    """True when fastmlp can set the number of threads of the BLAS it uses."""
+    global _api
+    if _api is None:
+        with _lock:
+            if _api is None:
+                _api = _find()
+    return bool(_api)
+
+
+def current():
+    """The BLAS's thread count now, or None when it cannot be read."""
+    return _api[0]() if available() else None
+
+
+def check_threads(n_threads, name="n_threads"):
+    """None (automatic) or a whole number >= 1."""
+    return None if n_threads is None else check_size(n_threads, name)
+
+
+def choose(mnk, n_threads=None):
+    """The thread count for a call whose largest GEMM has M·N·K = mnk: n_threads if
+    given, else 1 below SMALL_GEMM, else None (the count before fastmlp's calls);
+    and whether that choice was explicit."""
+    if n_threads is not None:
+        return n_threads, True
+    return (1 if mnk < SMALL_GEMM else None), False
+
+
+def enter(n, explicit=False):
+    """Set the count for a call (n None: the count before fastmlp's calls); returns
+    the token for leave().  Nested in an explicit call, an automatic one changes
+    nothing."""
+    global _depth, _pinned, _outer
+    if not available():
+        return None
+    get, put, pool = _api
+    with _lock:
+        before = get()
+        if _depth == 0:
+            _outer = before
+        _depth += 1
+        _pinned += explicit
+        if explicit or _pinned == 0:
+            want = min(_outer if n is None else n, pool)
+            if want != before:
+                put(want)
+        return before, explicit
+
+
+def leave(token):
+    """Undo enter(): the count before it, or before the outermost call when this was it."""
+    global _depth, _pinned
+    if token is None:
+        return
+    get, put, _ = _api
+    before, explicit = token
+    with _lock:
+        _depth -= 1
+        _pinned -= explicit
+        want = _outer if _depth == 0 else before
+        if get() != want:
+            put(want)
+
+
+class limit:
+    """with limit(mnk, n_threads): the block runs with choose(mnk, n_threads)'s count.
+    Calls whose GEMMs OpenBLAS runs on one thread anyway touch nothing."""
+
+    __slots__ = ("n", "explicit", "token")
+
+    def __init__(self, mnk, n_threads=None):
+        self.n, self.explicit = choose(mnk, n_threads)
+        self.token = None
+        if not self.explicit and mnk <= OPENBLAS_SINGLE:
+            self.n = False
+
+    def __enter__(self):
+        if self.n is not False:
+            self.token = enter(self.n, self.explicit)
+        return self
+
+    def __exit__(self, *exc):
+        leave(self.token)
+        self.token = None

@@ -1,0 +1,68 @@
+"""The fast path for inputs that are already what the kernels take (C-contiguous, the
+network's dtype, the right width), and the finiteness check every input goes through."""
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _kernels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_agrees_with_numpy_on_every_bit_pattern_class(dtype):
+    fi = np.finfo(dtype)
+    specials = [0.0, -0.0, fi.max, -fi.max, fi.tiny, fi.smallest_subnormal, np.inf,
+                -np.inf, np.nan, -np.nan]
+    for value in specials:
+        for n in (1, 3, 8, 33, 1001):
+            for pos in (0, n // 2, n - 1):
+                a = np.ones(n, dtype)
+                a[pos] = value
+                assert _kernels.all_finite(a) == bool(np.isfinite(a).all()), (value, n, pos)
+    # random bit patterns: about one float32 in 256 is NaN or inf
+    raw = np.random.default_rng(0).integers(0, 2**63, 20000, dtype=np.uint64)
+    a = raw.view(dtype)
+    for start in range(0, a.size, 61):
+        part = a[start:start + 61]
+        assert _kernels.all_finite(part) == bool(np.isfinite(part).all())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_layout_gives_the_numpy_answer(dtype):
+    """Contiguous (fast path), strided, Fortran-ordered, byte-swapped and other-precision
+    batches: the same probabilities as a NumPy forward pass."""
+    rng = np.random.default_rng(1)
+    net = fastmlp.Network([20, 8, 3], dtype=dtype, seed=0)
+    X = rng.standard_normal((10, 20))
+    H = np.maximum(X @ net.layers[0].W.astype(np.float64) + net.layers[0].b, 0)
+    Z = H @ net.layers[1].W.astype(np.float64) + net.layers[1].b
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    wide = np.zeros((10, 40), dtype)
+    wide[:, ::2] = X
+    other = np.float64 if dtype == np.float32 else np.float32
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for batch in (X.astype(dtype), wide[:, ::2], np.asfortranarray(X.astype(dtype)),
+                  X.astype(np.dtype(dtype).newbyteorder())):
+        np.testing.assert_allclose(net.predict_proba(batch), P, atol=tol, rtol=0)
+    # given in the other precision: rounded to float32 on one side or the other
+    np.testing.assert_allclose(net.predict_proba(X.astype(other)), P, atol=1e-5, rtol=0)
+
+
+def test_a_contiguous_batch_is_still_fully_checked():
+    net = fastmlp.Network([4, 3, 2], seed=0)
+    before = net.get_params()
+    X = np.ones((5, 4), np.float32)
+    y = np.zeros(5, int)
+    for bad, message in [(np.inf, "X contains NaN or infinity"),
+                         (np.nan, "X contains NaN or infinity")]:
+        Xb = X.copy()
+        Xb[4, 3] = bad
+        with pytest.raises(ValueError, match=message):
+            net.train_step(Xb, y, lr=0.1)
+    with pytest.raises(ValueError, match="X must have 4 columns"):
+        net.train_step(np.ones((5, 5), np.float32), y, lr=0.1)
+    with pytest.raises(ValueError, match="X is empty"):
+        net.train_step(np.ones((0, 4), np.float32), y[:0], lr=0.1)
+    with pytest.raises(ValueError, match="y must have shape"):
+        net.train_step(X, np.zeros(4, int), lr=0.1)
+    np.testing.assert_array_equal(net.get_params(), before)
