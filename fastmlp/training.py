@@ -306,8 +306,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                           None if weights is None else weights / weights.sum(), probe)
 
     net._optimizer = opt
-    best = (math.inf, None)
-    wait = 0
+    stopper = EarlyStopping(patience, min_delta) if early_stopping else None
     t_start = time.perf_counter()
     batches = (_SparseBatches(net, X, (T, labels, weights), batch_size) if sparse
                else _Batches((X, T, labels, weights), batch_size))
@@ -333,22 +332,16 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                 print_fn(_progress_line(record, epochs, n, time.perf_counter() - t_start,
                                         metric_name(net)))
             stop = any([cb(net, record) for cb in callbacks])     # every one is called
-            if early_stopping:
-                if record["val_loss"] < best[0] - min_delta:
-                    best, wait = (record["val_loss"], net.get_params()), 0
-                    history.best_epoch = epoch
-                else:
-                    wait += 1
-                    if wait >= patience:
-                        history.stopped_early = stop = True
+            if stopper is not None and stopper.update(record, net.get_params, history):
+                stop = True
             if stop:
                 break
     except KeyboardInterrupt:
         history.interrupted = True
         if verbose:
             print_fn(f"interrupted after {len(history)} epochs; weights and history kept")
-    if early_stopping and best[1] is not None:
-        net.set_params(best[1])
+    if stopper is not None and stopper.best_params is not None:
+        net.set_params(stopper.best_params)
     return history
 
 
@@ -359,6 +352,28 @@ def _check_batch_memory(net, arrays, batch_size):
     row = sum(math.prod(a.shape[1:]) * a.dtype.itemsize for a in arrays if a is not None)
     check_allocation(batch * row + net._workspace_bytes(batch),
                      f"training with batch_size={batch_size} ({batch:,} rows per batch)")
+
+
+class EarlyStopping:
+    """Watches val_loss: keeps the best epoch's parameters, and says stop after `patience`
+    epochs without an improvement of more than min_delta (history records the best
+    epoch and whether it stopped early)."""
+
+    def __init__(self, patience, min_delta):
+        self.patience, self.min_delta = patience, min_delta
+        self.best_loss, self.best_params, self.wait = math.inf, None, 0
+
+    def update(self, record, params, history):
+        """After an epoch's record; params() gives the current parameters.  True: stop."""
+        if record["val_loss"] < self.best_loss - self.min_delta:
+            self.best_loss, self.best_params, self.wait = record["val_loss"], params(), 0
+            history.best_epoch = record["epoch"]
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            history.stopped_early = True
+            return True
+        return False
 
 
 class _Batches:

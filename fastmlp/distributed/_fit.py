@@ -10,12 +10,11 @@ fitted from their statistics) on the workers, then runs one of two engines:
 Nothing on the network changes before the inputs have passed every check; the
 parameters are written once, at the end (or at Ctrl-C, with what was reached).
 """
-import math
 import time
 
 from .. import optim
 from .._validation import check_scalar, check_size
-from ..training import History, _progress_line, metric_name
+from ..training import EarlyStopping, History, _progress_line, metric_name
 from . import _lbfgs, _local_sgd
 from ._blocks import persist
 from ._cluster import session
@@ -153,7 +152,7 @@ class _Run:
         trainer = _local_sgd.Trainer(self.client, net, self.parts, optimizer, lr, batch_size,
                                      shuffle, seed, schedule, clip_norm, weight_decay,
                                      sync_every, self.epochs)
-        best, wait = (math.inf, None), 0
+        stopper = EarlyStopping(patience, min_delta) if early_stopping else None
         try:
             for epoch in range(1, self.epochs + 1):
                 lr_now = trainer.current_lr
@@ -165,14 +164,8 @@ class _Run:
                     self.print_fn(_progress_line(record, self.epochs, self.parts.n_rows,
                                                  time.perf_counter() - self.t_start,
                                                  metric_name(net)))
-                if early_stopping:
-                    if record["val_loss"] < best[0] - min_delta:
-                        best, wait = (record["val_loss"], trainer.params()), 0
-                        history.best_epoch = epoch
-                    else:
-                        wait += 1
-                        if wait >= patience:
-                            history.stopped_early = stop = True
+                if stopper is not None and stopper.update(record, trainer.params, history):
+                    stop = True
                 if stop:
                     break
         except KeyboardInterrupt:
@@ -182,6 +175,7 @@ class _Run:
                               "history kept")
         finally:         # also after a DivergenceError: the last averaged state
             final = trainer.finish()
-            net._params[...] = best[1] if early_stopping and best[1] is not None else final
+            best = None if stopper is None else stopper.best_params
+            net._params[...] = final if best is None else best
             net._optimizer = trainer.optimizer
         return history
