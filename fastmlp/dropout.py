@@ -112,3 +112,33 @@ def dropout_mask(key, step, layer, rate, shape, dtype=np.float64):
     else:
         _kernels.dropout_mask(out, key, step, layer, rate)
     return out
+
+
+class DropoutMixin:
+    """A Network's dropout state: the masks of a training step come from (key, step),
+    and the step advances after every training call (see the module docstring)."""
+
+    dropout_key = Counter64()
+    dropout_step = Counter64()
+
+    @property
+    def dropout(self):
+        """The dropout rate of each hidden layer (a list; empty without hidden layers)."""
+        return [layer.dropout for layer in self.layers[:-1]]
+
+    def _training_masks(self):
+        """(key, step) for the masks of the next training call; None without dropout."""
+        if not self._has_dropout:
+            return None
+        return (self._dropout_key, self._dropout_step)     # the validated values
+
+    def _advance(self, masks):
+        """After a training call that used `masks`: the next one draws new masks."""
+        if masks is not None:
+            self._dropout_step = (masks[1] + 1) & 0xFFFFFFFFFFFFFFFF
+
+    def _fixed_masks(self, dropout_step):
+        """(key, dropout_step) to evaluate with one step's masks, or None."""
+        if dropout_step is None:
+            return None
+        return (self.dropout_key, check_step(dropout_step))

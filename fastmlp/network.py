@@ -18,7 +18,7 @@ from ._inputs import InputsMixin
 from ._validation import (as_array, check_allocation, check_dtype, check_scalar, check_size,
                           make_rng)
 from .activations import ACTIVATIONS, OUTPUT_ONLY, get_activation
-from .dropout import Counter64, check_rates, check_step, make_key
+from .dropout import DropoutMixin, check_rates, make_key
 from .layer import Layer
 from .losses import get_loss
 
@@ -27,7 +27,7 @@ from .losses import get_loss
 _FUSED_LR_MAX = 1.0
 
 
-class Network(InputsMixin, ConversionsMixin):
+class Network(InputsMixin, ConversionsMixin, DropoutMixin):
     """A multilayer perceptron.
 
     Parameters
@@ -51,10 +51,6 @@ class Network(InputsMixin, ConversionsMixin):
         gradient(training=True)), its masks keyed by `seed` (fastmlp.dropout).  With
         Layers, leave it None: their own `dropout` rates are used.
     """
-
-    # training steps draw their dropout masks from (key, step); step then advances
-    dropout_key = Counter64()
-    dropout_step = Counter64()
 
     def __init__(self, sizes, activation="relu", loss="cross_entropy", dtype=np.float32,
                  seed=None, *, output_activation=None, alpha=None, l2=0.0, dropout=None):
@@ -227,28 +223,6 @@ class Network(InputsMixin, ConversionsMixin):
     @property
     def loss_name(self):
         return self._loss.name
-
-    @property
-    def dropout(self):
-        """The dropout rate of each hidden layer (a list; empty without hidden layers)."""
-        return [layer.dropout for layer in self.layers[:-1]]
-
-    def _training_masks(self):
-        """(key, step) for the masks of the next training call; None without dropout."""
-        if not self._has_dropout:
-            return None
-        return (self._dropout_key, self._dropout_step)     # the validated values
-
-    def _advance(self, masks):
-        """After a training call that used `masks`: the next one draws new masks."""
-        if masks is not None:
-            self._dropout_step = (masks[1] + 1) & 0xFFFFFFFFFFFFFFFF
-
-    def _fixed_masks(self, dropout_step):
-        """(key, dropout_step) to evaluate with one step's masks, or None."""
-        if dropout_step is None:
-            return None
-        return (self.dropout_key, check_step(dropout_step))
 
     @property
     def n_params(self):
