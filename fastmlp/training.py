@@ -185,6 +185,19 @@ def _plain_seed(seed):
     return repr(seed)
 
 
+def check_lbfgs_options(net, **options):
+    """Full-batch L-BFGS takes none of the stochastic optimizers' options, and needs a
+    deterministic loss (no dropout); a ValueError names what does not apply."""
+    ignored = [k for k, v in options.items() if v]
+    if ignored:
+        raise ValueError(f"optimizer='lbfgs' does not take {', '.join(ignored)} "
+                         "(use l2 on the network for a penalty)")
+    if any(net.dropout):
+        raise ValueError("optimizer='lbfgs' needs a deterministic loss: it cannot train "
+                         f"a network with dropout {net.dropout} (use a stochastic "
+                         "optimizer, or a network without dropout)")
+
+
 def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle=True,
         seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
         patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
@@ -208,16 +221,8 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         raise ValueError("early_stopping needs validation_data or validation_fraction > 0")
     lbfgs = isinstance(optimizer, str) and optimizer == "lbfgs"
     if lbfgs:
-        ignored = [k for k, v in (("early_stopping", early_stopping), ("schedule", schedule),
-                                  ("clip_norm", clip_norm), ("weight_decay", weight_decay))
-                   if v]
-        if ignored:
-            raise ValueError(f"optimizer='lbfgs' does not take {', '.join(ignored)} "
-                             "(use l2 on the network for a penalty)")
-        if any(net.dropout):
-            raise ValueError("optimizer='lbfgs' needs a deterministic loss: it cannot train "
-                             f"a network with dropout {net.dropout} (use a stochastic "
-                             "optimizer, or a network without dropout)")
+        check_lbfgs_options(net, early_stopping=early_stopping, schedule=schedule,
+                            clip_norm=clip_norm, weight_decay=weight_decay)
     if verbose and not callable(print_fn):
         raise TypeError(f"print_fn must be callable, got {type(print_fn).__name__}")
     rng = make_rng(seed)

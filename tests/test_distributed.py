@@ -155,6 +155,10 @@ def test_bad_inputs_are_refused_before_training(client):
         fd.fit(net, X, y, client=client)
     np.testing.assert_array_equal(net.get_params(), before)
     assert net.scaler is None and net.training == {}
+    # full-batch L-BFGS needs a deterministic loss, as Network.fit's does
+    dropped = fastmlp.Network([5, 4, 3], dtype=np.float64, seed=0, dropout=0.2)
+    with pytest.raises(ValueError, match="deterministic loss.*dropout"):
+        fd.fit(dropped, Xd, da.from_array(y, chunks=25), client=client)
 
 
 def test_workers_run_one_blas_thread(client):

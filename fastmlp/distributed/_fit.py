@@ -14,7 +14,8 @@ import time
 
 from .. import optim
 from .._validation import check_scalar, check_size
-from ..training import EarlyStopping, History, _progress_line, metric_name
+from ..training import (EarlyStopping, History, _progress_line, check_lbfgs_options,
+                        metric_name)
 from . import _lbfgs, _local_sgd
 from ._blocks import persist
 from ._cluster import session
@@ -54,12 +55,8 @@ def fit(net, X, y, *, client=None, optimizer="lbfgs", epochs=10, batch_size=128,
                                         or len(validation_data) != 2):
         raise TypeError("validation_data must be a pair (X_val, y_val) of dask arrays")
     if optimizer == "lbfgs":
-        ignored = [k for k, v in (("early_stopping", early_stopping), ("schedule", schedule),
-                                  ("clip_norm", clip_norm), ("weight_decay", weight_decay))
-                   if v]
-        if ignored:
-            raise ValueError(f"optimizer='lbfgs' does not take {', '.join(ignored)} "
-                             "(use l2 on the network for a penalty)")
+        check_lbfgs_options(net, early_stopping=early_stopping, schedule=schedule,
+                            clip_norm=clip_norm, weight_decay=weight_decay)
     elif not isinstance(optimizer, optim.Optimizer):
         optim.make_optimizer(optimizer, lr)          # a bad name fails before any work
 
