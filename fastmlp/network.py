@@ -269,12 +269,15 @@ class Network(InputsMixin, ConversionsMixin, DropoutMixin):
                                    for i in range(0, max(X.shape[0], 1), 4096)])
         return self._forward_prepared(self._inputs(X), n_threads)
 
-    def _forward_prepared(self, X, n_threads=None, name="X"):
-        """forward() on an array already validated (and scaled)."""
+    def _forward_prepared(self, X, n_threads=None, name="X", check=True):
+        """forward() on an array already validated (and scaled).  check=False returns
+        a non-finite output instead of raising (scikit-learn's early stopping scores a
+        diverged epoch from it)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._lock, self._blas_threads(X.shape[0], n_threads):
             self._plan.forward(X, out)
-        self._check_finite(out, X, name)
+        if check:
+            self._check_finite(out, X, name)
         return out
 
     def _check_finite(self, result, X, name="X"):

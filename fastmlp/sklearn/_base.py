@@ -26,11 +26,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def unchecked_forward(net, X):
     """net.forward(X) without its overflow check: early stopping scores a diverged
     epoch the way scikit-learn does (nan outputs, nan R², argmax accuracy)."""
-    X = net._inputs(X)
-    out = np.empty((X.shape[0], net.sizes[-1]), net.dtype)
-    with net._lock:
-        net._plan.forward(X, out)
-    return out
+    return net._forward_prepared(net._inputs(X), check=False)
 
 
 class _BaseMLP(_SolverMixin, BaseEstimator):
