@@ -37,10 +37,17 @@ cdef inline void _gemv_rowvec(int K, int N, floating alpha, const floating* x,
                               const floating* W, floating beta,
                               floating* y) noexcept nogil:
     """y(N) := alpha · x(K) @ W(K×N) + beta · y, W row-major."""
-    # W row-major (K×N) is column-major (N×K) with ld N; y = W_cm @ x.
+    _gemv_rowvec_ld(K, N, alpha, x, W, N, beta, y)
+
+
+cdef inline void _gemv_rowvec_ld(int K, int N, floating alpha, const floating* x,
+                                 const floating* W, int ldw, floating beta,
+                                 floating* y) noexcept nogil:
+    """As _gemv_rowvec, W being N columns of a row-major matrix with rows of ldw."""
+    # W row-major (K×ldw) is column-major (ldw×K); y = its first N rows @ x.
     cdef char tn = c'n'
     cdef int one = 1
     if floating is float:
-        sgemv(&tn, &N, &K, &alpha, <float*>W, &N, <float*>x, &one, &beta, y, &one)
+        sgemv(&tn, &N, &K, &alpha, <float*>W, &ldw, <float*>x, &one, &beta, y, &one)
     else:
-        dgemv(&tn, &N, &K, &alpha, <double*>W, &N, <double*>x, &one, &beta, y, &one)
+        dgemv(&tn, &N, &K, &alpha, <double*>W, &ldw, <double*>x, &one, &beta, y, &one)

@@ -15,7 +15,7 @@ cimport numpy as cnp
 from libc.math cimport log, round
 from libc.stdint cimport uint32_t, uint64_t
 
-from _blas cimport floating, _gemm, _gemv_rowvec
+from _blas cimport floating, _gemm, _gemv_rowvec, _gemv_rowvec_ld
 from _activations cimport *
 from _dropout cimport Drop, _drop_row, _stream
 
@@ -600,10 +600,12 @@ cdef class Plan:
         self.capacity = batch
 
     def forward(self, cnp.ndarray X, cnp.ndarray out, bint logits=False,
-                tuple dropout=None):
+                tuple dropout=None, int helpers=0):
         """out := the network's output for X: probabilities under a fused loss,
         or with `logits` the output layer's Z (what the fused losses take).
-        dropout = (key, step): the training forward, with that step's masks."""
+        dropout = (key, step): the training forward, with that step's masks.
+        helpers > 0 (inference only): up to that many helper threads share the work
+        (_parallel_forward.pxi); every BLAS call must then run on one thread."""
         cdef int B = X.shape[0]
         cdef bint training = dropout is not None
         cdef uint64_t key = dropout[0] if training else 0
@@ -614,12 +616,21 @@ cdef class Plan:
         if FASTMLP_DEBUG:
             _expect("X", X, B, self.sizes[0], self.f64)
             _expect("out", out, B, self.sizes[self.n_layers], self.f64)
-        if self.f64:
+        if helpers > 0 and not training:
+            if self.f64:
+                with nogil:
+                    _forward_shared(self, <double*>x, <double*>o, B, logits, helpers)
+            else:
+                with nogil:
+                    _forward_shared(self, <float*>x, <float*>o, B, logits, helpers)
+        elif self.f64:
             with nogil:
-                _plan_forward(self, <double*>x, <double*>o, B, logits, training, key, step)
+                _plan_forward(self, <double*>x, <double*>o, B, logits, training, key, step,
+                              0, not training)
         else:
             with nogil:
-                _plan_forward(self, <float*>x, <float*>o, B, logits, training, key, step)
+                _plan_forward(self, <float*>x, <float*>o, B, logits, training, key, step,
+                              0, not training)
 
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double l2, cnp.ndarray dX, bint inputs_only=False,
@@ -717,13 +728,18 @@ cdef inline Drop* _layer_drop(Plan p, int l, bint training, uint64_t key,
 
 cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
                         bint logits, bint training, uint64_t key,
-                        uint64_t step) noexcept nogil:
+                        uint64_t step, Py_ssize_t row0=0,
+                        bint inference=False) noexcept nogil:
     """Every layer's forward; the last one writes into `out`.
 
     With `logits`, a fused loss's output layer stops at Z (the loss applies
     softmax/sigmoid itself); otherwise `out` is the output activation.
     training: hidden layers with a dropout rate pass on Ad = A ⊙ m, the masks of
-    (key, step).
+    (key, step).  row0: X is rows row0.. of the batch, and the workspaces are used
+    from that row on (row blocks of one batch may run at once, on different threads;
+    dropout masks are drawn for rows 0.., so training calls keep row0 = 0).
+    inference: each layer on this thread alone, in float32 by sgemm.h where the CPU
+    allows (_dense); the layers' Z and A are stored all the same.
     """
     cdef int l, act, L = p.n_layers
     cdef const floating* inp = X
@@ -735,17 +751,22 @@ cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
     for l in range(L):
         dp = _layer_drop(p, l, training, key, step, &d)
         act = p.act[l]
-        a = <floating*>p.A[l]
-        z = <floating*>p.Z[l]
+        a = <floating*>p.A[l] + row0 * p.sizes[l + 1]
+        z = <floating*>p.Z[l] + row0 * p.sizes[l + 1]
         if l == L - 1:
             if logits and p.fused_output:
                 act = ACT_IDENTITY
             if z == a:
                 z = out
             a = out
-        _layer_forward(inp, P + p.off[2 * l], P + p.off[2 * l + 1], z, a,
-                       B, p.sizes[l], p.sizes[l + 1], act, <floating>p.alpha[l],
-                       <floating*>p.Ad[l], dp)
+        if inference:
+            _dense(inp, p.sizes[l], P + p.off[2 * l], p.sizes[l + 1], P + p.off[2 * l + 1],
+                   z, a, p.sizes[l + 1], B, p.sizes[l], p.sizes[l + 1], act,
+                   <floating>p.alpha[l])
+        else:
+            _layer_forward(inp, P + p.off[2 * l], P + p.off[2 * l + 1], z, a,
+                           B, p.sizes[l], p.sizes[l + 1], act, <floating>p.alpha[l],
+                           <floating*>p.Ad[l], dp)
         inp = <floating*>p.Ad[l] if dp != NULL else a
 
 
@@ -852,3 +873,6 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
                 for j in range(n_w):
                     dW[j] += <floating>l2 * W[j]
         G = below
+
+
+include "_parallel_forward.pxi"

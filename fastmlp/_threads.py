@@ -114,6 +114,11 @@ def current():
     return _api[0]() if available() else None
 
 
+def pinned():
+    """The count an enclosing call fixed with an explicit n_threads, else None."""
+    return current() if _pinned > 0 else None
+
+
 def check_threads(n_threads, name="n_threads"):
     """None (automatic) or a whole number >= 1."""
     return None if n_threads is None else check_size(n_threads, name)

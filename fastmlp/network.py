@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import scipy.sparse
 
-from . import _kernels, _threads, optim, training
+from . import _kernels, _threads, _workers, optim, training
 from ._conversions import ConversionsMixin, layers_from  # noqa: F401  (layers_from: io)
 from ._inputs import InputsMixin
 from ._validation import (as_array, check_allocation, check_dtype, check_scalar, check_size,
@@ -274,8 +274,10 @@ class Network(InputsMixin, ConversionsMixin, DropoutMixin):
         a non-finite output instead of raising (scikit-learn's early stopping scores a
         diverged epoch from it)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        with self._lock, self._blas_threads(X.shape[0], n_threads):
-            self._plan.forward(X, out)
+        helpers = _workers.helpers(n_threads)
+        with self._lock, _workers.blas_threads(X.shape[0] * self._widest_w, helpers,
+                                               n_threads):
+            self._plan.forward(X, out, helpers=helpers)
         if check:
             self._check_finite(out, X, name)
         return out

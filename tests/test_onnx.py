@@ -56,7 +56,10 @@ def test_export_matches_onnxruntime(act, loss, dtype, scaler):
     onnx.checker.check_model(model, full_check=True)
     outputs = run_ort(model, X)
     assert outputs[0].dtype == dtype
-    assert rel_err(outputs[0], net.forward(X).astype(np.float64)) <= TOL[dtype]
+    # exp (the Poisson output) turns the logits' absolute float32 rounding, ~1e-7 times
+    # |z| up to ~17 here, into relative error: each side is ~1e-6 from the float64 truth
+    tol = 4 * TOL[dtype] if loss == "poisson" and dtype == np.float32 else TOL[dtype]
+    assert rel_err(outputs[0], net.forward(X).astype(np.float64)) <= tol
 
 
 @pytest.mark.parametrize("opset", [13, 17, 20])

@@ -1,0 +1,192 @@
+# The inference forward pass on several cores (included by _kernels.pyx).
+#
+# fastmlp's helper threads (workers.h) share each call's work with the calling thread,
+# every BLAS call inside running on one thread:
+#
+#   many rows   the batch is cut into row blocks; each block runs the whole network
+#               (all layers, bias and activation while its rows are in cache)
+#   few rows    each layer's output columns are cut into blocks: a thread computes
+#               X @ W[:, block] + b[block] and the activation for every row, reading
+#               only its share of W (the one-row case is memory-bound on W)
+#
+# A job that no helper joins in time runs on the calling thread alone (workers.h), so
+# a busy machine costs nothing beyond the one-thread time.
+
+cdef extern from "sgemm.h" nogil:
+    int fm_sgemm_ok()
+    void fm_sgemm_bias(int M, int N, int K, const float* A, int lda, const float* W,
+                       int ldw, const float* b, float* C, int ldc)
+
+cdef extern from "workers.h" nogil:
+    ctypedef void (*fm_task)(void* ctx, int chunk) noexcept nogil
+    ctypedef struct fm_pool:
+        int stop
+        int running
+        int busy
+    fm_pool fm_the_pool
+    void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
+    void fm_helper_loop(fm_pool* p)
+    int FM_HAVE_WORKERS
+    int FM_MAX_CHUNKS
+
+cdef enum:
+    ROW_BLOCK = 128         # rows per block when the batch is cut into rows
+    COLUMN_ALIGN = 64       # column blocks are whole panels of sgemm.h
+    MIN_SPLIT_WORK = 32768  # K·N·B below this: a layer is not worth sharing
+    OWN_SGEMM_ROWS = 128    # sgemm.h up to this many rows, the BLAS above
+
+
+ctypedef struct _Columns:   # one layer, its output columns cut into blocks
+    const char* X
+    const char* W
+    const char* b
+    char* Z
+    char* A
+    int B, K, N, width, act
+    double alpha
+
+
+ctypedef struct _Rows:      # the whole network, the batch cut into row blocks
+    void* plan              # the Plan (borrowed: the caller holds it)
+    const char* X
+    char* out
+    int B, rows
+    Py_ssize_t n_in, n_out
+    bint logits, f64
+
+
+cdef void _dense(const floating* X, int ldx, const floating* W, int ldw,
+                 const floating* b, floating* Z, floating* A, int ldz, int B, int K,
+                 int n, int act, floating alpha) noexcept nogil:
+    """Z[:, :n] := X @ W[:, :n] + b[:n] ;  A[:, :n] := act(Z[:, :n])  (one thread;
+    rows of X, W, Z/A are ldx, ldw, ldz apart).  float32 on an AVX-512 CPU, up to
+    OWN_SGEMM_ROWS rows: sgemm.h (faster than OpenBLAS there; not on larger blocks)."""
+    cdef Py_ssize_t i, j
+    cdef floating* z
+    if floating is float and _own_sgemm and B <= OWN_SGEMM_ROWS:
+        fm_sgemm_bias(B, n, K, X, ldx, W, ldw, b, Z, ldz)
+    else:
+        if B == 1:
+            _gemv_rowvec_ld(K, n, <floating>1, X, W, ldw, <floating>0, Z)
+        else:
+            _gemm(c'n', c'n', B, n, K, <floating>1, X, ldx, W, ldw, <floating>0, Z, ldz)
+        for i in range(B):
+            z = Z + i * ldz
+            for j in range(n):
+                z[j] += b[j]
+    if act != ACT_IDENTITY or A != Z:
+        for i in range(B):
+            _act_row(Z + i * ldz, A + i * ldz, n, act, alpha)
+
+
+cdef void _columns_task(void* ctx, int chunk) noexcept nogil:
+    cdef _Columns* c = <_Columns*>ctx
+    cdef int j0 = chunk * c.width
+    cdef int j1 = min(j0 + c.width, c.N)
+    if c.act < 0:           # float64 (the activation code is stored negated)
+        _dense(<const double*>c.X, c.K, <const double*>c.W + j0, c.N,
+               <const double*>c.b + j0, <double*>c.Z + j0, <double*>c.A + j0, c.N, c.B,
+               c.K, j1 - j0, -c.act - 1, <double>c.alpha)
+    else:
+        _dense(<const float*>c.X, c.K, <const float*>c.W + j0, c.N,
+               <const float*>c.b + j0, <float*>c.Z + j0, <float*>c.A + j0, c.N, c.B,
+               c.K, j1 - j0, c.act, <float>c.alpha)
+
+
+cdef void _rows_task(void* ctx, int chunk) noexcept nogil:
+    cdef _Rows* r = <_Rows*>ctx
+    cdef Py_ssize_t i0 = <Py_ssize_t>chunk * r.rows
+    cdef int n = <int>min(<Py_ssize_t>r.rows, r.B - i0)
+    if r.f64:
+        _plan_forward(<Plan>r.plan, <const double*>r.X + i0 * r.n_in,
+                      <double*>r.out + i0 * r.n_out, n, r.logits, False, 0, 0, i0, True)
+    else:
+        _plan_forward(<Plan>r.plan, <const float*>r.X + i0 * r.n_in,
+                      <float*>r.out + i0 * r.n_out, n, r.logits, False, 0, 0, i0, True)
+
+
+cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint logits,
+                          int helpers) noexcept nogil:
+    """_plan_forward (inference) with up to `helpers` helper threads taking part."""
+    cdef _Rows rows
+    cdef _Columns cols
+    cdef int l, L = p.n_layers, K, N, act, n_chunks
+    cdef const floating* inp = X
+    cdef floating* P = <floating*>p.params
+    cdef floating* a
+    cdef floating* z
+    if B >= 2 * ROW_BLOCK:
+        rows.plan = <void*>p
+        rows.X = <const char*>X
+        rows.out = <char*>out
+        rows.B = B
+        rows.logits = logits
+        rows.f64 = floating is double
+        rows.n_in, rows.n_out = p.sizes[0], p.sizes[L]
+        rows.rows = max(<int>ROW_BLOCK, (B + FM_MAX_CHUNKS - 1) // FM_MAX_CHUNKS)
+        fm_run(&fm_the_pool, _rows_task, &rows, (B + rows.rows - 1) // rows.rows, helpers)
+        return
+    for l in range(L):
+        K, N, act = p.sizes[l], p.sizes[l + 1], p.act[l]
+        a = <floating*>p.A[l]
+        z = <floating*>p.Z[l]
+        if l == L - 1:
+            if logits and p.fused_output:
+                act = ACT_IDENTITY
+            if z == a:
+                z = out
+            a = out
+        # a few blocks per thread (one row: fewer, so each reads long runs of W's
+        # rows), whole 64-column panels of sgemm.h
+        n_chunks = min(FM_MAX_CHUNKS, (2 if B == 1 else 4) * (helpers + 1))
+        cols.width = (N + n_chunks - 1) // n_chunks
+        cols.width = (cols.width + COLUMN_ALIGN - 1) // COLUMN_ALIGN * COLUMN_ALIGN
+        if (act == ACT_SOFTMAX or <Py_ssize_t>B * K * N < MIN_SPLIT_WORK
+                or cols.width >= N):
+            _dense(inp, K, P + p.off[2 * l], N, P + p.off[2 * l + 1], z, a, N, B, K, N,
+                   act, <floating>p.alpha[l])
+        else:
+            cols.X, cols.W = <const char*>inp, <const char*>(P + p.off[2 * l])
+            cols.b, cols.Z, cols.A = <const char*>(P + p.off[2 * l + 1]), <char*>z, <char*>a
+            cols.B, cols.K, cols.N, cols.alpha = B, K, N, p.alpha[l]
+            cols.act = -act - 1 if floating is double else act
+            fm_run(&fm_the_pool, _columns_task, &cols, (N + cols.width - 1) // cols.width,
+                   helpers)
+        inp = a
+
+
+def helper_main():
+    """A helper thread's body: share forward passes until stop_helpers()."""
+    with nogil:
+        fm_helper_loop(&fm_the_pool)
+
+
+def helpers_running():
+    """How many helper threads are in their loop (0 where workers.h has no atomics)."""
+    return fm_the_pool.running
+
+
+def stop_helpers():
+    """Ask every helper thread to leave its loop (they notice within ~1 ms)."""
+    fm_the_pool.stop = 1
+
+
+def reset_helpers():
+    """After fork(): the child has none of the parent's threads."""
+    fm_the_pool.running = 0
+    fm_the_pool.busy = 0
+    fm_the_pool.stop = 0
+
+
+HAVE_HELPERS = bool(FM_HAVE_WORKERS)
+HAVE_OWN_SGEMM = bool(fm_sgemm_ok())
+cdef bint _own_sgemm = HAVE_OWN_SGEMM
+
+
+def use_own_sgemm(bint on):
+    """Inference forward passes in float32 use sgemm.h (on = True, where the CPU has
+    AVX-512) or the BLAS; returns the previous setting.  For tests and benchmarks."""
+    global _own_sgemm
+    before = _own_sgemm
+    _own_sgemm = on and HAVE_OWN_SGEMM
+    return before

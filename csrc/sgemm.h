@@ -1,0 +1,221 @@
+/* fastmlp's own float32 GEMM for the forward pass, on CPUs with AVX-512:
+ *
+ *     C(M×N) := A(M×K) · W(K×N) + b      (row-major, any leading dimensions)
+ *
+ * Why not the BLAS: a forward pass multiplies a modest batch by a weight matrix that
+ * the next call will read again.  OpenBLAS packs all of W into its own layout on every
+ * call, and its small-M kernels are slow (a 64×784 by 784×512 product ran at about 1.4×
+ * the time below); here W is read in place when every element is used by at most
+ * SMALL_M rows, and otherwise copied block by block (KC rows × 64 columns, 32 KB, the
+ * L1 cache) just before the rows use it, so that its rows do not collide in the cache
+ * (a row of W is 2 KB apart from the next one for N = 512); A is taken FM_MC rows at a
+ * time, which stay in L2 while every panel of W passes.  The bias is the accumulators'
+ * starting value.
+ *
+ * The micro-kernel: up to 6 rows × 64 columns of C in 24 zmm registers; per k, one row
+ * of the W block (4 loads), 6 broadcasts of A and 24 FMAs.  The last panel's columns
+ * (N not a multiple of 64) are masked.  fm_sgemm_ok() says whether the CPU runs it;
+ * where it does not (or the compiler is not GCC/Clang on x86-64), the callers use the
+ * BLAS.
+ */
+#ifndef FASTMLP_SGEMM_H
+#define FASTMLP_SGEMM_H
+
+#include <stddef.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define FM_HAVE_SGEMM 1
+#include <immintrin.h>
+
+#define FM_NR 64          /* columns per panel: 4 zmm */
+#define FM_MR 6           /* rows per micro-kernel call */
+#define FM_KC 128         /* rows of a packed W block: 128 × 64 floats = 32 KB */
+#define FM_SMALL_M 8      /* up to this many rows: W read in place */
+#define FM_MC 240         /* rows per block of A (a multiple of FM_MR) */
+
+#define FM_TARGET __attribute__((target("avx512f,fma")))
+
+#define FM_DECL(r) __m512 c##r##0, c##r##1, c##r##2, c##r##3;
+#define FM_INIT(r)                                                                \
+    if (first) {                                                                  \
+        c##r##0 = _mm512_maskz_loadu_ps(m0, b);                                   \
+        c##r##1 = _mm512_maskz_loadu_ps(m1, b + 16);                              \
+        c##r##2 = _mm512_maskz_loadu_ps(m2, b + 32);                              \
+        c##r##3 = _mm512_maskz_loadu_ps(m3, b + 48);                              \
+    } else {                                                                      \
+        const float *cr = C + (size_t)(r) * ldc;                                  \
+        c##r##0 = _mm512_maskz_loadu_ps(m0, cr);                                  \
+        c##r##1 = _mm512_maskz_loadu_ps(m1, cr + 16);                             \
+        c##r##2 = _mm512_maskz_loadu_ps(m2, cr + 32);                             \
+        c##r##3 = _mm512_maskz_loadu_ps(m3, cr + 48);                             \
+    }
+#define FM_FMA(r) {                                                               \
+        __m512 a = _mm512_set1_ps(A[(size_t)(r) * lda + k]);                      \
+        c##r##0 = _mm512_fmadd_ps(a, w0, c##r##0);                                \
+        c##r##1 = _mm512_fmadd_ps(a, w1, c##r##1);                                \
+        c##r##2 = _mm512_fmadd_ps(a, w2, c##r##2);                                \
+        c##r##3 = _mm512_fmadd_ps(a, w3, c##r##3); }
+#define FM_STORE(r) {                                                             \
+        float *cr = C + (size_t)(r) * ldc;                                        \
+        _mm512_mask_storeu_ps(cr, m0, c##r##0);                                   \
+        _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                              \
+        _mm512_mask_storeu_ps(cr + 32, m2, c##r##2);                              \
+        _mm512_mask_storeu_ps(cr + 48, m3, c##r##3); }
+/* masked loads: W's last panel may end before 64 columns (and before the buffer) */
+#define FM_LOADW                                                                  \
+        const float *w = W + (size_t)k * ldw;                                     \
+        __m512 w0 = _mm512_maskz_loadu_ps(m0, w);                                 \
+        __m512 w1 = _mm512_maskz_loadu_ps(m1, w + 16);                            \
+        __m512 w2 = _mm512_maskz_loadu_ps(m2, w + 32);                            \
+        __m512 w3 = _mm512_maskz_loadu_ps(m3, w + 48);
+
+#define FM_TILE(NAME, DECLS, INITS, FMAS, STORES)                                 \
+FM_TARGET static void NAME(int kc, const float *A, int lda, const float *W, int ldw, \
+                           float *C, int ldc, int first, const float *b,          \
+                           __mmask16 m0, __mmask16 m1, __mmask16 m2, __mmask16 m3) \
+{                                                                                 \
+    int k;                                                                        \
+    DECLS                                                                         \
+    INITS                                                                         \
+    for (k = 0; k < kc; k++) {                                                    \
+        FM_LOADW                                                                  \
+        FMAS                                                                      \
+    }                                                                             \
+    STORES                                                                        \
+}
+
+/* C[0:r, 0:64] := (first ? b : C) + A[0:r, 0:kc] · W[0:kc, 0:64], r = 1 .. 6 */
+FM_TILE(fm_tile1, FM_DECL(0), FM_INIT(0), FM_FMA(0), FM_STORE(0))
+FM_TILE(fm_tile2, FM_DECL(0) FM_DECL(1), FM_INIT(0) FM_INIT(1), FM_FMA(0) FM_FMA(1),
+        FM_STORE(0) FM_STORE(1))
+FM_TILE(fm_tile3, FM_DECL(0) FM_DECL(1) FM_DECL(2), FM_INIT(0) FM_INIT(1) FM_INIT(2),
+        FM_FMA(0) FM_FMA(1) FM_FMA(2), FM_STORE(0) FM_STORE(1) FM_STORE(2))
+FM_TILE(fm_tile4, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3),
+        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3),
+        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3),
+        FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3))
+FM_TILE(fm_tile5, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4),
+        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4),
+        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4),
+        FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4))
+FM_TILE(fm_tile6, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4) FM_DECL(5),
+        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4) FM_INIT(5),
+        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4) FM_FMA(5),
+        FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4) FM_STORE(5))
+
+typedef void (*fm_tile_fn)(int, const float *, int, const float *, int, float *, int, int,
+                           const float *, __mmask16, __mmask16, __mmask16, __mmask16);
+
+static inline __mmask16 fm_mask(int n)     /* the first n of 16 lanes, n clipped */
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* rows [0, M) of one 64-column panel, over the k range of W (already offset) */
+FM_TARGET static void fm_panel_rows(int M, int kc, const float *A, int lda, const float *W,
+                                    int ldw, float *C, int ldc, int first, const float *b,
+                                    int n)
+{
+    static const fm_tile_fn tiles[FM_MR + 1] = {0, fm_tile1, fm_tile2, fm_tile3, fm_tile4,
+                                                fm_tile5, fm_tile6};
+    __mmask16 m0 = fm_mask(n), m1 = fm_mask(n - 16), m2 = fm_mask(n - 32),
+              m3 = fm_mask(n - 48);
+    int i, r;
+    for (i = 0; i < M; i += r) {
+        r = M - i < FM_MR ? M - i : FM_MR;
+        tiles[r](kc, A + (size_t)i * lda, lda, W, ldw, C + (size_t)i * ldc, ldc, first, b,
+                 m0, m1, m2, m3);
+    }
+}
+
+/* P[k, 0:64] := W[k, 0:n] and zeros, for k < kc */
+FM_TARGET static void fm_pack(int kc, const float *W, int ldw, int n, float *P)
+{
+    __mmask16 m0 = fm_mask(n), m1 = fm_mask(n - 16), m2 = fm_mask(n - 32),
+              m3 = fm_mask(n - 48);
+    int k;
+    for (k = 0; k < kc; k++) {
+        const float *w = W + (size_t)k * ldw;
+        float *p = P + (size_t)FM_NR * k;
+        _mm512_store_ps(p, _mm512_maskz_loadu_ps(m0, w));
+        _mm512_store_ps(p + 16, _mm512_maskz_loadu_ps(m1, w + 16));
+        _mm512_store_ps(p + 32, _mm512_maskz_loadu_ps(m2, w + 32));
+        _mm512_store_ps(p + 48, _mm512_maskz_loadu_ps(m3, w + 48));
+    }
+}
+
+#define FM_16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
+                 X(12) X(13) X(14) X(15)
+#define FM_GV_DECL(v) __m512 g##v = _mm512_loadu_ps(b + 16 * (v));
+#define FM_GV_FMA(v) g##v = _mm512_fmadd_ps(a, _mm512_loadu_ps(w + 16 * (v)), g##v);
+#define FM_GV_STORE(v) _mm512_storeu_ps(y + 16 * (v), g##v);
+
+/* y[0:256] := b[0:256] + x · W[:, 0:256]: one row, 1 KB of every row of W in turn */
+FM_TARGET static void fm_gemv256(int K, const float *x, const float *W, int ldw,
+                                 const float *b, float *y)
+{
+    int k;
+    FM_16(FM_GV_DECL)
+    for (k = 0; k < K; k++) {
+        const float *w = W + (size_t)k * ldw;
+        __m512 a = _mm512_set1_ps(x[k]);
+        FM_16(FM_GV_FMA)
+    }
+    FM_16(FM_GV_STORE)
+}
+
+/* C := A · W + b (see the top of this file); M, N, K >= 1 */
+FM_TARGET static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda,
+                                    const float *W, int ldw, const float *b, float *C,
+                                    int ldc)
+{
+    float P[FM_KC * FM_NR] __attribute__((aligned(64)));
+    int i0, m, j, k0, kc, n;
+    if (M > FM_MC) {        /* row blocks that stay in L2 while every panel uses them */
+        for (i0 = 0; i0 < M; i0 += FM_MC) {
+            m = M - i0 < FM_MC ? M - i0 : FM_MC;
+            fm_sgemm_bias(m, N, K, A + (size_t)i0 * lda, lda, W, ldw, b,
+                          C + (size_t)i0 * ldc, ldc);
+        }
+        return;
+    }
+    j = 0;
+    if (M == 1)             /* one row: wide panels, each row of W read 1 KB at a time */
+        for (; j + 4 * FM_NR <= N; j += 4 * FM_NR)
+            fm_gemv256(K, A, W + j, ldw, b + j, C + j);
+    for (; j < N; j += FM_NR) {
+        n = N - j < FM_NR ? N - j : FM_NR;
+        if (M <= FM_SMALL_M) {
+            fm_panel_rows(M, K, A, lda, W + j, ldw, C + j, ldc, 1, b + j, n);
+            continue;
+        }
+        for (k0 = 0; k0 < K; k0 += FM_KC) {
+            kc = K - k0 < FM_KC ? K - k0 : FM_KC;
+            fm_pack(kc, W + (size_t)k0 * ldw + j, ldw, n, P);
+            fm_panel_rows(M, kc, A + k0, lda, P, FM_NR, C + j, ldc, k0 == 0, b + j, n);
+        }
+    }
+}
+
+static int fm_sgemm_ok(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    }
+    return ok;
+}
+
+#else
+#define FM_HAVE_SGEMM 0
+static int fm_sgemm_ok(void) { return 0; }
+static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const float *W,
+                          int ldw, const float *b, float *C, int ldc)
+{
+    (void)M; (void)N; (void)K; (void)A; (void)lda; (void)W; (void)ldw; (void)b;
+    (void)C; (void)ldc;
+}
+#endif
+
+#endif

@@ -1,0 +1,216 @@
+/* fastmlp's helper threads: one job at a time, cut into at most 32 chunks.
+ *
+ * The calling thread posts a job (a function, its context, the number of chunks) and
+ * then works on it itself, claiming chunks from the front; helper threads claim them
+ * from the back.  A chunk is claimed by clearing its bit in one 64-bit word that also
+ * carries the job's generation, with a compare-and-swap, so a helper that read an
+ * older job's function can never run one of a newer job's chunks.  The caller returns
+ * when every chunk is done.
+ *
+ * Nothing waits for a helper to start: when the helpers are asleep or absent (a forked
+ * child, a platform without these atomics), the caller claims every chunk and the job
+ * runs on one thread, at one-thread speed.  A helper can, though, be descheduled in the
+ * middle of a chunk when other processes keep the cores busy, and the caller then waits
+ * for it; a caller that waited longer than FM_LATE_NS and longer than its own share of
+ * the work runs the next 8, 16, ... 1024 jobs alone (then tries the helpers again; the
+ * count halves after FM_FORGIVE jobs in a row with helpers on time), so on a busy
+ * machine the jobs run at about one-thread speed.  With the helpers awake,
+ * the front-and-back claiming gives each thread the same chunks call after call, so
+ * each core keeps its share of a layer's weights in its own cache.
+ *
+ * The helper threads are started from Python (threading.Thread) and spend their whole
+ * life in fm_helper_loop without the GIL: they spin for a short while after each job
+ * (FM_SPIN_NS), then poll with growing sleeps (up to FM_SLEEP_MAX_NS).
+ */
+#ifndef FASTMLP_WORKERS_H
+#define FASTMLP_WORKERS_H
+
+#include <stdint.h>
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#define FM_HAVE_WORKERS 1
+#include <sched.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FM_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define FM_PAUSE() __asm__ __volatile__("yield")
+#else
+#define FM_PAUSE() ((void)0)
+#endif
+#else
+#define FM_HAVE_WORKERS 0
+#endif
+
+#define FM_MAX_CHUNKS 32
+#define FM_SPIN_NS 300000          /* spin this long after the last job */
+#define FM_SLEEP_MIN_NS 20000
+#define FM_SLEEP_MAX_NS 1000000
+#define FM_LATE_NS 20000           /* a wait this long for a helper is "late" */
+#define FM_BACKOFF_MAX 1024
+#define FM_FORGIVE 64
+
+typedef void (*fm_task)(void *ctx, int chunk);
+
+typedef struct {
+    uint64_t word;        /* generation << 32 | bits of the unclaimed chunks */
+    fm_task fn;
+    void *ctx;
+    int helpers_done;     /* chunks finished by helpers in this job */
+    int joined;           /* helpers that took part in this job */
+    int max_helpers;      /* how many may take part */
+    int busy;             /* a caller has a job posted */
+    int solo;             /* jobs still to run without helpers after a late one */
+    int backoff;          /* how many the next late helper costs */
+    int ontime;           /* jobs since the last late one in which helpers took part */
+    int running;          /* helper threads in fm_helper_loop */
+    int stop;
+} fm_pool;
+
+static fm_pool fm_the_pool;
+
+static inline int fm_claim(uint64_t *word, uint64_t seen, int chunk)
+{
+#if FM_HAVE_WORKERS
+    uint64_t want = seen & ~((uint64_t)1 << chunk);
+    return __atomic_compare_exchange_n(word, &seen, want, 0, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+#else
+    (void)word; (void)seen; (void)chunk;
+    return 0;
+#endif
+}
+
+#if FM_HAVE_WORKERS
+static inline int64_t fm_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static inline void fm_sleep_ns(int64_t ns)
+{
+    struct timespec t = {0, (long)ns};
+    nanosleep(&t, NULL);
+}
+#endif
+
+/* Run fn(ctx, c) for c in [0, n): on this thread and on up to max_helpers helpers. */
+static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
+{
+    int c;
+#if FM_HAVE_WORKERS
+    int mine = 0, expect = 0;
+    uint64_t w, bits, gen;
+    int64_t t0, t1, t2;
+    if (n > 1 && max_helpers > 0 && n <= FM_MAX_CHUNKS
+            && __atomic_load_n(&p->running, __ATOMIC_ACQUIRE) > 0
+            && (__atomic_load_n(&p->solo, __ATOMIC_RELAXED) <= 0
+                || __atomic_sub_fetch(&p->solo, 1, __ATOMIC_RELAXED) < 0)
+            && __atomic_compare_exchange_n(&p->busy, &expect, 1, 0, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED)) {
+        __atomic_store_n(&p->fn, fn, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->ctx, ctx, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->helpers_done, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->joined, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->max_helpers, max_helpers, __ATOMIC_RELAXED);
+        gen = (__atomic_load_n(&p->word, __ATOMIC_RELAXED) >> 32) + 1;
+        bits = ((uint64_t)1 << n) - 1;
+        __atomic_store_n(&p->word, (gen << 32) | bits, __ATOMIC_RELEASE);
+        t0 = fm_now_ns();
+        for (;;) {
+            w = __atomic_load_n(&p->word, __ATOMIC_ACQUIRE);
+            bits = w & 0xffffffffu;
+            if (!bits)
+                break;
+            c = __builtin_ctzll(bits);
+            if (fm_claim(&p->word, w, c)) {
+                fn(ctx, c);
+                mine++;
+            }
+        }
+        t1 = t2 = fm_now_ns();
+        while (__atomic_load_n(&p->helpers_done, __ATOMIC_ACQUIRE) < n - mine) {
+            FM_PAUSE();
+            t2 = fm_now_ns();
+        }
+        if (t2 - t1 > FM_LATE_NS && t2 - t1 > t1 - t0) {
+            p->backoff = p->backoff ? (p->backoff < FM_BACKOFF_MAX ? 2 * p->backoff
+                                                                   : FM_BACKOFF_MAX) : 8;
+            __atomic_store_n(&p->solo, p->backoff, __ATOMIC_RELAXED);
+            p->ontime = 0;
+        } else if (mine < n && ++p->ontime >= FM_FORGIVE && p->backoff) {
+            p->backoff /= 2;         /* helpers on time in FM_FORGIVE jobs in a row */
+            p->ontime = 0;
+        }
+        __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
+        return;
+    }
+#else
+    (void)p; (void)max_helpers;
+#endif
+    for (c = 0; c < n; c++)
+        fn(ctx, c);
+}
+
+
+/* A helper thread's whole life (called without the GIL; returns when p->stop). */
+static void fm_helper_loop(fm_pool *p)
+{
+#if FM_HAVE_WORKERS
+    uint64_t w, bits, gen, skipped = 0;
+    int64_t idle_since = fm_now_ns(), sleep_ns = FM_SLEEP_MIN_NS;
+    unsigned spins = 0;
+    int c;
+    fm_task fn;
+    void *ctx;
+    __atomic_fetch_add(&p->running, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        w = __atomic_load_n(&p->word, __ATOMIC_ACQUIRE);
+        bits = w & 0xffffffffu;
+        gen = w >> 32;
+        if (bits && gen != skipped) {
+            /* take part in this job only while it has room for one more helper */
+            if (__atomic_add_fetch(&p->joined, 1, __ATOMIC_ACQ_REL)
+                    > __atomic_load_n(&p->max_helpers, __ATOMIC_RELAXED)) {
+                skipped = gen;
+                continue;
+            }
+            fn = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);
+            ctx = __atomic_load_n(&p->ctx, __ATOMIC_RELAXED);
+            for (;;) {
+                /* the generation check inside fm_claim keeps fn/ctx those of w's job */
+                if (!bits || (w >> 32) != gen)
+                    break;
+                c = 63 - __builtin_clzll(bits);
+                if (fm_claim(&p->word, w, c)) {
+                    fn(ctx, c);
+                    __atomic_fetch_add(&p->helpers_done, 1, __ATOMIC_RELEASE);
+                }
+                w = __atomic_load_n(&p->word, __ATOMIC_ACQUIRE);
+                bits = w & 0xffffffffu;
+            }
+            skipped = gen;
+            idle_since = fm_now_ns();
+            sleep_ns = FM_SLEEP_MIN_NS;
+            continue;
+        }
+        /* yield, not pause: a thread of another process waiting for this core gets
+           it at once, and the caller's own thread is never kept waiting by a helper
+           that has nothing to do */
+        sched_yield();
+        if (++spins % 16 == 0 && fm_now_ns() - idle_since > FM_SPIN_NS) {
+            fm_sleep_ns(sleep_ns);
+            if (sleep_ns < FM_SLEEP_MAX_NS)
+                sleep_ns *= 2;
+        }
+    }
+    __atomic_fetch_sub(&p->running, 1, __ATOMIC_RELEASE);
+#else
+    (void)p;
+#endif
+}
+
+#endif

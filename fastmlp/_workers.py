@@ -1,0 +1,85 @@
+"""Helper threads for the inference forward pass (csrc/workers.h, _parallel_forward.pxi).
+
+forward/predict/predict_proba share their work between the calling thread and up to
+`helpers(n_threads)` helper threads, every BLAS call inside running on one thread: the
+batch is cut into row blocks, or (few rows) each layer's output columns, and whichever
+thread is free takes the next block.  A helper that is asleep or descheduled simply
+takes nothing, so a busy machine runs the pass at one-thread speed, never slower.
+
+The helpers are started on first use (one fewer than the usable cores, at most
+MAX_HELPERS), live without the GIL, spin for 0.3 ms after each pass and then sleep in
+growing steps up to 1 ms.  A forked child starts its own; they stop at exit.
+"""
+import atexit
+import contextlib
+import os
+import threading
+
+from . import _kernels, _threads
+
+MAX_HELPERS = 15
+
+_lock = threading.Lock()
+_started = 0
+_cores = None
+_UNCHANGED = contextlib.nullcontext()      # a context that sets nothing (reusable)
+
+
+def usable_cores():
+    """The cores this process may run on (read once, and again in a forked child)."""
+    global _cores
+    if _cores is None:
+        if hasattr(os, "sched_getaffinity"):
+            _cores = max(1, len(os.sched_getaffinity(0)))
+        else:
+            _cores = os.cpu_count() or 1
+    return _cores
+
+
+def helpers(n_threads=None):
+    """How many helper threads may take part in a forward pass: n_threads - 1 if
+    given, else the thread count of an enclosing call that fixed one (fit(n_threads=1)
+    keeps its evaluations on one thread), else every usable core but this one; never
+    more threads than usable cores."""
+    cores = usable_cores()
+    if n_threads is None:
+        n_threads = _threads.pinned() or cores
+    want = min(n_threads, cores, MAX_HELPERS + 1) - 1
+    if want <= 0 or not _kernels.HAVE_HELPERS:
+        return 0
+    if _started < want:
+        _start(want)
+    return min(want, _started)
+
+
+def blas_threads(mnk, helpers, n_threads=None):
+    """The BLAS thread count for a forward pass whose largest product has M·N·K = mnk
+    (a context): with helpers sharing the pass, each BLAS call in it runs on one thread
+    (which OpenBLAS does by itself for small products: then nothing is set)."""
+    if not helpers:
+        return _threads.limit(mnk, n_threads)
+    if mnk <= _threads.OPENBLAS_SINGLE:
+        return _UNCHANGED
+    return _threads.limit(mnk, 1)
+
+
+def _start(count):
+    global _started
+    with _lock:
+        while _started < count:
+            threading.Thread(target=_kernels.helper_main, name=f"fastmlp-helper-{_started}",
+                             daemon=True).start()
+            _started += 1
+
+
+def _after_fork_in_child():
+    global _started, _lock, _cores
+    _lock = threading.Lock()
+    _started = 0
+    _cores = None
+    _kernels.reset_helpers()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_kernels.stop_helpers)
