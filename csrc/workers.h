@@ -47,6 +47,7 @@
 #define FM_SPIN_NS 300000          /* spin this long after the last job */
 #define FM_SLEEP_MIN_NS 20000
 #define FM_SLEEP_MAX_NS 1000000
+#define FM_YIELD_EVERY 32        /* idle spins (pauses) between two yields */
 #define FM_LATE_NS 20000           /* a wait this long for a helper is "late" */
 #define FM_BACKOFF_MAX 1024
 #define FM_FORGIVE 64
@@ -197,11 +198,14 @@ static void fm_helper_loop(fm_pool *p)
             sleep_ns = FM_SLEEP_MIN_NS;
             continue;
         }
-        /* yield, not pause: a thread of another process waiting for this core gets
-           it at once, and the caller's own thread is never kept waiting by a helper
-           that has nothing to do */
-        sched_yield();
-        if (++spins % 16 == 0 && fm_now_ns() - idle_since > FM_SPIN_NS) {
+        /* mostly pause (a new job is seen within ~0.1 µs), every FM_YIELD_EVERY
+           spins a yield: a thread waiting for this core (another process's, or the
+           caller's own) gets it at once, not after this helper's time slice */
+        if (++spins % FM_YIELD_EVERY)
+            FM_PAUSE();
+        else
+            sched_yield();
+        if (spins % 64 == 0 && fm_now_ns() - idle_since > FM_SPIN_NS) {
             fm_sleep_ns(sleep_ns);
             if (sleep_ns < FM_SLEEP_MAX_NS)
                 sleep_ns *= 2;
