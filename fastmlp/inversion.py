@@ -135,9 +135,17 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     check_allocation(n_restarts * (8 * 26 * n_free + 8 * 4 * n_in + 16 * n_out)
                      + net._workspace_bytes(n_restarts),
                      f"invert with n_restarts={n_restarts}")
+    probed = None
     if method == "exact":
         from .exact.model import finite_box
         finite_box(lo, hi, fixed_mask, fixed_values)       # raises on an infinite bound
+        if exact_objective in ("feasible", "nearest"):
+            from .exact.solve import probe       # a proof before the search, if it is cheap
+            answer, probed = probe(net, goal, lo, hi, fixed_mask, fixed_values, time_limit)
+            if answer is not None and (answer.status == "unreachable" or
+                                       exact_objective == "feasible"):
+                return answer
+            time_limit = max(time_limit - probed.get("seconds", 0.0), 0.0)
     center, spread = ((net.scaler.mean, net.scaler.scale) if net.scaler is not None
                       else (np.zeros(n_in), np.ones(n_in)))
     if reg > 0 or exact_objective == "nearest":
@@ -211,7 +219,7 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     from .exact.solve import exact_invert
     return exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, result,
                         objective=exact_objective, x_ref=x_ref, spread=spread, norm=norm,
-                        time_limit=time_limit)
+                        time_limit=time_limit, probed=probed)
 
 
 def _exact_request(net, method, objective, norm, time_limit):

@@ -1,10 +1,14 @@
-"""Certified bounds on every pre-activation over an input box.
+"""Certified bounds on every pre-activation over an input box, or over many boxes at once.
 
-    interval(pl, lo, hi)    interval arithmetic, layer by layer
-    tighten(pl, lo, hi)     back-substitution (CROWN / DeepPoly): each neuron's z is
-                            written as a linear function of x through the layers below,
-                            every activation replaced by a linear lower or upper bound
-                            valid on its interval, and that function bounded on the box
+    interval(pl, lo, hi)        interval arithmetic, layer by layer
+    tighten(pl, lo, hi)         back-substitution (CROWN / DeepPoly): each neuron's z is
+                                written as a linear function of x through the layers below,
+                                every activation replaced by a linear lower or upper bound
+                                valid on its interval, and that function bounded on the box
+    relaxations(pl, lo, hi)     the same for a batch of boxes (lo, hi: (B, n_in)): every
+                                hidden layer's relaxation, for spec_bounds
+    spec_bounds(pl, relax, lo, hi, S, s0)   upper bounds on z_L @ S + s0 over each box,
+                                and the linear functions of x that give them
 
 A neuron whose interval does not contain 0 is stable: it is linear on the whole box and
 needs no binary variable; for the others the interval gives the big-M constants, so the
@@ -23,13 +27,16 @@ def interval(pl, lo, hi):
     out = []
     a_lo, a_hi = lo, hi
     for k, (W, b) in enumerate(zip(pl.Ws, pl.bs)):
-        Wp, Wn = np.maximum(W, 0), np.minimum(W, 0)
-        l = a_lo @ Wp + a_hi @ Wn + b
-        u = a_hi @ Wp + a_lo @ Wn + b
+        l, u = _affine_box(W, b, a_lo, a_hi)
         out.append((l, u))
         if k < len(pl.alphas):
             a_lo, a_hi = _activate(l, pl.alphas[k]), _activate(u, pl.alphas[k])
     return out
+
+
+def _affine_box(W, b, lo, hi):
+    Wp, Wn = np.maximum(W, 0), np.minimum(W, 0)
+    return lo @ Wp + hi @ Wn + b, hi @ Wp + lo @ Wn + b
 
 
 def _activate(z, alpha):
@@ -37,34 +44,44 @@ def _activate(z, alpha):
 
 
 def relaxation(l, u, alpha):
-    """Slopes and intercepts of the linear bounds λl z + μl <= σ(z) <= λu z + μu."""
-    lam_l = np.where(u <= 0, alpha, 1.0)
-    lam_u = lam_l.copy()
-    mu_l, mu_u = np.zeros_like(l), np.zeros_like(l)
+    """Slopes and intercepts of the linear bounds λl z <= σ(z) <= λu z + μu (any shape)."""
     unstable = (l < 0) & (u > 0)
-    if unstable.any():
-        lu, uu = l[unstable], u[unstable]
-        s = (uu - alpha * lu) / (uu - lu)
-        lam_u[unstable] = s
-        mu_u[unstable] = alpha * lu - s * lu
-        lam_l[unstable] = np.where(uu >= -lu, 1.0, alpha)
-    return lam_l, mu_l, lam_u, mu_u
+    stable_slope = np.where(u <= 0, alpha, 1.0)
+    width = np.where(unstable, u - l, 1.0)
+    chord = (u - alpha * l) / width
+    lam_u = np.where(unstable, chord, stable_slope)
+    mu_u = np.where(unstable, alpha * l - chord * l, 0.0)
+    lam_l = np.where(unstable, np.where(u >= -l, 1.0, alpha), stable_slope)
+    return lam_l, lam_u, mu_u
 
 
 def tighten(pl, lo, hi):
-    """Back-substitution bounds, intersected with interval arithmetic, layer by layer
-    (each layer's relaxation uses the tightened bounds of the layers below)."""
-    boxes = interval(pl, lo, hi)
-    relax = []
-    for k in range(len(pl.Ws)):
+    """Back-substitution bounds on one box, intersected with interval arithmetic."""
+    return [(l[0], u[0]) for l, u in _layer_bounds(pl, lo[None], hi[None])[0]]
+
+
+def relaxations(pl, lo, hi):
+    """Every hidden layer's relaxation over each box of a batch (lo, hi: (B, n_in))."""
+    return _layer_bounds(pl, lo, hi)[1]
+
+
+def _layer_bounds(pl, lo, hi):
+    """([(l_k, u_k)] for every layer, [relaxation of every hidden layer]), (B, n_k) each;
+    each layer's bounds use the relaxations of the layers below."""
+    boxes, relax = [], []
+    a_lo, a_hi = lo, hi
+    for k, (W, b) in enumerate(zip(pl.Ws, pl.bs)):
+        l, u = _affine_box(W, b, a_lo, a_hi)            # interval arithmetic
         if k > 0:
-            l, u = _back_substitute(pl, k, relax, lo, hi)
-            il, iu = boxes[k]
-            boxes[k] = (np.maximum(l, il), np.minimum(u, iu))
-        boxes[k] = _padded(*boxes[k])
+            up, _ = _back_substitute(pl, relax, lo, hi, W, b)
+            low, _ = _back_substitute(pl, relax, lo, hi, -W, -b)
+            l, u = np.maximum(l, -low), np.minimum(u, up)
+        l, u = _padded(l, u)
+        boxes.append((l, u))
         if k < len(pl.alphas):
-            relax.append(relaxation(*boxes[k], pl.alphas[k]))
-    return boxes
+            relax.append(relaxation(l, u, pl.alphas[k]))
+            a_lo, a_hi = _activate(l, pl.alphas[k]), _activate(u, pl.alphas[k])
+    return boxes, relax
 
 
 def _padded(l, u):
@@ -74,29 +91,31 @@ def _padded(l, u):
     return l - pad, u + pad
 
 
-def _back_substitute(pl, k, relax, lo, hi):
-    """Lower and upper bounds on z_k = a_{k-1} W_k + b_k over the box."""
-    bounds = []
-    for upper in (False, True):
-        C = pl.Ws[k]                     # z_k = a_{j} C + const, j = k-1 down to 0
-        const = pl.bs[k].copy()
-        for j in range(k - 1, -1, -1):
-            lam_l, mu_l, lam_u, mu_u = relax[j]
-            Cp, Cn = np.maximum(C, 0), np.minimum(C, 0)
-            if upper:                    # a positive coefficient takes a's upper bound
-                const = const + mu_u @ Cp + mu_l @ Cn
-                C = lam_u[:, None] * Cp + lam_l[:, None] * Cn
-            else:
-                const = const + mu_l @ Cp + mu_u @ Cn
-                C = lam_l[:, None] * Cp + lam_u[:, None] * Cn
-            const = const + pl.bs[j] @ C     # z_j = a_{j-1} W_j + b_j
-            C = pl.Ws[j] @ C
-        Cp, Cn = np.maximum(C, 0), np.minimum(C, 0)
-        if upper:
-            bounds.append(const + hi @ Cp + lo @ Cn)
-        else:
-            bounds.append(const + lo @ Cp + hi @ Cn)
-    return bounds
+def spec_bounds(pl, relax, lo, hi, S, s0):
+    """Upper bounds on z_L @ S + s0 (S: (n_out, m)) over each box: (upper (B, m) padded
+    like every bound here, C (B, n_in, m)): x @ C[b] + const is the linear upper bound
+    of each column on box b."""
+    up, C = _back_substitute(pl, relax, lo, hi, pl.Ws[-1] @ S, pl.bs[-1] @ S + s0)
+    return _padded(up, up)[1], C
+
+
+def _back_substitute(pl, relax, lo, hi, C, const):
+    """Upper bounds on a_{k-1} @ C + const over each box (k = len(relax) + 1, C (n_k, m)
+    for every box or (B, n_k, m)), and the final coefficients on x.  A lower bound is
+    minus the upper bound of -C, -const."""
+    B = lo.shape[0]
+    const = np.broadcast_to(const, (B, np.shape(C)[-1])).copy()
+    for j in range(len(relax) - 1, -1, -1):
+        lam_l, lam_u, mu_u = relax[j]
+        Cp, Cn = np.maximum(C, 0), np.minimum(C, 0)      # + takes a's upper bound
+        const += np.einsum("bn,bnm->bm", mu_u, np.broadcast_to(Cp, (B,) + Cp.shape[-2:]))
+        C = lam_u[:, :, None] * Cp + lam_l[:, :, None] * Cn
+        const += np.einsum("n,bnm->bm", pl.bs[j], C)     # a_{j} = σ(a_{j-1} W_j + b_j)
+        C = np.matmul(pl.Ws[j], C)
+    C = np.broadcast_to(C, (B,) + np.shape(C)[-2:])
+    Cp, Cn = np.maximum(C, 0), np.minimum(C, 0)
+    bound = (const + np.einsum("bi,bim->bm", hi, Cp) + np.einsum("bi,bim->bm", lo, Cn))
+    return bound, C
 
 
 def count_unstable(pl, boxes):

@@ -12,19 +12,52 @@ pass confirms ends a feasibility question at once, and its best score is a cutof
 a point from HiGHS that fails the check is polished by an LP on its linear piece
 (which is exact arithmetic away from the solver's tolerances) and checked again.
 """
+import time
+
 import numpy as np
 
 from ..inversion import InversionResult
+from .branch import PROBE_BOXES, branch_and_bound, hopeless, worth_trying
 from .goal import SLACK, Criterion
 from .model import Model, dual_bound, finite_box
 from .piecewise import forward64
 
 FEASIBLE, INFEASIBLE, TIME_LIMIT = 0, 2, 1           # scipy.optimize.milp statuses
 TIGHTENING_SHARE = 1 / 3
+BRANCH_SHARE = 1 / 4
+
+
+def probe(net, goal, lo, hi, fixed_mask, fixed_values, time_limit):
+    """Before the local search: PROBE_BOXES boxes of input-space branch and bound when
+    few inputs vary.  (an InversionResult, None): a proof or a witness; (None, stats):
+    undecided (stats["hopeless"]: the bounds are too loose for the rest to be tried)."""
+    lo, hi = finite_box(lo, hi, fixed_mask, fixed_values)
+    if not worth_trying(lo, hi):
+        return None, {"hopeless": True}
+    model = Model(net, lo, hi, time_limit)
+    crit = Criterion(goal, net.sizes[-1])
+    status, x = _branch(model, crit, PROBE_BOXES)
+    stats = {"hopeless": hopeless(model.branch), "seconds": model.stats["branch_seconds"]}
+    if status not in ("reached", "unreachable"):
+        return None, stats
+    x_best = model.branch["x_best"] if x is None else x
+    searched = _NoSearch(x_best, 2 * model.branch["boxes"])
+    if status == "reached":
+        return _reached_by_branch(model, goal, searched, x, crit), stats
+    return _unreachable(model, goal, searched, x_best, crit, _necessary(crit)), stats
+
+
+class _NoSearch:
+    """Stands for the local search when the probe answered before it ran."""
+    n_iter = 0
+
+    def __init__(self, x, n_evaluations):
+        self.x, self.n_evaluations = x, n_evaluations
 
 
 def exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, local, *, objective,
-                 x_ref, spread, norm, time_limit):
+                 x_ref, spread, norm, time_limit, probed=None):
+    """probed: probe()'s stats (None: no probe ran)."""
     lo, hi = finite_box(lo, hi, fixed_mask, fixed_values)
     crit = Criterion(goal, net.sizes[-1])
     X_local = np.array([x for x, _, _ in local.solutions])
@@ -38,6 +71,7 @@ def exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, local, *, objectiv
                        f"reached {crit.describe()}: found by the local search and confirmed "
                        f"by the float64 forward pass", None, None, {"solver": "local search"})
     model = Model(net, lo, hi, time_limit)
+    model.skip_branch = probed is not None and probed["hopeless"]
     if objective == "closest":
         return _closest(model, crit, goal, local, X_local[best], scores[best])
     if objective == "nearest":
@@ -48,6 +82,11 @@ def exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, local, *, objectiv
 # -- feasibility ------------------------------------------------------------------------
 
 def _feasible(model, crit, goal, local, x_best, s_best):
+    status, x = _branch(model, crit)
+    if status == "reached":
+        return _reached_by_branch(model, goal, local, x, crit)
+    if status == "unreachable":
+        return _unreachable(model, goal, local, x_best, crit, _necessary(crit))
     if crit.kind == "prob":
         # the necessary margin, relaxed by the slack: infeasible is a proof
         level = crit.necessary - SLACK * (1 + abs(crit.necessary))
@@ -76,6 +115,40 @@ def _feasible(model, crit, goal, local, x_best, s_best):
     why = ("the time limit ran out" if status == TIME_LIMIT else
            "the solver's point failed the forward-pass check")
     return _unknown(model, goal, local, x_best, crit, bound, why)
+
+
+def _branch(model, crit, max_boxes=None):
+    """Input-space branch and bound (fastmlp.exact.branch) within a quarter of the time
+    left, when few inputs vary and the probe did not find it hopeless: (status,
+    witness)."""
+    if getattr(model, "skip_branch", False) or not worth_trying(model.lo, model.hi):
+        return "skipped", None
+    t0 = time.perf_counter()
+    status, x, stats = branch_and_bound(model.net, model.pl, crit, model.lo, model.hi,
+                                        BRANCH_SHARE * model.remaining(), max_boxes)
+    model.branch = stats
+    model.stats["branch_boxes"] = stats["boxes"]
+    model.stats["branch_seconds"] = time.perf_counter() - t0
+    if status == "unreachable":
+        model.stats["proof"] = (f"input-space branch and bound: {stats['boxes']} boxes, "
+                                f"each ruled out by a certified bound")
+    return status, x
+
+
+def _reached_by_branch(model, goal, local, x, crit):
+    message = (f"reached {crit.describe()}: found by input-space branch and bound and "
+               f"confirmed by the float64 forward pass; {model.describe()}")
+    return _answer(model.net, goal, local, x, "reached", message, None, None, model.stats)
+
+
+def _necessary(crit):
+    """What branch_and_bound proved impossible."""
+    if crit.kind == "values":
+        return f"no input gives every specified output within {crit.tol:.6g} of its target"
+    if crit.kind == "margin":
+        return f"no input has logit margin >= {crit.margin:.6g} over every other class"
+    return (f"no input has logit margin >= {crit.necessary:.6g} over every other class, "
+            f"which probability {crit.q} needs")
 
 
 def _find(model, crit, level):
@@ -186,6 +259,8 @@ def _piece_best(model, crit, x_at):
 # -- nearest -------------------------------------------------------------------------------
 
 def _nearest(model, crit, goal, local, x_ref, spread, norm):
+    if _branch(model, crit)[0] == "unreachable":
+        return _unreachable(model, goal, local, None, crit, _necessary(crit))
     level = crit.asked()
     res = _Infeasible()
     if _tightened(model, lambda f, z: crit.add_target(f, z, level)):

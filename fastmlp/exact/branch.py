@@ -1,0 +1,131 @@
+"""Input-space branch and bound: a proof that no input reaches the goal, or a witness,
+without a MILP, for networks with few free inputs.
+
+The goal is first written as conditions c_j · z_L >= h_j that every input reaching it
+must meet (`necessary_rows`): for a target value t_k within tol, z_k >= t_k - tol and
+-z_k >= -(t_k + tol); for a logit margin m over class c, z_c - z_j >= m for every j ≠ c
+(for a probability, the margin it needs).  A box of inputs is then ruled out as soon as
+one condition fails on all of it, i.e. the certified upper bound of c_j · z_L on the box
+(fastmlp.exact.bounds.spec_bounds: back-substitution through the relaxed ReLUs, with the
+intermediate bounds recomputed for the box, so that they shrink with it) is below h_j.
+
+The boxes that stay are halved along the input whose range contributes most to the
+bound closest to ruling the box out (|coefficient| × width, for the condition with the
+smallest upper bound - h_j), a batch of boxes at a time, depth first so that memory
+stays small.  When no box is left, no input reaches the goal.  At each box, two points
+(its centre, and the corner that maximizes the linear bound of that condition) go
+through fastmlp's float64 forward pass, and a point that reaches the goal ends the
+search as a witness.
+
+The bounds loosen with the number of inputs that vary, so the search is tried only for
+up to MAX_FREE_INPUTS free inputs; it gives up (answer "open") after its time or box
+budget, or when after HOPELESS_AFTER boxes it has ruled out almost none (the bounds are
+too loose for this goal), and the MILP takes over.  fastmlp.invert tries PROBE_BOXES
+boxes before its local search (a proof on a small net costs milliseconds, less than the
+search), and the rest after it, unless the probe found the bounds hopeless.
+"""
+import time
+
+import numpy as np
+
+from .bounds import relaxations, spec_bounds
+from .piecewise import forward64
+
+MAX_FREE_INPUTS = 64
+BATCH = 256                 # boxes bounded at once
+MAX_BOXES = 200_000         # boxes waiting at most (memory: 2 · n_in floats each)
+PROBE_BOXES = 512           # the quick try before the local search
+HOPELESS_AFTER, HOPELESS_SHARE = 4096, 0.01    # this many boxes, < 1% ruled out: stop
+
+
+def necessary_rows(crit):
+    """(S, h): every input that reaches the goal has z_L @ S >= h (elementwise)."""
+    n = crit.n_out
+    if crit.kind == "values":
+        k = crit.specified
+        eye = np.eye(n)[:, k]
+        return (np.hstack([eye, -eye]),
+                np.concatenate([crit.t[k] - crit.tol, -(crit.t[k] + crit.tol)]))
+    others = np.delete(np.arange(n), crit.c)
+    S = np.zeros((n, others.size))
+    S[crit.c] = 1.0
+    S[others, np.arange(others.size)] = -1.0
+    level = crit.margin if crit.kind == "margin" else crit.necessary
+    return S, np.full(others.size, level)
+
+
+def branch_and_bound(net, pl, crit, lo, hi, budget, max_boxes=None):
+    """("unreachable", None, stats) when every box is ruled out; ("reached", x, stats)
+    with x confirmed by the forward pass; ("open", None, stats) when the budget (seconds,
+    and max_boxes bounded) ran out first.  lo, hi: the box (a fixed feature has lo = hi).
+    stats: boxes bounded, ruled out, and the best point seen ("x_best", by crit.score)."""
+    S, h = necessary_rows(crit)
+    t_end = time.perf_counter() + budget
+    stack_lo, stack_hi = [lo[None].astype(np.float64)], [hi[None].astype(np.float64)]
+    stats = {"boxes": 0, "ruled_out": 0, "x_best": 0.5 * (lo + hi), "best": None}
+    while True:
+        L, H = np.concatenate(stack_lo), np.concatenate(stack_hi)
+        if L.shape[0] == 0:
+            return "unreachable", None, stats
+        if (L.shape[0] > MAX_BOXES or time.perf_counter() > t_end or
+                (max_boxes is not None and stats["boxes"] >= max_boxes) or
+                (stats["boxes"] >= HOPELESS_AFTER and hopeless(stats))):
+            return "open", None, stats
+        L, H, stack_lo, stack_hi = L[-BATCH:], H[-BATCH:], [L[:-BATCH]], [H[:-BATCH]]
+        stats["boxes"] += L.shape[0]
+        up, C = spec_bounds(pl, relaxations(pl, L, H), L, H, S, -h)
+        alive = (up >= 0).all(axis=1)      # no condition ruled out on all of the box
+        stats["ruled_out"] += int(np.count_nonzero(~alive))
+        if not alive.any():
+            continue
+        L, H, up, C = L[alive], H[alive], up[alive], C[alive]
+        rows = np.arange(L.shape[0])
+        closest = up.argmin(axis=1)
+        coef = C[rows, :, closest]                                # (B, n_in)
+        corner = np.where(coef > 0, H, L)
+        candidates = np.concatenate([corner, 0.5 * (L + H)])
+        Z = forward64(net, candidates)
+        _keep_best(stats, crit, candidates, Z)
+        hit = np.flatnonzero(crit.ok(Z))
+        if hit.size:
+            return "reached", candidates[hit[0]], stats
+        dim = _split_dimension(coef, C, H - L)
+        if not (H[rows, dim] > L[rows, dim]).all():     # a box that is a point
+            return "open", None, stats
+        mid = 0.5 * (L[rows, dim] + H[rows, dim])
+        upper_lo, lower_hi = L.copy(), H.copy()
+        upper_lo[rows, dim] = mid
+        lower_hi[rows, dim] = mid
+        stack_lo += [L, upper_lo]
+        stack_hi += [lower_hi, H]
+
+
+def _split_dimension(coef, C, width):
+    """Per box, the input to halve: the largest |coefficient| × width in the bound
+    closest to ruling the box out; where that bound does not depend on x, in all the
+    bounds; where none does, the widest input."""
+    score = np.abs(coef) * width
+    flat = score.max(axis=1) <= 0
+    if flat.any():
+        score[flat] = np.abs(C[flat]).sum(axis=2) * width[flat]
+        flat = score.max(axis=1) <= 0
+        score[flat] = width[flat]
+    return score.argmax(axis=1)
+
+
+def _keep_best(stats, crit, X, Z):
+    score = crit.score(Z)
+    sign = 1.0 if crit.kind == "values" else -1.0      # smaller sign · score is better
+    i = int(np.argmin(sign * score))
+    if stats["best"] is None or sign * score[i] < sign * stats["best"]:
+        stats["best"], stats["x_best"] = float(score[i]), X[i].copy()
+
+
+def hopeless(stats):
+    """Whether the bounds are too loose for this goal: almost no box was ruled out."""
+    return stats["ruled_out"] < HOPELESS_SHARE * stats["boxes"]
+
+
+def worth_trying(lo, hi):
+    """Whether the search has a chance: few enough inputs vary."""
+    return np.count_nonzero(hi > lo) <= MAX_FREE_INPUTS
