@@ -77,14 +77,13 @@ def test_proofs_and_witnesses_match_brute_force(h, seed, sizes, act, alpha, scal
         status, _, stats = branch.branch_and_bound(
             net, pl, Criterion(values_goal(t, tol), sizes[-1]), lo, hi, budget=30)
         assert status == "unreachable", (k, stats)
-        t[k] = 0.5 * (mins[k] + maxs[k])                 # inside the range: reachable
-        status, x, _ = branch.branch_and_bound(
+        t[k] = mins[k] + 0.7 * (maxs[k] - mins[k])      # inside the range: reachable,
+        status, x, _ = branch.branch_and_bound(         # and bracketed by two points
             net, pl, Criterion(values_goal(t, tol), sizes[-1]), lo, hi, budget=2)
-        assert status != "unreachable"
-        if status == "reached":
-            assert np.all(x >= lo) and np.all(x <= hi)
-            _, As = np_logits(h, net, x)
-            assert abs(As[-1][0, k] - t[k]) <= tol
+        assert status == "reached"
+        assert np.all(x >= lo) and np.all(x <= hi)
+        _, As = np_logits(h, net, x)
+        assert abs(As[-1][0, k] - t[k]) <= tol
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

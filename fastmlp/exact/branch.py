@@ -12,10 +12,12 @@ intermediate bounds recomputed for the box, so that they shrink with it) is belo
 The boxes that stay are halved along the input whose range contributes most to the
 bound closest to ruling the box out (|coefficient| × width, for the condition with the
 smallest upper bound - h_j), a batch of boxes at a time, depth first so that memory
-stays small.  When no box is left, no input reaches the goal.  At each box, two points
-(its centre, and the corner that maximizes the linear bound of that condition) go
-through fastmlp's float64 forward pass, and a point that reaches the goal ends the
-search as a witness.
+stays small.  When no box is left, no input reaches the goal.  At each box, three points
+(its centre, and the corners that maximize and minimize the linear bound of that
+condition) go through fastmlp's float64 forward pass, and a point that reaches the goal
+ends the search as a witness.  For a target on one output, two points whose outputs lie
+on either side of it are enough: bisection on the segment between them finds a witness
+(SAMPLES random points of the box start the search for such a pair).
 
 The bounds loosen with the number of inputs that vary, so the search is tried only for
 up to MAX_FREE_INPUTS free inputs; it gives up (answer "open") after its time or box
@@ -36,6 +38,8 @@ BATCH = 256                 # boxes bounded at once
 MAX_BOXES = 200_000         # boxes waiting at most (memory: 2 · n_in floats each)
 PROBE_BOXES = 512           # the quick try before the local search
 HOPELESS_AFTER, HOPELESS_SHARE = 4096, 0.01    # this many boxes, < 1% ruled out: stop
+SAMPLES = 64                # random points to start a one-output bracket with
+BISECTIONS = 12             # rounds of 32 segments each: down to 2^-60 of the segment
 
 
 def necessary_rows(crit):
@@ -63,6 +67,11 @@ def branch_and_bound(net, pl, crit, lo, hi, budget, max_boxes=None):
     t_end = time.perf_counter() + budget
     stack_lo, stack_hi = [lo[None].astype(np.float64)], [hi[None].astype(np.float64)]
     stats = {"boxes": 0, "ruled_out": 0, "x_best": 0.5 * (lo + hi), "best": None}
+    if crit.kind == "values" and crit.specified.size == 1:     # points to bracket t with
+        X = lo + np.random.default_rng(0).random((SAMPLES, lo.size)) * (hi - lo)
+        x = _bracket(net, crit, stats, X, forward64(net, X), lo, hi)
+        if x is not None:
+            return "reached", x, stats
     while True:
         L, H = np.concatenate(stack_lo), np.concatenate(stack_hi)
         if L.shape[0] == 0:
@@ -82,13 +91,16 @@ def branch_and_bound(net, pl, crit, lo, hi, budget, max_boxes=None):
         rows = np.arange(L.shape[0])
         closest = up.argmin(axis=1)
         coef = C[rows, :, closest]                                # (B, n_in)
-        corner = np.where(coef > 0, H, L)
-        candidates = np.concatenate([corner, 0.5 * (L + H)])
+        candidates = np.concatenate([np.where(coef > 0, H, L), np.where(coef > 0, L, H),
+                                     0.5 * (L + H)])
         Z = forward64(net, candidates)
         _keep_best(stats, crit, candidates, Z)
         hit = np.flatnonzero(crit.ok(Z))
         if hit.size:
             return "reached", candidates[hit[0]], stats
+        x = _bracket(net, crit, stats, candidates, Z, lo, hi)
+        if x is not None:
+            return "reached", x, stats
         dim = _split_dimension(coef, C, H - L)
         if not (H[rows, dim] > L[rows, dim]).all():     # a box that is a point
             return "open", None, stats
@@ -98,6 +110,36 @@ def branch_and_bound(net, pl, crit, lo, hi, budget, max_boxes=None):
         lower_hi[rows, dim] = mid
         stack_lo += [L, upper_lo]
         stack_hi += [lower_hi, H]
+
+
+def _bracket(net, crit, stats, X, Z, lo, hi):
+    """A target on ONE output: once two points seen have outputs on either side of it,
+    the point between them that reaches it, by bisection on the segment (the network is
+    continuous); None until then."""
+    if crit.kind != "values" or crit.specified.size != 1:
+        return None
+    k = crit.specified[0]
+    for side, i in (("below", np.argmin(Z[:, k])), ("above", np.argmax(Z[:, k]))):
+        seen = stats.get(side)
+        if seen is None or (Z[i, k] < seen[0] if side == "below" else Z[i, k] > seen[0]):
+            stats[side] = (Z[i, k], X[i].copy())
+    if not stats["below"][0] <= crit.t[k] <= stats["above"][0]:
+        return None
+    a, b = stats["below"][1], stats["above"][1]
+    s_lo, s_hi = 0.0, 1.0
+    for _ in range(BISECTIONS):
+        s = np.linspace(s_lo, s_hi, 33)
+        P = np.clip(a + s[:, None] * (b - a), lo, hi)
+        Zs = forward64(net, P)
+        ok = np.flatnonzero(crit.ok(Zs))
+        if ok.size:
+            return P[ok[0]]
+        above = Zs[:, k] >= crit.t[k]
+        change = np.flatnonzero(above[:-1] != above[1:])
+        if not change.size:
+            return None
+        s_lo, s_hi = s[change[0]], s[change[0] + 1]
+    return None
 
 
 def _split_dimension(coef, C, width):
