@@ -88,7 +88,9 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
         toward x_ref (default x0, else the training mean), in units of the training
         spread (the scaler's, if any).
     n_restarts: starting points, all optimized as one batch: x0 (if given), then the
-        rows of `starts` (e.g. training samples), then random points within the bounds.
+        rows of `starts` (e.g. training samples), then (method="exact") the corners of
+        the box that maximize the target's certified linear bounds, then random points
+        within the bounds.
     max_iter, tol, gtol: per restart, the iteration limit, the relative decrease of
         the objective below which it stops, and the projected-gradient size at which
         it stops.  A class search stops each restart as soon as it reaches min_prob.
@@ -139,19 +141,21 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     if method == "exact":
         from .exact.model import finite_box
         finite_box(lo, hi, fixed_mask, fixed_values)       # raises on an infinite bound
-        if exact_objective in ("feasible", "nearest"):
-            from .exact.solve import probe       # a proof before the search, if it is cheap
-            answer, probed = probe(net, goal, lo, hi, fixed_mask, fixed_values, time_limit)
-            if answer is not None and (answer.status == "unreachable" or
-                                       exact_objective == "feasible"):
-                return answer
-            time_limit = max(time_limit - probed.get("seconds", 0.0), 0.0)
+        from .exact.solve import probe    # a proof before the search if it is cheap,
+        answer, probed = probe(                  # and starting points for the search
+            net, goal, lo, hi, fixed_mask, fixed_values, time_limit,
+            search=exact_objective in ("feasible", "nearest"))
+        if answer is not None and (answer.status == "unreachable" or
+                                   exact_objective == "feasible"):
+            return answer
+        time_limit = max(time_limit - probed["seconds"], 0.0)
     center, spread = ((net.scaler.mean, net.scaler.scale) if net.scaler is not None
                       else (np.zeros(n_in), np.ones(n_in)))
     if reg > 0 or exact_objective == "nearest":
         x_ref = _reference(net, x_ref, x0, n_in)
 
-    X = _starts(net, n_restarts, x0, starts, lo, hi, rng)       # (R, n_in), user units
+    X = _starts(net, n_restarts, x0, starts, lo, hi, rng,       # (R, n_in), user units
+                None if probed is None else probed["starts"])
     X[:, fixed_mask] = fixed_values[fixed_mask]
 
     # The search runs in the network's standardized units, where the search variables
@@ -485,8 +489,9 @@ def _reference(net, x_ref, x0, n_in):
     return net.scaler.mean if net.scaler is not None else np.zeros(n_in)
 
 
-def _starts(net, n_restarts, x0, starts, lo, hi, rng):
-    """n_restarts starting rows: x0, the rows of `starts`, then random points."""
+def _starts(net, n_restarts, x0, starts, lo, hi, rng, corners=None):
+    """n_restarts starting rows: x0, the rows of `starts`, the exact method's `corners`
+    (fastmlp.exact.branch.bound_corners), then random points."""
     n_in = net.sizes[0]
     rows = [] if x0 is None else [x0]
     if starts is not None:
@@ -496,6 +501,8 @@ def _starts(net, n_restarts, x0, starts, lo, hi, rng):
         if not np.all(np.isfinite(S)):
             raise ValueError("starts contains NaN or infinity")
         rows += list(S[: n_restarts - len(rows)])
+    if corners is not None:
+        rows += list(corners[: n_restarts - len(rows)])
     n_random = n_restarts - len(rows)
     if n_random > 0:
         center = (net.scaler.mean if net.scaler is not None else

@@ -154,3 +154,24 @@ def test_loose_bounds_hand_over_to_the_milp():
     assert branch.hopeless(stats)
     assert branch.worth_trying(np.zeros(64), np.ones(64))
     assert not branch.worth_trying(np.zeros(65), np.ones(65))
+
+
+def test_bound_corners_start_the_search_where_random_starts_are_dead(h):
+    """Class 1 wins only near the all-ones corner of [0, 1]^100 (z_1 = 100 relu(Σx -
+    99.5) - 1, z_0 = 0): random starts sit where the ReLU is off and the gradient is 0,
+    so the plain local search fails; the corner that maximizes the certified linear
+    bound of z_1 - z_0 is that corner, and the search started there succeeds (100
+    inputs: no branch and bound, the MILP is not needed)."""
+    net = Network([100, 1, 2], "relu", "cross_entropy", dtype=np.float64, seed=0)
+    net.layers[0].W = np.ones((100, 1))
+    net.layers[0].b = np.array([-99.5])
+    net.layers[1].W = np.array([[0.0, 100.0]])
+    net.layers[1].b = np.array([0.0, -1.0])
+    local = invert(net, class_index=1, objective="margin", margin=1.0, bounds=(0, 1), seed=0)
+    assert local.status == "unknown"
+    r = invert(net, class_index=1, objective="margin", margin=1.0, bounds=(0, 1),
+               method="exact", seed=0)
+    assert r.status == "reached" and r.stats["solver"] == "local search", r.message
+    Zs, _ = np_logits(h, net, r.x)
+    assert Zs[-1][0, 1] - Zs[-1][0, 0] >= 1.0
+    assert r.x.sum() >= 99.52 and np.all((r.x >= 0) & (r.x <= 1))

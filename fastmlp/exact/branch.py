@@ -58,6 +58,17 @@ def necessary_rows(crit):
     return S, np.full(others.size, level)
 
 
+def bound_corners(pl, crit, lo, hi):
+    """(k, n_in): for each condition of the goal, the corner of the box that maximizes
+    its linear upper bound (one back-substitution over the whole box).  On a ReLU net
+    these are often near the best inputs there are, like a signed-gradient step to the
+    edge of the box: fastmlp.invert starts part of its local search from them."""
+    S, h = necessary_rows(crit)
+    L, H = lo[None].astype(np.float64), hi[None].astype(np.float64)
+    _, C = spec_bounds(pl, relaxations(pl, L, H), L, H, S, -h)
+    return np.where(C[0].T > 0, H, L)
+
+
 def branch_and_bound(net, pl, crit, lo, hi, budget, max_boxes=None):
     """("unreachable", None, stats) when every box is ruled out; ("reached", x, stats)
     with x confirmed by the forward pass; ("open", None, stats) when the budget (seconds,

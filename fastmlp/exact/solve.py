@@ -17,27 +17,31 @@ import time
 import numpy as np
 
 from ..inversion import InversionResult
-from .branch import PROBE_BOXES, branch_and_bound, hopeless, worth_trying
+from .branch import PROBE_BOXES, bound_corners, branch_and_bound, hopeless, worth_trying
 from .goal import SLACK, Criterion
 from .model import Model, dual_bound, finite_box
-from .piecewise import forward64
+from .piecewise import forward64, piecewise_linear
 
 FEASIBLE, INFEASIBLE, TIME_LIMIT = 0, 2, 1           # scipy.optimize.milp statuses
 TIGHTENING_SHARE = 1 / 3
 BRANCH_SHARE = 1 / 4
 
 
-def probe(net, goal, lo, hi, fixed_mask, fixed_values, time_limit):
-    """Before the local search: PROBE_BOXES boxes of input-space branch and bound when
-    few inputs vary.  (an InversionResult, None): a proof or a witness; (None, stats):
+def probe(net, goal, lo, hi, fixed_mask, fixed_values, time_limit, search=True):
+    """Before the local search.  Always: stats["starts"], the corners of the box that
+    maximize the linear bounds of the goal's conditions (starting points for the local
+    search).  With search, when few inputs vary: PROBE_BOXES boxes of input-space branch
+    and bound.  (an InversionResult, stats): a proof or a witness; (None, stats):
     undecided (stats["hopeless"]: the bounds are too loose for the rest to be tried)."""
     lo, hi = finite_box(lo, hi, fixed_mask, fixed_values)
-    if not worth_trying(lo, hi):
-        return None, {"hopeless": True}
-    model = Model(net, lo, hi, time_limit)
     crit = Criterion(goal, net.sizes[-1])
+    stats = {"hopeless": True, "seconds": 0.0,
+             "starts": bound_corners(piecewise_linear(net), crit, lo, hi)}
+    if not (search and worth_trying(lo, hi)):
+        return None, stats
+    model = Model(net, lo, hi, time_limit)
     status, x = _branch(model, crit, PROBE_BOXES)
-    stats = {"hopeless": hopeless(model.branch), "seconds": model.stats["branch_seconds"]}
+    stats.update(hopeless=hopeless(model.branch), seconds=model.stats["branch_seconds"])
     if status not in ("reached", "unreachable"):
         return None, stats
     x_best = model.branch["x_best"] if x is None else x
