@@ -248,10 +248,31 @@ def cpu_model(simd=True):
     return f"{model} ({', '.join(found) or 'no AVX2'})"
 
 
-def cpu_line(monitor=None, simd=True):
-    """The header's "CPU: ..." line: model, core counts, load, other processes' use now."""
+def cpu_line(monitor=None, simd=True, blas=True):
+    """The header's "CPU: ..." line: model, core counts, load, other processes' use now;
+    with `blas`, a second line: blas_line()."""
     monitor = monitor or MONITOR
     aff = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    return (f"CPU: {cpu_model(simd)}; os.cpu_count() = {os.cpu_count()}, usable = {aff}; "
+    line = (f"CPU: {cpu_model(simd)}; os.cpu_count() = {os.cpu_count()}, usable = {aff}; "
             f"load average {os.getloadavg()[0]:.2f}; other processes now use "
             f"{monitor.sample():.2f} cores")
+    return f"{line}\n{blas_line()}" if blas else line
+
+
+def blas_line():
+    """fastmlp's BLAS (scipy's OpenBLAS): the core type it picked, its thread pool, and
+    fastmlp's rule for one thread (imports fastmlp and threadpoolctl only when called)."""
+    try:
+        from fastmlp import _threads
+        pool = _threads._api[2] if _threads.available() else "?"
+        rule = f"one thread below M·N·K = {_threads.SMALL_GEMM:,} (fastmlp._threads)"
+    except ImportError:
+        pool, rule = "?", "fastmlp not importable"
+    try:
+        from threadpoolctl import threadpool_info
+        libs = [lib for lib in threadpool_info() if "scipy" in lib.get("filepath", "")]
+    except ImportError:
+        libs = []
+    core = libs[0].get("architecture", "?") if libs else "? (threadpoolctl not installed)"
+    return (f"BLAS: scipy's OpenBLAS, core {core}, pool of {pool} threads, {rule}; "
+            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")

@@ -19,33 +19,17 @@ Timing as bench/step.py (bench/_common.measure): interleaved rounds of blocks, a
 before each block, min over the quiet blocks; ratios are contender / fastmlp from the
 same run (> 1: fastmlp faster).  Results are checked against each other first.
 """
-import os
 import sys
 import time
 
 import numpy as np
 
 import fastmlp
-from fastmlp import _threads
 from _common import (Contender, contended, cpu_line, fmt_ratio, fmt_time, measure,
                      section, table)
 
 NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
 BATCHES = [1, 64, 10000]
-
-
-def blas_line():
-    """scipy's BLAS (fastmlp's): core type and thread count."""
-    try:
-        from threadpoolctl import threadpool_info
-        libs = [l for l in threadpool_info() if "scipy.libs" in l.get("filepath", "")]
-    except ImportError:
-        libs = []
-    core = libs[0].get("architecture", "?") if libs else "?"
-    return (f"fastmlp's BLAS (scipy's OpenBLAS): core {core}, pool of "
-            f"{_threads._api[2] if _threads.available() else '?'} threads, one thread "
-            f"below M·N·K = {_threads.SMALL_GEMM:,} (fastmlp._threads); "
-            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
 
 
 def contenders(net, X):
@@ -94,7 +78,6 @@ def main(argv=None):
     print(f"fastmlp predict benchmark{' (--quick)' if quick else ''}   "
           f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(cpu_line())
-    print(blas_line())
     versions = []
     for mod in ("onnxruntime", "torch", "jax"):
         try:
