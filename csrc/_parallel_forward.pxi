@@ -14,6 +14,7 @@
 
 cdef extern from "sgemm.h" nogil:
     int fm_sgemm_ok()
+    int fm_sgemm_isa()
     void fm_sgemm_bias(int M, int N, int K, const float* A, int lda, const float* W,
                        int ldw, const float* b, float* C, int ldc)
 
@@ -33,7 +34,10 @@ cdef enum:
     ROW_BLOCK = 128         # rows per block when the batch is cut into rows
     COLUMN_ALIGN = 64       # column blocks are whole panels of sgemm.h
     MIN_SPLIT_WORK = 32768  # K·N·B below this: a layer is not worth sharing
-    OWN_SGEMM_ROWS = 128    # sgemm.h up to this many rows, the BLAS above
+    OWN_SGEMM_ROWS = 128    # sgemm.h up to this many rows, the BLAS above (AVX-512)
+    OWN_SGEMM_ROWS_AVX2 = 320   # the same for sgemm_avx2.h (Zen 3, one thread, own /
+                                # BLAS time per layer: 0.49-0.99 at 313 rows, the
+                                # 784x512 layer 1.04 at 512 rows)
 
 
 ctypedef struct _Columns:   # one layer, its output columns cut into blocks
@@ -55,25 +59,35 @@ ctypedef struct _Rows:      # the whole network, the batch cut into row blocks
     bint logits, f64
 
 
+cdef void _affine(const floating* X, int ldx, const floating* W, int ldw,
+                  const floating* b, floating* Z, int ldz, int B, int K, int n,
+                  bint own) noexcept nogil:
+    """Z[:, :n] := X @ W[:, :n] + b[:n] by sgemm.h (own: float32, fm_sgemm_ok()) or
+    the BLAS (one thread; rows of X, W, Z are ldx, ldw, ldz apart)."""
+    cdef Py_ssize_t i, j
+    cdef floating* z
+    if floating is float and own:
+        fm_sgemm_bias(B, n, K, X, ldx, W, ldw, b, Z, ldz)
+        return
+    if B == 1:
+        _gemv_rowvec_ld(K, n, <floating>1, X, W, ldw, <floating>0, Z)
+    else:
+        _gemm(c'n', c'n', B, n, K, <floating>1, X, ldx, W, ldw, <floating>0, Z, ldz)
+    for i in range(B):
+        z = Z + i * ldz
+        for j in range(n):
+            z[j] += b[j]
+
+
 cdef void _dense(const floating* X, int ldx, const floating* W, int ldw,
                  const floating* b, floating* Z, floating* A, int ldz, int B, int K,
                  int n, int act, floating alpha) noexcept nogil:
     """Z[:, :n] := X @ W[:, :n] + b[:n] ;  A[:, :n] := act(Z[:, :n])  (one thread;
-    rows of X, W, Z/A are ldx, ldw, ldz apart).  float32 on an AVX-512 CPU, up to
-    OWN_SGEMM_ROWS rows: sgemm.h (faster than OpenBLAS there; not on larger blocks)."""
-    cdef Py_ssize_t i, j
-    cdef floating* z
-    if floating is float and _own_sgemm and B <= OWN_SGEMM_ROWS:
-        fm_sgemm_bias(B, n, K, X, ldx, W, ldw, b, Z, ldz)
-    else:
-        if B == 1:
-            _gemv_rowvec_ld(K, n, <floating>1, X, W, ldw, <floating>0, Z)
-        else:
-            _gemm(c'n', c'n', B, n, K, <floating>1, X, ldx, W, ldw, <floating>0, Z, ldz)
-        for i in range(B):
-            z = Z + i * ldz
-            for j in range(n):
-                z[j] += b[j]
+    rows of X, W, Z/A are ldx, ldw, ldz apart).  float32 on an AVX-512 or AVX2 CPU, up
+    to _own_sgemm_rows rows: sgemm.h (faster than OpenBLAS there; not on larger
+    blocks)."""
+    cdef Py_ssize_t i
+    _affine(X, ldx, W, ldw, b, Z, ldz, B, K, n, _own_sgemm and B <= _own_sgemm_rows)
     if act != ACT_IDENTITY or A != Z:
         for i in range(B):
             _act_row(Z + i * ldz, A + i * ldz, n, act, alpha)
@@ -180,13 +194,39 @@ def reset_helpers():
 
 HAVE_HELPERS = bool(FM_HAVE_WORKERS)
 HAVE_OWN_SGEMM = bool(fm_sgemm_ok())
+OWN_SGEMM_ISA = {512: "avx512", 2: "avx2"}.get(fm_sgemm_isa(), "")
 cdef bint _own_sgemm = HAVE_OWN_SGEMM
+cdef int _own_sgemm_rows = OWN_SGEMM_ROWS_AVX2 if fm_sgemm_isa() == 2 else OWN_SGEMM_ROWS
 
 
 def use_own_sgemm(bint on):
     """Inference forward passes in float32 use sgemm.h (on = True, where the CPU has
-    AVX-512) or the BLAS; returns the previous setting.  For tests and benchmarks."""
+    AVX-512, or AVX2 and FMA) or the BLAS; returns the previous setting.  For tests
+    and benchmarks."""
     global _own_sgemm
     before = _own_sgemm
     _own_sgemm = on and HAVE_OWN_SGEMM
     return before
+
+
+def sgemm_bias(float[:, :] X, float[:, :] W, float[:] b, float[:, :] Z, bint own,
+               int repeat=1):
+    """Z := X @ W + b, `repeat` times, by sgemm.h (own) or the BLAS and a bias loop;
+    rows may be strided, columns must be contiguous.  For tests and benchmarks."""
+    cdef int B = <int>X.shape[0], K = <int>X.shape[1], N = <int>W.shape[1], t
+    if W.shape[0] != K or Z.shape[0] != B or Z.shape[1] != N or b.shape[0] != N:
+        raise ValueError("shapes do not match")
+    if B < 1 or K < 1 or N < 1:
+        raise ValueError("empty")
+    if (X.strides[1] != sizeof(float) or W.strides[1] != sizeof(float)
+            or Z.strides[1] != sizeof(float) or b.strides[0] != sizeof(float)
+            or X.strides[0] % sizeof(float) or W.strides[0] % sizeof(float)
+            or Z.strides[0] % sizeof(float)):
+        raise ValueError("columns must be contiguous, rows whole floats apart")
+    if own and not HAVE_OWN_SGEMM:
+        raise RuntimeError("this CPU has neither AVX-512 nor AVX2 with FMA")
+    cdef int ldx = <int>(X.strides[0] // sizeof(float)), ldw = <int>(W.strides[0] // sizeof(float))
+    cdef int ldz = <int>(Z.strides[0] // sizeof(float))
+    with nogil:
+        for t in range(repeat):
+            _affine(&X[0, 0], ldx, &W[0, 0], ldw, &b[0], &Z[0, 0], ldz, B, K, N, own)

@@ -1,4 +1,4 @@
-/* fastmlp's own float32 GEMM for the forward pass, on CPUs with AVX-512:
+/* fastmlp's own float32 GEMM for the forward pass, on CPUs with AVX-512 (or AVX2):
  *
  *     C(M×N) := A(M×K) · W(K×N) + b      (row-major, any leading dimensions)
  *
@@ -14,9 +14,12 @@
  *
  * The micro-kernel: up to 6 rows × 64 columns of C in 24 zmm registers; per k, one row
  * of the W block (4 loads), 6 broadcasts of A and 24 FMAs.  The last panel's columns
- * (N not a multiple of 64) are masked.  fm_sgemm_ok() says whether the CPU runs it;
- * where it does not (or the compiler is not GCC/Clang on x86-64), the callers use the
- * BLAS.
+ * (N not a multiple of 64) are masked.
+ *
+ * CPUs with AVX2 and FMA but no AVX-512 run sgemm_avx2.h instead (fm_sgemm_bias picks
+ * at run time; fm_sgemm_isa() says which).  fm_sgemm_ok() says whether the CPU runs
+ * either; where it does not (or the compiler is not GCC/Clang on x86-64), the callers
+ * use the BLAS.
  */
 #ifndef FASTMLP_SGEMM_H
 #define FASTMLP_SGEMM_H
@@ -165,17 +168,17 @@ FM_TARGET static void fm_gemv256(int K, const float *x, const float *W, int ldw,
 }
 
 /* C := A · W + b (see the top of this file); M, N, K >= 1 */
-FM_TARGET static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda,
-                                    const float *W, int ldw, const float *b, float *C,
-                                    int ldc)
+FM_TARGET static void fm_sgemm_bias512(int M, int N, int K, const float *A, int lda,
+                                       const float *W, int ldw, const float *b, float *C,
+                                       int ldc)
 {
     float P[FM_KC * FM_NR] __attribute__((aligned(64)));
     int i0, m, j, k0, kc, n;
     if (M > FM_MC) {        /* row blocks that stay in L2 while every panel uses them */
         for (i0 = 0; i0 < M; i0 += FM_MC) {
             m = M - i0 < FM_MC ? M - i0 : FM_MC;
-            fm_sgemm_bias(m, N, K, A + (size_t)i0 * lda, lda, W, ldw, b,
-                          C + (size_t)i0 * ldc, ldc);
+            fm_sgemm_bias512(m, N, K, A + (size_t)i0 * lda, lda, W, ldw, b,
+                             C + (size_t)i0 * ldc, ldc);
         }
         return;
     }
@@ -197,18 +200,37 @@ FM_TARGET static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda
     }
 }
 
-static int fm_sgemm_ok(void)
+#include "sgemm_avx2.h"
+
+/* which code this CPU runs: 512 (AVX-512F and FMA), 2 (AVX2 and FMA, sgemm_avx2.h) or
+ * 0 (neither: the callers use the BLAS) */
+static int fm_sgemm_isa(void)
 {
-    static int ok = -1;
-    if (ok < 0) {
+    static int isa = -1;
+    if (isa < 0) {
         __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+        isa = !__builtin_cpu_supports("fma") ? 0
+              : __builtin_cpu_supports("avx512f") ? 512
+              : __builtin_cpu_supports("avx2") ? 2 : 0;
     }
-    return ok;
+    return isa;
+}
+
+static int fm_sgemm_ok(void) { return fm_sgemm_isa() != 0; }
+
+/* C := A · W + b on whichever of the two codes the CPU runs (fm_sgemm_ok() first) */
+static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const float *W,
+                          int ldw, const float *b, float *C, int ldc)
+{
+    if (fm_sgemm_isa() == 512)
+        fm_sgemm_bias512(M, N, K, A, lda, W, ldw, b, C, ldc);
+    else
+        fm2_sgemm_bias(M, N, K, A, lda, W, ldw, b, C, ldc);
 }
 
 #else
 #define FM_HAVE_SGEMM 0
+static int fm_sgemm_isa(void) { return 0; }
 static int fm_sgemm_ok(void) { return 0; }
 static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const float *W,
                           int ldw, const float *b, float *C, int ldc)

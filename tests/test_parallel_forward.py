@@ -5,8 +5,12 @@ The paths: one row (GEMV, wide panels), 2-8 rows (W read in place), 9-255 rows (
 packed block by block; each layer's columns shared between threads), 256 rows and more
 (row blocks, each through the whole network); with the own GEMM and with the BLAS;
 with 1, 2 and all threads; and column counts that are not multiples of 16 or 64, and
-K not a multiple of the 128-row blocks."""
+K not a multiple of the 128-row blocks.  The own GEMM alone (_kernels.sgemm_bias) is
+checked on every shape class of both its codes (AVX-512 and AVX2), whichever this CPU
+runs: 1 row, 2-8 rows, 9-128 and more, N below, at and past multiples of the 8, 16 and
+64 column panels, odd K, strided rows."""
 import multiprocessing
+import os
 import threading
 
 import numpy as np
@@ -24,8 +28,10 @@ SHAPES = [
     ([300, 1000, 17], "elu", "cross_entropy"),
     ([129, 200, 4], "softplus", "poisson"),
     ([2, 3, 2], "sigmoid", "cross_entropy"),
+    ([51, 100, 24, 10], "relu", "cross_entropy"),
+    ([33, 9, 1], "tanh", "mse"),
 ]
-ROWS = [1, 2, 5, 8, 9, 13, 64, 255, 256, 257, 1031]
+ROWS = [1, 2, 3, 5, 7, 8, 9, 13, 64, 128, 255, 256, 257, 1031]
 
 
 @pytest.fixture(params=[True, False], ids=["own-sgemm", "blas"])
@@ -131,3 +137,67 @@ def test_an_enclosing_explicit_thread_count_fixes_the_helpers_too():
     with _threads.limit(0, 2):
         assert _workers.helpers() == min(1, _workers.usable_cores() - 1) or \
             not _kernels.HAVE_HELPERS
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 only")
+def test_the_own_gemm_runs_where_the_cpu_has_avx2_and_fma():
+    flags = _cpu_flags()
+    if not {"avx2", "fma"} <= flags:
+        pytest.skip("no AVX2 with FMA here")
+    assert _kernels.HAVE_OWN_SGEMM
+    assert _kernels.OWN_SGEMM_ISA == ("avx512" if "avx512f" in flags else "avx2")
+
+
+GEMM_ROWS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 64, 127, 128, 241]
+GEMM_COLS = [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 24, 33, 63, 64, 65, 88, 100, 257, 512]
+GEMM_DEPTHS = [1, 3, 7, 50, 255, 257, 784]
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["own-sgemm", "blas"])
+@pytest.mark.parametrize("M", GEMM_ROWS)
+def test_sgemm_bias_matches_float64_numpy_on_every_shape_class(own, M):
+    """Z := X @ W + b against float64 NumPy, elementwise within the float32 bound
+    (K + 2)·eps·(|X|@|W| + |b|); X, W and Z are views with strided rows, and the
+    columns of Z's parent array past N must be left alone."""
+    if own and not _kernels.HAVE_OWN_SGEMM:
+        pytest.skip("no AVX-512 or AVX2 with FMA on this CPU")
+    rng = np.random.default_rng(M)
+    eps = np.finfo(np.float32).eps
+    for N in GEMM_COLS:
+        for K in GEMM_DEPTHS:
+            if M * N * K > 4_000_000:
+                continue
+            pad = (M + N + K) % 3
+            X = rng.standard_normal((M, K + pad)).astype(np.float32)[:, :K]
+            W = rng.standard_normal((K, N + 2 * pad)).astype(np.float32)[:, pad:pad + N]
+            b = rng.standard_normal(N).astype(np.float32)
+            parent = np.full((M, N + 3), 7.0, np.float32)
+            Z = parent[:, :N]
+            _kernels.sgemm_bias(X, W, b, Z, own)
+            X64, W64, b64 = X.astype(np.float64), W.astype(np.float64), b.astype(np.float64)
+            ref = X64 @ W64 + b64
+            bound = (K + 2) * eps * (np.abs(X64) @ np.abs(W64) + np.abs(b64))
+            assert np.all(np.abs(Z - ref) <= bound), (M, N, K, own)
+            assert np.all(parent[:, N:] == 7.0), (M, N, K, own)
+
+
+def test_large_batches_through_the_own_gemm_row_blocks(h, own_sgemm):
+    """Batches cut into row blocks of more than 128 rows (B > 32 blocks of 128), each
+    block through sgemm.h on an AVX2 CPU (up to OWN_SGEMM_ROWS_AVX2 rows)."""
+    for sizes in ([50, 256, 256, 2], [7, 33, 65, 3]):
+        net = fastmlp.Network(sizes, "relu", "cross_entropy", dtype=np.float32, seed=2)
+        X = np.random.default_rng(3).standard_normal((6007, sizes[0])).astype(np.float32)
+        for n_threads in (1, None):
+            out = net.forward(X, n_threads=n_threads)
+            assert h.rel_err(out, reference(h, net, X)) < 2e-5, (sizes, n_threads)

@@ -1,0 +1,350 @@
+/* fastmlp's own float32 GEMM on CPUs with AVX2 and FMA but no AVX-512 (included by
+ * sgemm.h, which picks this or the AVX-512 code at run time):
+ *
+ *     C(M×N) := A(M×K) · W(K×N) + b      (row-major, any leading dimensions)
+ *
+ * 16 ymm registers (8 floats each) allow 12 accumulators, so the tiles are narrower
+ * than the AVX-512 ones: per k, a tile loads V vectors of one row of W, broadcasts R
+ * elements of A and does R·V FMAs; an FMA takes 4 cycles and two issue per cycle, so a
+ * tile needs at least 8 accumulators to keep both FMA units busy.
+ *
+ *   M = 1, N >= 64     fm2_gemv: the output row stays in L1 while W streams past, 4
+ *                      of its rows at a time (sequential reads, as the BLAS's GEMV)
+ *   M <= FM2_SMALL_M   W is read in place, once per group of up to 6 rows; the tile is
+ *                      as wide as the group's accumulators allow (1×64, 2×32, 3×32,
+ *                      4×24, 5×16, 6×16), so that few rows still fill the FMA units
+ *   larger M           W is copied FM2_KC rows × 16 (or 8) columns at a time into a
+ *                      block (16 KB, L1) that every 6×16 tile of the rows then reads;
+ *                      k blocks are the outer loop, so A's FM2_KC columns stay in L2
+ *                      while every panel of W passes (FM2_MC rows at a time)
+ *
+ * Tails never touch memory outside the arrays, and no load or store is masked: tiles
+ * read and write whole vectors of 8 columns; the last n = N mod 8 columns are either
+ * the end of the 8 columns [N - 8, N), computed into a local tile and copied (W read
+ * in place, N >= 8), or dot products over k (fm2_narrow: N < 8, and the packed path).
+ * A tile of fewer than 8 accumulators (few rows, 8 or 16 columns) keeps U partial
+ * sums over k, so that the FMAs of one accumulator do not wait on each other.
+ */
+#ifndef FASTMLP_SGEMM_AVX2_H
+#define FASTMLP_SGEMM_AVX2_H
+
+#define FM2_KC 256        /* rows of a packed W block: 256 × 16 floats = 16 KB */
+#define FM2_MC 240        /* rows per block of A */
+#define FM2_SMALL_M 6     /* up to this many rows: W read in place */
+
+#define FM2_TARGET __attribute__((target("avx2,fma")))
+#define FM2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+/* C[0:R, 0:8V] := init[0:R, 0:8V] + A[0:R, 0:kc] · W[0:kc, 0:8V]; row r of init is at
+ * init + r·ldi (ldi = 0: the bias, for every row).  All 8V columns are read and
+ * written.  R, V and U are constants once inlined: the loops unroll and c[] is
+ * registers.  U > 1 (tiles of fewer than 8 vectors): U sums, over k = u mod U, run
+ * side by side, so that the FMAs do not wait on each other. */
+FM2_INLINE void fm2_tile(const int R, const int V, const int U, int kc, const float *A,
+                         int lda, const float *W, int ldw, float *C, int ldc,
+                         const float *init, int ldi)
+{
+    __m256 c[12], w[8], a;
+    int r, v, u, k = 0;
+#pragma GCC unroll 12
+    for (r = 0; r < R * V * U; r++)
+        c[r] = _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (v = 0; v < V; v++)
+            c[r * V + v] = _mm256_loadu_ps(init + (size_t)r * ldi + 8 * v);
+    if (U > 1)
+        for (; k + U <= kc; k += U)
+#pragma GCC unroll 8
+            for (u = 0; u < U; u++) {
+                const float *wk = W + (size_t)(k + u) * ldw;
+#pragma GCC unroll 8
+                for (v = 0; v < V; v++)
+                    w[v] = _mm256_loadu_ps(wk + 8 * v);
+#pragma GCC unroll 8
+                for (r = 0; r < R; r++) {
+                    a = _mm256_broadcast_ss(A + (size_t)r * lda + k + u);
+#pragma GCC unroll 8
+                    for (v = 0; v < V; v++)
+                        c[(u * R + r) * V + v] = _mm256_fmadd_ps(a, w[v],
+                                                                 c[(u * R + r) * V + v]);
+                }
+            }
+    for (; k < kc; k++) {
+        const float *wk = W + (size_t)k * ldw;
+#pragma GCC unroll 8
+        for (v = 0; v < V; v++)
+            w[v] = _mm256_loadu_ps(wk + 8 * v);
+#pragma GCC unroll 8
+        for (r = 0; r < R; r++) {
+            a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
+#pragma GCC unroll 8
+            for (v = 0; v < V; v++)
+                c[r * V + v] = _mm256_fmadd_ps(a, w[v], c[r * V + v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (u = 1; u < U; u++)
+#pragma GCC unroll 8
+        for (r = 0; r < R * V; r++)
+            c[r] = _mm256_add_ps(c[r], c[u * R * V + r]);
+#pragma GCC unroll 8
+    for (r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (v = 0; v < V; v++)
+            _mm256_storeu_ps(C + (size_t)r * ldc + 8 * v, c[r * V + v]);
+}
+
+typedef void (*fm2_tile_fn)(int, const float *, int, const float *, int, float *, int,
+                            const float *, int);
+
+#define FM2_TILE(R, V, U)                                                             \
+FM2_TARGET static void fm2_tile_##R##x##V(int kc, const float *A, int lda,            \
+                                          const float *W, int ldw, float *C, int ldc, \
+                                          const float *init, int ldi)                 \
+{                                                                                     \
+    fm2_tile(R, V, U, kc, A, lda, W, ldw, C, ldc, init, ldi);                         \
+}
+FM2_TILE(1, 1, 8) FM2_TILE(2, 1, 4) FM2_TILE(3, 1, 2) FM2_TILE(4, 1, 2) FM2_TILE(5, 1, 1)
+FM2_TILE(6, 1, 1)
+FM2_TILE(1, 2, 4) FM2_TILE(2, 2, 2) FM2_TILE(3, 2, 1) FM2_TILE(4, 2, 1) FM2_TILE(5, 2, 1)
+FM2_TILE(6, 2, 1)
+FM2_TILE(1, 8, 1) FM2_TILE(2, 4, 1) FM2_TILE(3, 4, 1) FM2_TILE(4, 3, 1)
+
+/* tiles by rows (1..6): 8 and 16 columns, and the widest that R rows allow */
+static const fm2_tile_fn fm2_tiles8[7] = {0, fm2_tile_1x1, fm2_tile_2x1, fm2_tile_3x1,
+                                          fm2_tile_4x1, fm2_tile_5x1, fm2_tile_6x1};
+static const fm2_tile_fn fm2_tiles16[7] = {0, fm2_tile_1x2, fm2_tile_2x2, fm2_tile_3x2,
+                                           fm2_tile_4x2, fm2_tile_5x2, fm2_tile_6x2};
+static const fm2_tile_fn fm2_tiles_wide[7] = {0, fm2_tile_1x8, fm2_tile_2x4, fm2_tile_3x4,
+                                              fm2_tile_4x3, fm2_tile_5x2, fm2_tile_6x2};
+static const int fm2_wide_cols[7] = {0, 64, 32, 32, 24, 16, 16};
+
+/* the sum of x's 8 lanes */
+FM2_INLINE float fm2_hsum(__m256 x)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* The last n < 8 columns, every row: C[i, 0:n] := b[0:n] + A[i, :] · W[:, 0:n] as dot
+ * products over k, the columns of W copied contiguous FM2_KC rows at a time (P) */
+FM2_TARGET static void fm2_narrow(int M, int n, int K, const float *A, int lda,
+                                  const float *W, int ldw, const float *b, float *C,
+                                  int ldc)
+{
+    float P[7 * FM2_KC];
+    int i, j, k, k0, kc;
+    if (M <= 2) {           /* too few rows to repay the copy: W's columns in place,
+                               two at a time */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < n; j += 2) {
+                const float *a = A + (size_t)i * lda, *w = W + j;
+                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
+                if (j + 1 == n) {       /* the last of an odd n */
+                    for (k = 0; k + 4 <= K; k += 4) {
+                        s0 = __builtin_fmaf(a[k], w[(size_t)k * ldw], s0);
+                        s1 = __builtin_fmaf(a[k + 1], w[(size_t)(k + 1) * ldw], s1);
+                        s2 = __builtin_fmaf(a[k + 2], w[(size_t)(k + 2) * ldw], s2);
+                        s3 = __builtin_fmaf(a[k + 3], w[(size_t)(k + 3) * ldw], s3);
+                    }
+                    for (; k < K; k++)
+                        s0 = __builtin_fmaf(a[k], w[(size_t)k * ldw], s0);
+                    C[(size_t)i * ldc + j] = b[j] + ((s0 + s1) + (s2 + s3));
+                    break;
+                }
+                for (k = 0; k + 4 <= K; k += 4) {
+                    const float *w0 = w + (size_t)k * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw,
+                                *w3 = w2 + ldw;
+                    s0 = __builtin_fmaf(a[k], w0[0], s0);
+                    t0 = __builtin_fmaf(a[k], w0[1], t0);
+                    s1 = __builtin_fmaf(a[k + 1], w1[0], s1);
+                    t1 = __builtin_fmaf(a[k + 1], w1[1], t1);
+                    s2 = __builtin_fmaf(a[k + 2], w2[0], s2);
+                    t2 = __builtin_fmaf(a[k + 2], w2[1], t2);
+                    s3 = __builtin_fmaf(a[k + 3], w3[0], s3);
+                    t3 = __builtin_fmaf(a[k + 3], w3[1], t3);
+                }
+                for (; k < K; k++) {
+                    s0 = __builtin_fmaf(a[k], w[(size_t)k * ldw], s0);
+                    t0 = __builtin_fmaf(a[k], w[(size_t)k * ldw + 1], t0);
+                }
+                C[(size_t)i * ldc + j] = b[j] + ((s0 + s1) + (s2 + s3));
+                C[(size_t)i * ldc + j + 1] = b[j + 1] + ((t0 + t1) + (t2 + t3));
+            }
+        return;
+    }
+    for (k0 = 0; k0 < K; k0 += FM2_KC) {
+        kc = K - k0 < FM2_KC ? K - k0 : FM2_KC;
+        for (k = 0; k < kc; k++)
+            for (j = 0; j < n; j++)
+                P[j * kc + k] = W[(size_t)(k0 + k) * ldw + j];
+        for (i = 0; i < M; i++) {
+            const float *a = A + (size_t)i * lda + k0;
+            float *c = C + (size_t)i * ldc;
+            for (j = 0; j < n; j++) {
+                const float *p = P + j * kc;
+                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+                float s;
+                for (k = 0; k + 32 <= kc; k += 32) {
+                    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(p + k), s0);
+                    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8),
+                                         _mm256_loadu_ps(p + k + 8), s1);
+                    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16),
+                                         _mm256_loadu_ps(p + k + 16), s2);
+                    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24),
+                                         _mm256_loadu_ps(p + k + 24), s3);
+                }
+                for (; k + 8 <= kc; k += 8)
+                    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(p + k), s0);
+                s = fm2_hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+                for (; k < kc; k++)
+                    s += a[k] * p[k];
+                c[j] = (k0 == 0 ? b[j] : c[j]) + s;
+            }
+        }
+    }
+}
+
+/* y[0:n] := b[0:n] + x · W[:, 0:n], n a multiple of 8: one row.  y stays in L1 while
+ * W streams past, 4 of its rows at a time (4 sequential reads; wider tiles of
+ * accumulators, reading W in short pieces of many rows, were slower here), and the
+ * rows 8 further on are prefetched (a 784×128 piece of a 784×512 W, from L2: 9.3 ->
+ * 6.5 µs on Zen 3) */
+FM2_TARGET static void fm2_gemv(int n, int K, const float *x, const float *W, int ldw,
+                                const float *b, float *y)
+{
+    int j, k = 0;
+    for (j = 0; j < n; j += 8)
+        _mm256_storeu_ps(y + j, _mm256_loadu_ps(b + j));
+    for (; k + 4 <= K; k += 4) {
+        const float *w0 = W + (size_t)k * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw,
+                    *w3 = w2 + ldw;
+        const float *p = k + 12 <= K ? w0 + (size_t)8 * ldw : w0;     /* rows k + 8.. */
+        __m256 a0 = _mm256_broadcast_ss(x + k), a1 = _mm256_broadcast_ss(x + k + 1),
+               a2 = _mm256_broadcast_ss(x + k + 2), a3 = _mm256_broadcast_ss(x + k + 3);
+        for (j = 0; j + 16 <= n; j += 16) {
+            __m256 s, t, s2, t2;
+            _mm_prefetch((const char *)(p + j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + ldw + j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + 2 * (size_t)ldw + j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + 3 * (size_t)ldw + j), _MM_HINT_T0);
+            s = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w0 + j), _mm256_loadu_ps(y + j));
+            t = _mm256_mul_ps(a1, _mm256_loadu_ps(w1 + j));
+            s2 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w0 + j + 8), _mm256_loadu_ps(y + j + 8));
+            t2 = _mm256_mul_ps(a1, _mm256_loadu_ps(w1 + j + 8));
+            s = _mm256_fmadd_ps(a2, _mm256_loadu_ps(w2 + j), s);
+            t = _mm256_fmadd_ps(a3, _mm256_loadu_ps(w3 + j), t);
+            s2 = _mm256_fmadd_ps(a2, _mm256_loadu_ps(w2 + j + 8), s2);
+            t2 = _mm256_fmadd_ps(a3, _mm256_loadu_ps(w3 + j + 8), t2);
+            _mm256_storeu_ps(y + j, _mm256_add_ps(s, t));
+            _mm256_storeu_ps(y + j + 8, _mm256_add_ps(s2, t2));
+        }
+        if (j < n) {            /* n = 8 mod 16 */
+            __m256 s = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w0 + j), _mm256_loadu_ps(y + j));
+            __m256 t = _mm256_mul_ps(a1, _mm256_loadu_ps(w1 + j));
+            s = _mm256_fmadd_ps(a2, _mm256_loadu_ps(w2 + j), s);
+            t = _mm256_fmadd_ps(a3, _mm256_loadu_ps(w3 + j), t);
+            _mm256_storeu_ps(y + j, _mm256_add_ps(s, t));
+        }
+    }
+    for (; k < K; k++) {
+        const float *w = W + (size_t)k * ldw;
+        __m256 a = _mm256_broadcast_ss(x + k);
+        for (j = 0; j < n; j += 8)
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(a, _mm256_loadu_ps(w + j),
+                                                    _mm256_loadu_ps(y + j)));
+    }
+}
+
+/* rows [0, r) (r <= 6), every column, W read in place: the widest tile, then 16- and
+ * 8-column tiles, then the last n < 8 columns (fm2_narrow if N < 8) */
+FM2_TARGET static void fm2_rows_in_place(int r, int N, int K, const float *A, int lda,
+                                         const float *W, int ldw, const float *b,
+                                         float *C, int ldc)
+{
+    float T[6 * 8];
+    int wide = fm2_wide_cols[r], j = 0, i, c;
+    for (; j + wide <= N; j += wide)
+        fm2_tiles_wide[r](K, A, lda, W + j, ldw, C + j, ldc, b + j, 0);
+    for (; j + 16 <= N; j += 16)
+        fm2_tiles16[r](K, A, lda, W + j, ldw, C + j, ldc, b + j, 0);
+    for (; j + 8 <= N; j += 8)
+        fm2_tiles8[r](K, A, lda, W + j, ldw, C + j, ldc, b + j, 0);
+    if (j == N)
+        return;
+    if (N < 8) {
+        fm2_narrow(r, N, K, A, lda, W, ldw, b, C, ldc);
+        return;
+    }
+    /* the last n < 8 columns: the tile of columns [N - 8, N) (inside every row of W
+     * and b) into T, its last n columns copied to C */
+    fm2_tiles8[r](K, A, lda, W + N - 8, ldw, T, 8, b + N - 8, 0);
+    for (i = 0; i < r; i++)
+        for (c = j; c < N; c++)
+            C[(size_t)i * ldc + c] = T[8 * i + c - (N - 8)];
+}
+
+/* P[k, 0:width] := W[k, 0:width] for k < kc (width 8 or 16) */
+FM2_TARGET static void fm2_pack(int kc, const float *W, int ldw, int width, float *P)
+{
+    int k;
+    for (k = 0; k < kc; k++) {
+        const float *w = W + (size_t)k * ldw;
+        _mm256_store_ps(P + (size_t)width * k, _mm256_loadu_ps(w));
+        if (width == 16)
+            _mm256_store_ps(P + 16 * (size_t)k + 8, _mm256_loadu_ps(w + 8));
+    }
+}
+
+/* C := A · W + b with AVX2 and FMA; M, N, K >= 1 */
+FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int lda,
+                                      const float *W, int ldw, const float *b, float *C,
+                                      int ldc)
+{
+    float P[FM2_KC * 16] __attribute__((aligned(32)));
+    int i0, i, r, g, m, j, width, k0, kc;
+    if (M == 1 && N >= 64) {
+        fm2_gemv(N - N % 8, K, A, W, ldw, b, C);
+        if (N % 8)
+            fm2_narrow(1, N % 8, K, A, lda, W + (N - N % 8), ldw, b + (N - N % 8),
+                       C + (N - N % 8), ldc);
+        return;
+    }
+    if (M <= FM2_SMALL_M) {     /* groups of at most 6 rows, as even as can be */
+        g = (M + 5) / 6;
+        for (i = 0; i < M; i += r) {
+            r = (M - i + g - 1) / g;
+            g--;
+            fm2_rows_in_place(r, N, K, A + (size_t)i * lda, lda, W, ldw, b,
+                              C + (size_t)i * ldc, ldc);
+        }
+        return;
+    }
+    for (i0 = 0; i0 < M; i0 += FM2_MC) {
+        m = M - i0 < FM2_MC ? M - i0 : FM2_MC;
+        for (k0 = 0; k0 < K; k0 += FM2_KC) {
+            kc = K - k0 < FM2_KC ? K - k0 : FM2_KC;
+            for (j = 0; j + 8 <= N; j += width) {
+                width = N - j >= 16 ? 16 : 8;
+                fm2_pack(kc, W + (size_t)k0 * ldw + j, ldw, width, P);
+                for (i = i0; i < i0 + m; i += r) {
+                    float *c = C + (size_t)i * ldc + j;
+                    r = i0 + m - i < 6 ? i0 + m - i : 6;
+                    (width == 16 ? fm2_tiles16 : fm2_tiles8)[r](
+                        kc, A + (size_t)i * lda + k0, lda, P, width, c, ldc,
+                        k0 == 0 ? b + j : c, k0 == 0 ? 0 : ldc);
+                }
+            }
+        }
+        if (N % 8)
+            fm2_narrow(m, N % 8, K, A + (size_t)i0 * lda, lda, W + (N - N % 8), ldw,
+                       b + (N - N % 8), C + (size_t)i0 * ldc + (N - N % 8), ldc);
+    }
+}
+
+#endif
