@@ -801,8 +801,9 @@ cdef void _plan_vjp(Plan p, const floating* X, const floating* G_out, floating* 
                     bint logits, bint after_forward) noexcept nogil:
     """dX := the vector-Jacobian product of the network output with G_out."""
     cdef Py_ssize_t j
-    if not after_forward:
-        _plan_forward(p, X, <floating*>p.A[p.n_layers - 1], B, logits, False, 0, 0)
+    if not after_forward:   # the forward Plan.forward runs (inference), so that reusing
+        _plan_forward(p, X, <floating*>p.A[p.n_layers - 1], B, logits, False, 0, 0, 0,
+                      True)  # its activations (after_forward) changes no bit
     cdef floating* G = <floating*>p.delta0
     for j in range(<Py_ssize_t>B * p.sizes[p.n_layers]):
         G[j] = G_out[j]
