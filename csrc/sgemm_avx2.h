@@ -13,10 +13,10 @@
  *   M <= FM2_SMALL_M   W is read in place, once per group of up to 6 rows; the tile is
  *                      as wide as the group's accumulators allow (1×64, 2×32, 3×32,
  *                      4×24, 5×16, 6×16), so that few rows still fill the FMA units
- *   larger M           W is copied FM2_KC rows × 16 (or 8) columns at a time into a
- *                      block (16 KB, L1) that every 6×16 tile of the rows then reads;
- *                      k blocks are the outer loop, so A's FM2_KC columns stay in L2
- *                      while every panel of W passes (FM2_MC rows at a time)
+ *   larger M           W is copied FM2_KC rows × FM2_NC columns at a time into panels
+ *                      of 16 columns (16 KB each, L1) that every 6×16 tile of the rows
+ *                      then reads; k blocks are the outer loop, so A's FM2_KC columns
+ *                      stay in L2 while every panel of W passes (FM2_MC rows at a time)
  *
  * Tails never touch memory outside the arrays, and no load or store is masked: tiles
  * read and write whole vectors of 8 columns; the last n = N mod 8 columns are either
@@ -29,6 +29,7 @@
 #define FASTMLP_SGEMM_AVX2_H
 
 #define FM2_KC 256        /* rows of a packed W block: 256 × 16 floats = 16 KB */
+#define FM2_NC 32         /* columns of W packed at a time (2 blocks, 32 KB) */
 #define FM2_MC 240        /* rows per block of A */
 #define FM2_SMALL_M 6     /* up to this many rows: W read in place */
 
@@ -210,25 +211,18 @@ FM2_TARGET static void fm2_narrow(int M, int n, int K, const float *A, int lda,
     }
 }
 
-/* y[0:n] := b[0:n] + x · W[:, 0:n], n a multiple of 8: one row.  y stays in L1 while
- * W streams past, 4 of its rows at a time (4 sequential reads; wider tiles of
- * accumulators, reading W in short pieces of many rows, were slower here), and the
- * rows 8 further on are prefetched (a 784×128 piece of a 784×512 W, from L2: 9.3 ->
- * 6.5 µs on Zen 3) */
-FM2_TARGET static void fm2_gemv(int n, int K, const float *x, const float *W, int ldw,
-                                const float *b, float *y)
+/* y[0:n] += x[0:4] · w[0:4 rows, 0:n] (rows ldw apart), n a multiple of 8; with pf,
+ * the 4 rows at p are prefetched */
+FM2_INLINE void fm2_gemv4(const int pf, int n, const float *x, const float *w0, int ldw,
+                          const float *p, float *y)
 {
-    int j, k = 0;
-    for (j = 0; j < n; j += 8)
-        _mm256_storeu_ps(y + j, _mm256_loadu_ps(b + j));
-    for (; k + 4 <= K; k += 4) {
-        const float *w0 = W + (size_t)k * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw,
-                    *w3 = w2 + ldw;
-        const float *p = k + 12 <= K ? w0 + (size_t)8 * ldw : w0;     /* rows k + 8.. */
-        __m256 a0 = _mm256_broadcast_ss(x + k), a1 = _mm256_broadcast_ss(x + k + 1),
-               a2 = _mm256_broadcast_ss(x + k + 2), a3 = _mm256_broadcast_ss(x + k + 3);
-        for (j = 0; j + 16 <= n; j += 16) {
-            __m256 s, t, s2, t2;
+    const float *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+    __m256 a0 = _mm256_broadcast_ss(x), a1 = _mm256_broadcast_ss(x + 1),
+           a2 = _mm256_broadcast_ss(x + 2), a3 = _mm256_broadcast_ss(x + 3), s, t;
+    int j = 0;
+    if (pf)
+        for (; j + 16 <= n; j += 16) {
+            __m256 s2, t2;
             _mm_prefetch((const char *)(p + j), _MM_HINT_T0);
             _mm_prefetch((const char *)(p + ldw + j), _MM_HINT_T0);
             _mm_prefetch((const char *)(p + 2 * (size_t)ldw + j), _MM_HINT_T0);
@@ -244,14 +238,32 @@ FM2_TARGET static void fm2_gemv(int n, int K, const float *x, const float *W, in
             _mm256_storeu_ps(y + j, _mm256_add_ps(s, t));
             _mm256_storeu_ps(y + j + 8, _mm256_add_ps(s2, t2));
         }
-        if (j < n) {            /* n = 8 mod 16 */
-            __m256 s = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w0 + j), _mm256_loadu_ps(y + j));
-            __m256 t = _mm256_mul_ps(a1, _mm256_loadu_ps(w1 + j));
-            s = _mm256_fmadd_ps(a2, _mm256_loadu_ps(w2 + j), s);
-            t = _mm256_fmadd_ps(a3, _mm256_loadu_ps(w3 + j), t);
-            _mm256_storeu_ps(y + j, _mm256_add_ps(s, t));
-        }
+    for (; j < n; j += 8) {
+        s = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w0 + j), _mm256_loadu_ps(y + j));
+        t = _mm256_mul_ps(a1, _mm256_loadu_ps(w1 + j));
+        s = _mm256_fmadd_ps(a2, _mm256_loadu_ps(w2 + j), s);
+        t = _mm256_fmadd_ps(a3, _mm256_loadu_ps(w3 + j), t);
+        _mm256_storeu_ps(y + j, _mm256_add_ps(s, t));
     }
+}
+
+/* y[0:n] := b[0:n] + x · W[:, 0:n], n a multiple of 8: one row.  y stays in L1 while
+ * W streams past, 4 of its rows at a time (4 sequential reads; wider tiles of
+ * accumulators, reading W in short pieces of many rows, were slower here).  A W too
+ * big for L2 has the rows 8 further on prefetched (a 784×128 piece of a 784×512 W:
+ * 9.3 -> 6.5 µs on Zen 3); the prefetches slow a W in L1 or L2 (50×256: 0.51 ->
+ * 0.70 µs), so smaller ones go without. */
+FM2_TARGET static void fm2_gemv(int n, int K, const float *x, const float *W, int ldw,
+                                const float *b, float *y)
+{
+    int j, k = 0, far = (size_t)K * n >= 96 * 1024;    /* 384 KB of floats */
+    for (j = 0; j < n; j += 8)
+        _mm256_storeu_ps(y + j, _mm256_loadu_ps(b + j));
+    if (far)
+        for (; k + 12 <= K; k += 4)
+            fm2_gemv4(1, n, x + k, W + (size_t)k * ldw, ldw, W + (size_t)(k + 8) * ldw, y);
+    for (; k + 4 <= K; k += 4)
+        fm2_gemv4(0, n, x + k, W + (size_t)k * ldw, ldw, W, y);
     for (; k < K; k++) {
         const float *w = W + (size_t)k * ldw;
         __m256 a = _mm256_broadcast_ss(x + k);
@@ -289,15 +301,24 @@ FM2_TARGET static void fm2_rows_in_place(int r, int N, int K, const float *A, in
             C[(size_t)i * ldc + c] = T[8 * i + c - (N - 8)];
 }
 
-/* P[k, 0:width] := W[k, 0:width] for k < kc (width 8 or 16) */
-FM2_TARGET static void fm2_pack(int kc, const float *W, int ldw, int width, float *P)
+/* W[0:kc, 0:n] (n a multiple of 8, at most FM2_NC) copied into panels of 16 columns
+ * (the last one 8 if n = 8 mod 16): panel p at P + 16·kc·p, its rows 16 (or 8) floats
+ * apart.  Each row of W is read in one run of n floats: runs of 16, where W's rows do
+ * not start on a cache line, read every line twice (once for each of two panels, the
+ * line long gone from L1 in between): 784×512 with 16 rows, 183 -> 209 µs; in runs
+ * of 32 columns, 188 µs (Zen 3; 64 columns were no faster). */
+FM2_TARGET static void fm2_pack(int kc, const float *W, int ldw, int n, float *P)
 {
-    int k;
+    int k, c, last = n - n % 16;    /* columns [last, n): an 8-column panel */
     for (k = 0; k < kc; k++) {
         const float *w = W + (size_t)k * ldw;
-        _mm256_store_ps(P + (size_t)width * k, _mm256_loadu_ps(w));
-        if (width == 16)
-            _mm256_store_ps(P + 16 * (size_t)k + 8, _mm256_loadu_ps(w + 8));
+        for (c = 0; c < last; c += 16) {
+            float *p = P + (size_t)kc * c + 16 * (size_t)k;
+            _mm256_store_ps(p, _mm256_loadu_ps(w + c));
+            _mm256_store_ps(p + 8, _mm256_loadu_ps(w + c + 8));
+        }
+        if (last < n)
+            _mm256_store_ps(P + (size_t)kc * last + 8 * (size_t)k, _mm256_loadu_ps(w + last));
     }
 }
 
@@ -306,13 +327,12 @@ FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int l
                                       const float *W, int ldw, const float *b, float *C,
                                       int ldc)
 {
-    float P[FM2_KC * 16] __attribute__((aligned(32)));
-    int i0, i, r, g, m, j, width, k0, kc;
+    float P[FM2_KC * FM2_NC] __attribute__((aligned(32)));
+    int i0, i, r, g, m, j0, j, n, width, k0, kc, N8 = N - N % 8;
     if (M == 1 && N >= 64) {
-        fm2_gemv(N - N % 8, K, A, W, ldw, b, C);
-        if (N % 8)
-            fm2_narrow(1, N % 8, K, A, lda, W + (N - N % 8), ldw, b + (N - N % 8),
-                       C + (N - N % 8), ldc);
+        fm2_gemv(N8, K, A, W, ldw, b, C);
+        if (N8 < N)
+            fm2_narrow(1, N - N8, K, A, lda, W + N8, ldw, b + N8, C + N8, ldc);
         return;
     }
     if (M <= FM2_SMALL_M) {     /* groups of at most 6 rows, as even as can be */
@@ -329,21 +349,25 @@ FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int l
         m = M - i0 < FM2_MC ? M - i0 : FM2_MC;
         for (k0 = 0; k0 < K; k0 += FM2_KC) {
             kc = K - k0 < FM2_KC ? K - k0 : FM2_KC;
-            for (j = 0; j + 8 <= N; j += width) {
-                width = N - j >= 16 ? 16 : 8;
-                fm2_pack(kc, W + (size_t)k0 * ldw + j, ldw, width, P);
-                for (i = i0; i < i0 + m; i += r) {
-                    float *c = C + (size_t)i * ldc + j;
-                    r = i0 + m - i < 6 ? i0 + m - i : 6;
-                    (width == 16 ? fm2_tiles16 : fm2_tiles8)[r](
-                        kc, A + (size_t)i * lda + k0, lda, P, width, c, ldc,
-                        k0 == 0 ? b + j : c, k0 == 0 ? 0 : ldc);
+            for (j0 = 0; j0 < N8; j0 += FM2_NC) {
+                n = N8 - j0 < FM2_NC ? N8 - j0 : FM2_NC;
+                fm2_pack(kc, W + (size_t)k0 * ldw + j0, ldw, n, P);
+                for (j = j0; j < j0 + n; j += width) {
+                    const float *p = P + (size_t)kc * (j - j0);
+                    width = j0 + n - j >= 16 ? 16 : 8;
+                    for (i = i0; i < i0 + m; i += r) {
+                        float *c = C + (size_t)i * ldc + j;
+                        r = i0 + m - i < 6 ? i0 + m - i : 6;
+                        (width == 16 ? fm2_tiles16 : fm2_tiles8)[r](
+                            kc, A + (size_t)i * lda + k0, lda, p, width, c, ldc,
+                            k0 == 0 ? b + j : c, k0 == 0 ? 0 : ldc);
+                    }
                 }
             }
         }
-        if (N % 8)
-            fm2_narrow(m, N % 8, K, A + (size_t)i0 * lda, lda, W + (N - N % 8), ldw,
-                       b + (N - N % 8), C + (size_t)i0 * ldc + (N - N % 8), ldc);
+        if (N8 < N)
+            fm2_narrow(m, N - N8, K, A + (size_t)i0 * lda, lda, W + N8, ldw, b + N8,
+                       C + (size_t)i0 * ldc + N8, ldc);
     }
 }
 
