@@ -9,7 +9,8 @@ Z = X @ W + b of the two networks and every batch size: NumPy's X @ W (no bias),
 BLAS call fastmlp makes (scipy's sgemm or sgemv, then a bias loop) and sgemm.h
 (_kernels.sgemm_bias).  Each time is the minimum over rounds of time.thread_time of a
 C loop of repeated calls (about 2 ms each), so other processes on the machine cost
-little; the ratio BLAS / own > 1 means the own GEMM is faster.
+little; the ratio BLAS / own > 1 means the own GEMM is faster.  X, W and b start on
+64-byte boundaries, as a Network's W do (fastmlp.network._aligned_empty).
 """
 import sys
 import time
@@ -18,6 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fastmlp import _kernels
+from fastmlp.network import _aligned_empty
 
 NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
 
@@ -39,6 +41,12 @@ def best(fn, rounds=9, target=0.002):
     return min(times)
 
 
+def aligned(a):
+    out = _aligned_empty(a.size, np.float32).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def fmt(s):
     return f"{s * 1e6:8.2f} µs" if s < 1e-3 else f"{s * 1e3:8.3f} ms"
 
@@ -56,11 +64,11 @@ def main(argv):
     with threadpool_limits(1):
         for sizes in NETS:
             for K, N in zip(sizes[:-1], sizes[1:]):
-                W = rng.standard_normal((K, N)).astype(np.float32)
-                b = rng.standard_normal(N).astype(np.float32)
+                W = aligned(rng.standard_normal((K, N)))
+                b = aligned(rng.standard_normal(N))
                 for B in rows:
-                    X = rng.standard_normal((B, K)).astype(np.float32)
-                    Z = np.empty((B, N), np.float32)
+                    X = aligned(rng.standard_normal((B, K)))
+                    Z = aligned(np.zeros((B, N)))
 
                     def numpy_mm(reps):
                         for _ in range(reps):
