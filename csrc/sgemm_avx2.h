@@ -10,9 +10,15 @@
  *
  *   M = 1, N >= 64     fm2_gemv: the output row stays in L1 while W streams past, 4
  *                      of its rows at a time (sequential reads, as the BLAS's GEMV)
- *   M <= FM2_SMALL_M   W is read in place, once per group of up to 6 rows; the tile is
- *                      as wide as the group's accumulators allow (1×64, 2×32, 3×32,
- *                      4×24, 5×16, 6×16), so that few rows still fill the FMA units
+ *   M <= FM2_SMALL_M   W is read in place, once per group of up to 6 rows, the row 4
+ *   (24 rows if W      further on prefetched; the tile is as wide as the group's
+ *   fits L2; 6 rows    accumulators allow (1×64, 2×32, 3×32, 4×24, 5×16, 6×16), so
+ *   if N < 64)         that few rows still fill the FMA units.  Zen 3, one thread,
+ *                      784×512, rows 7 / 8 / 12: 105 / 118 / 141 µs packed, 83 / 101 /
+ *                      127 µs in place; 13-24 rows: packed is faster for 784×512 (158
+ *                      vs 160 µs at 13, 238 vs 255 at 24), in place for 512×256 (47 vs
+ *                      40, 75 vs 71) and 256×256 (23 vs 18, 37 vs 33).  The prefetch:
+ *                      6 rows of 784×512, 73 -> 64 µs; 2 rows, 44 -> 37 µs.
  *   larger M           W is copied FM2_KC rows × FM2_NC columns at a time into panels
  *                      of 16 columns (16 KB each, L1) that every 6×16 tile of the rows
  *                      then reads; k blocks are the outer loop, so A's FM2_KC columns
@@ -31,7 +37,9 @@
 #define FM2_KC 256        /* rows of a packed W block: 256 × 16 floats = 16 KB */
 #define FM2_NC 32         /* columns of W packed at a time (2 blocks, 32 KB) */
 #define FM2_MC 240        /* rows per block of A */
-#define FM2_SMALL_M 6     /* up to this many rows: W read in place */
+#define FM2_SMALL_M 12    /* up to this many rows (6 if N < 64): W read in place */
+#define FM2_SMALL_M_L2 24 /* ... and up to this many, if W fits in L2 (FM2_L2_FLOATS) */
+#define FM2_L2_FLOATS (128 * 1024)
 
 #define FM2_TARGET __attribute__((target("avx2,fma")))
 #define FM2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
@@ -74,6 +82,11 @@ FM2_INLINE void fm2_tile(const int R, const int V, const int U, int kc, const fl
             }
     for (; k < kc; k++) {
         const float *wk = W + (size_t)k * ldw;
+        if (ldw > 16 && k + 4 < kc)     /* W in place (not a packed block): its row
+                                           4 further on, one prefetch per 64 bytes */
+#pragma GCC unroll 8
+            for (v = 0; v < V; v += 2)
+                _mm_prefetch((const char *)(wk + 4 * (size_t)ldw + 8 * v), _MM_HINT_T0);
 #pragma GCC unroll 8
         for (v = 0; v < V; v++)
             w[v] = _mm256_loadu_ps(wk + 8 * v);
@@ -335,7 +348,9 @@ FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int l
             fm2_narrow(1, N - N8, K, A, lda, W + N8, ldw, b + N8, C + N8, ldc);
         return;
     }
-    if (M <= FM2_SMALL_M) {     /* groups of at most 6 rows, as even as can be */
+    if (M <= 6 || (N >= 64 && (M <= FM2_SMALL_M
+                                || (M <= FM2_SMALL_M_L2 && (size_t)K * N <= FM2_L2_FLOATS)))) {
+        /* groups of at most 6 rows, as even as can be, each reading all of W */
         g = (M + 5) / 6;
         for (i = 0; i < M; i += r) {
             r = (M - i + g - 1) / g;

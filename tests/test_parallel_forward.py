@@ -159,7 +159,7 @@ def test_the_own_gemm_runs_where_the_cpu_has_avx2_and_fma():
     assert _kernels.OWN_SGEMM_ISA == ("avx512" if "avx512f" in flags else "avx2")
 
 
-GEMM_ROWS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 64, 127, 128, 241]
+GEMM_ROWS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 24, 25, 64, 127, 128, 241]
 GEMM_COLS = [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 24, 33, 63, 64, 65, 88, 100, 257, 512]
 GEMM_DEPTHS = [1, 3, 7, 50, 255, 257, 784]
 
