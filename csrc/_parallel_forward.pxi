@@ -220,12 +220,14 @@ def sgemm_bias(float[:, :] X, float[:, :] W, float[:] b, float[:, :] Z, bint own
         raise ValueError("empty")
     if (X.strides[1] != sizeof(float) or W.strides[1] != sizeof(float)
             or Z.strides[1] != sizeof(float) or b.strides[0] != sizeof(float)
+            or X.strides[0] < 0 or W.strides[0] < 0 or Z.strides[0] < 0
             or X.strides[0] % sizeof(float) or W.strides[0] % sizeof(float)
             or Z.strides[0] % sizeof(float)):
-        raise ValueError("columns must be contiguous, rows whole floats apart")
+        raise ValueError("columns must be contiguous, rows whole floats apart, forward")
     if own and not HAVE_OWN_SGEMM:
         raise RuntimeError("this CPU has neither AVX-512 nor AVX2 with FMA")
-    cdef int ldx = <int>(X.strides[0] // sizeof(float)), ldw = <int>(W.strides[0] // sizeof(float))
+    cdef int ldx = <int>(X.strides[0] // sizeof(float))
+    cdef int ldw = <int>(W.strides[0] // sizeof(float))
     cdef int ldz = <int>(Z.strides[0] // sizeof(float))
     with nogil:
         for t in range(repeat):
