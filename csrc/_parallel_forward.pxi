@@ -199,6 +199,13 @@ cdef bint _own_sgemm = HAVE_OWN_SGEMM
 cdef int _own_sgemm_rows = OWN_SGEMM_ROWS_AVX2 if fm_sgemm_isa() == 2 else OWN_SGEMM_ROWS
 
 
+def forward_calls_blas(Py_ssize_t B, bint f64):
+    """Whether an inference forward pass of B rows calls the BLAS; if not, fastmlp's
+    own GEMM serves every layer and the BLAS's thread count need not be set (which
+    costs ~3 us a call)."""
+    return f64 or not (_own_sgemm and B <= _own_sgemm_rows)
+
+
 def use_own_sgemm(bint on):
     """Inference forward passes in float32 use sgemm.h (on = True, where the CPU has
     AVX-512, or AVX2 and FMA) or the BLAS; returns the previous setting.  For tests

@@ -22,7 +22,7 @@ MAX_HELPERS = 15
 _lock = threading.Lock()
 _started = 0
 _cores = None
-_UNCHANGED = contextlib.nullcontext()      # a context that sets nothing (reusable)
+UNCHANGED = contextlib.nullcontext()      # a context that sets nothing (reusable)
 
 
 def usable_cores():
@@ -59,7 +59,7 @@ def blas_threads(mnk, helpers, n_threads=None):
     if not helpers:
         return _threads.limit(mnk, n_threads)
     if mnk <= _threads.OPENBLAS_SINGLE:
-        return _UNCHANGED
+        return UNCHANGED
     return _threads.limit(mnk, 1)
 
 

@@ -201,3 +201,17 @@ def test_large_batches_through_the_own_gemm_row_blocks(h, own_sgemm):
         for n_threads in (1, None):
             out = net.forward(X, n_threads=n_threads)
             assert h.rel_err(out, reference(h, net, X)) < 2e-5, (sizes, n_threads)
+
+
+def test_forward_calls_blas_only_where_the_own_gemm_does_not_serve():
+    """The BLAS's thread count is set around a forward pass only when a BLAS call can
+    happen: float64, no own GEMM on this CPU, or more rows than it serves."""
+    own = _kernels.HAVE_OWN_SGEMM
+    assert _kernels.forward_calls_blas(1, True)
+    assert _kernels.forward_calls_blas(1, False) == (not own)
+    assert _kernels.forward_calls_blas(100_000, False)
+    before = _kernels.use_own_sgemm(False)
+    try:
+        assert _kernels.forward_calls_blas(1, False)
+    finally:
+        _kernels.use_own_sgemm(before)
