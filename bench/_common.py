@@ -265,7 +265,7 @@ def blas_line():
     try:
         from fastmlp import _threads
         pool = _threads._api[2] if _threads.available() else "?"
-        rule = f"one thread below M·N·K = {_threads.SMALL_GEMM:,} (fastmlp._threads)"
+        rule = f"one thread below M·N·K = {_threads.small_gemm():,} (fastmlp._threads)"
     except ImportError:
         pool, rule = "?", "fastmlp not importable"
     try:

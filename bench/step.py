@@ -96,6 +96,7 @@ import numpy as np
 
 try:
     import fastmlp
+    from fastmlp import _threads
     from fastmlp.gradcheck import relative_error
 except ImportError as exc:     # e.g. run from inside the source tree with no build
     sys.exit(f"cannot import fastmlp ({exc}); install it first: pip install .")
@@ -852,7 +853,8 @@ def main(argv=None):
     section("One SGD step (forward, loss, backward, update); ratio > 1 on X/fastmlp means "
             "fastmlp is faster", report.render(md), md)
     section("fastmlp with its automatic BLAS threads (fastmlp._threads: 1 below "
-            "M·N·K = 2**24, else the pool) vs 1 thread, same run",
+            f"M·N·K = {_threads.small_gemm():,}, measured at first use, else the pool) vs "
+            "1 thread, same run",
             threads_table(extras, md), md)
     if extras["jax"]:
         section("JAX jit (one jitted SGD step, float32, its own XLA threads), same run",

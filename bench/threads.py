@@ -5,12 +5,13 @@
     python bench/threads.py --quick    (about 10 s)
 
 fastmlp (fastmlp._threads) runs a call on ONE BLAS thread when its largest GEMM has
-M·N·K < SMALL_GEMM, and on the BLAS's usual count otherwise.  This script times
+M·N·K < fastmlp._threads.small_gemm() (measured once per process on three of these
+shapes), and on the BLAS's usual count otherwise.  This script times
 single-precision GEMMs of the shapes a training step issues (batch B × n_in × n_out, the
 forward Y = X @ W) through scipy's BLAS, the one fastmlp's kernels call, with 1 thread
 and with all of the pool's threads, interleaved in the same run, and prints the ratio per
 size and the smallest M·N·K from which every larger size ran faster on all threads
-(the crossover to compare with SMALL_GEMM).  It is wall-clock: a second thread only
+(the crossover to compare with small_gemm()).  It is wall-clock: a second thread only
 helps the wall clock, so run it on a quiet machine (the header says how busy it was).
 """
 import sys
@@ -35,7 +36,7 @@ def main(argv=None):
     pool = _threads._api[2]
     print(cpu_line())
     print(f"scipy BLAS: {_threads._api[0].__name__} found; pool of {pool} threads; "
-          f"SMALL_GEMM = {_threads.SMALL_GEMM:,}")
+          f"small_gemm() = {_threads.small_gemm():,}")
     if pool < 2:
         print("the pool has one thread: nothing to compare")
         return

@@ -33,7 +33,12 @@ cdef extern from "workers.h" nogil:
 cdef enum:
     ROW_BLOCK = 128         # rows per block when the batch is cut into rows
     COLUMN_ALIGN = 64       # column blocks are whole panels of sgemm.h
-    MIN_SPLIT_WORK = 32768  # K·N·B below this: a layer is not worth sharing
+    # a layer is shared by output columns only from this much work (below it, waking
+    # a helper costs more than it saves; AMD EPYC, one forward pass with 1 helper vs
+    # none: one row through 784-128-10 0.61-0.65x when split, 784-512-10 1.2-1.5x;
+    # 8 rows through 50-128-2 0.65x, through 784-512-10 1.7x)
+    MIN_SPLIT_WORK_ROW = 131072     # one row: K·N (the weights it reads)
+    MIN_SPLIT_WORK = 524288         # more rows: B·K·N
     OWN_SGEMM_ROWS = 128    # sgemm.h up to this many rows, the BLAS above (AVX-512)
     OWN_SGEMM_ROWS_AVX2 = 320   # the same for sgemm_avx2.h (Zen 3, one thread, own /
                                 # BLAS time per layer: 0.49-0.99 at 313 rows, the
@@ -155,8 +160,8 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
         n_chunks = min(FM_MAX_CHUNKS, (2 if B == 1 else 4) * (helpers + 1))
         cols.width = (N + n_chunks - 1) // n_chunks
         cols.width = (cols.width + COLUMN_ALIGN - 1) // COLUMN_ALIGN * COLUMN_ALIGN
-        if (act == ACT_SOFTMAX or <Py_ssize_t>B * K * N < MIN_SPLIT_WORK
-                or cols.width >= N):
+        if (act == ACT_SOFTMAX or cols.width >= N or <Py_ssize_t>B * K * N <
+                (MIN_SPLIT_WORK_ROW if B == 1 else MIN_SPLIT_WORK)):
             _dense(inp, K, P + p.off[2 * l], N, P + p.off[2 * l + 1], z, a, N, B, K, N,
                    act, <floating>p.alpha[l])
         else:

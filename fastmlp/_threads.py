@@ -7,8 +7,11 @@ it saves, and with the other core busy a 2-thread GEMM waits for its descheduled
 worker), while large GEMMs need every core.  So each compiled call runs with
 
     n_threads given by the caller, else
-    1 thread when its largest GEMM has M·N·K < SMALL_GEMM (bench/threads.py
-      measures the crossover on the running CPU), else
+    1 thread when its largest GEMM has M·N·K < small_gemm(), the crossover from which
+      all threads pay on the running machine: measured once per process, at the first
+      automatic choice (three GEMMs of a training step's shapes, 1 thread against all,
+      a few milliseconds), or set by FASTMLP_SMALL_GEMM (bench/threads.py measures it
+      for many shapes), else
     the count the BLAS had before fastmlp's outermost call (all cores unless the
       user or OPENBLAS_NUM_THREADS said otherwise).
 
@@ -26,12 +29,20 @@ import ctypes
 import glob
 import os
 import threading
+import time
+
+import numpy as np
 
 from ._validation import check_size
 
-# below this M·N·K (the largest GEMM of a call), one thread: bench/threads.py prints
-# the crossover of 1 vs all threads per GEMM shape on the running CPU
-SMALL_GEMM = 1 << 24
+# below small_gemm()'s M·N·K (the largest GEMM of a call), one thread.  It is measured
+# on these (B, n_in, n_out) GEMMs, smallest first: the crossover is the smallest from
+# which every larger one ran at least GAIN faster on all threads, else DEFAULT_SMALL_GEMM
+# (seen: 2**20 on a 2-core AMD EPYC, 2**24 on a 2-core Intel Xeon, both quiet)
+CALIBRATION = ((32, 256, 128), (32, 784, 128), (128, 784, 128))
+GAIN = 1.10
+DEFAULT_SMALL_GEMM = 1 << 24
+SMALL_GEMM = None    # small_gemm()'s value once known
 # at or below this, OpenBLAS itself runs one thread (interface/gemm.c): nothing to set
 OPENBLAS_SINGLE = 65536 * 4
 
@@ -126,11 +137,65 @@ def check_threads(n_threads, name="n_threads"):
 
 def choose(mnk, n_threads=None):
     """The thread count for a call whose largest GEMM has M·N·K = mnk: n_threads if
-    given, else 1 below SMALL_GEMM, else None (the count before fastmlp's calls);
+    given, else 1 below small_gemm(), else None (the count before fastmlp's calls);
     and whether that choice was explicit."""
     if n_threads is not None:
         return n_threads, True
-    return (1 if mnk < SMALL_GEMM else None), False
+    if mnk <= OPENBLAS_SINGLE:
+        return 1, False
+    return (1 if mnk < small_gemm() else None), False
+
+
+def small_gemm():
+    """The M·N·K from which a GEMM runs on all threads: FASTMLP_SMALL_GEMM if set, else
+    measured on first use (see CALIBRATION); DEFAULT_SMALL_GEMM where the BLAS's threads
+    cannot be set, or while another fastmlp call runs (measured later, then)."""
+    global SMALL_GEMM
+    if SMALL_GEMM is None:
+        value = os.environ.get("FASTMLP_SMALL_GEMM", "").strip()
+        if value.isdigit():
+            SMALL_GEMM = int(value)
+        elif not available() or _api[2] < 2:
+            SMALL_GEMM = DEFAULT_SMALL_GEMM
+        else:
+            with _lock:
+                if _depth > 0:                # a call runs under the current count
+                    return DEFAULT_SMALL_GEMM
+                if SMALL_GEMM is None:
+                    SMALL_GEMM = _calibrate()
+    return SMALL_GEMM
+
+
+def _calibrate():
+    """The crossover on this machine now (the caller holds _lock and no fastmlp call
+    runs); the BLAS's count is put back after."""
+    from scipy.linalg.blas import sgemm
+    get, put, pool = _api
+    before = get()
+    rng = np.random.default_rng(0)
+    gains = []
+    try:
+        for B, K, N in CALIBRATION:
+            A = np.asfortranarray(rng.random((B, K), np.float32))
+            W = np.asfortranarray(rng.random((K, N), np.float32))
+            best = {}
+            for rep in range(4):                 # the first round wakes the threads
+                for n in (1, pool):
+                    put(n)
+                    t0 = time.perf_counter()
+                    sgemm(1.0, A, W)
+                    dt = time.perf_counter() - t0
+                    if rep:
+                        best[n] = min(best.get(n, dt), dt)
+            gains.append(best[1] / best[pool])
+    finally:
+        put(before)
+    crossover = DEFAULT_SMALL_GEMM
+    for (B, K, N), gain in reversed(list(zip(CALIBRATION, gains))):
+        if gain < GAIN:
+            break
+        crossover = B * K * N
+    return crossover
 
 
 def enter(n, explicit=False):
