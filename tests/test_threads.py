@@ -123,3 +123,31 @@ def test_cli_threads_option(tmp_path, data, capsys):
     with pytest.raises(SystemExit):
         main(["info", str(tmp_path / "m.npz"), "--threads", "0"])
     assert "--threads" in capsys.readouterr().err
+
+
+@needs_control
+def test_the_crossover_is_measured_once_and_leaves_the_count_as_it_was():
+    """small_gemm() is one of its candidate shapes' M·N·K (or the default), measured
+    without changing the count a user sees; choose() follows it."""
+    start = _threads.current()
+    _threads.SMALL_GEMM = None                     # measure again, here
+    value = _threads.small_gemm()
+    assert _threads.current() == start
+    candidates = {b * k * n for b, k, n in _threads.CALIBRATION}
+    assert value in candidates | {_threads.DEFAULT_SMALL_GEMM}
+    assert _threads.small_gemm() == value          # once: the same value after
+    assert _threads.choose(value - 1) == (1, False)
+    assert _threads.choose(value) == (None, False)
+    assert _threads.choose(value - 1, 2) == (2, True)
+
+
+def test_the_crossover_can_be_set_by_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, FASTMLP_SMALL_GEMM="5000000")
+    out = subprocess.run([sys.executable, "-c", "from fastmlp import _threads; "
+                          "print(_threads.small_gemm(), _threads.choose(4999999), "
+                          "_threads.choose(5000000))"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == "5000000 (1, False) (None, False)"
