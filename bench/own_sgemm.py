@@ -10,7 +10,7 @@ BLAS call fastmlp makes (scipy's sgemm or sgemv, then a bias loop) and sgemm.h
 (_kernels.sgemm_bias).  Each time is the minimum over rounds of time.thread_time of a
 C loop of repeated calls (about 2 ms each), so other processes on the machine cost
 little; the ratio BLAS / own > 1 means the own GEMM is faster.  X, W and b start on
-64-byte boundaries, as a Network's W do (fastmlp.network._aligned_empty).
+64-byte boundaries, as a Network's W do (fastmlp.network.aligned_empty).
 """
 import sys
 import time
@@ -19,7 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fastmlp import _kernels
-from fastmlp.network import _aligned_empty
+from fastmlp.network import aligned_empty
 
 NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
 
@@ -42,7 +42,7 @@ def best(fn, rounds=9, target=0.002):
 
 
 def aligned(a):
-    out = _aligned_empty(a.size, np.float32).reshape(a.shape)
+    out = aligned_empty(a.size, np.float32).reshape(a.shape)
     out[...] = a
     return out
 

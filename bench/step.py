@@ -853,7 +853,7 @@ def main(argv=None):
     section("One SGD step (forward, loss, backward, update); ratio > 1 on X/fastmlp means "
             "fastmlp is faster", report.render(md), md)
     section("fastmlp with its automatic BLAS threads (fastmlp._threads: 1 below "
-            f"M·N·K = {_threads.small_gemm():,}, measured at first use, else the pool) vs "
+            f"M·N·K = {_threads.small_gemm():,} on this CPU's vendor, else the pool) vs "
             "1 thread, same run",
             threads_table(extras, md), md)
     if extras["jax"]:

@@ -5,8 +5,8 @@
     python bench/threads.py --quick    (about 10 s)
 
 fastmlp (fastmlp._threads) runs a call on ONE BLAS thread when its largest GEMM has
-M·N·K < fastmlp._threads.small_gemm() (measured once per process on three of these
-shapes), and on the BLAS's usual count otherwise.  This script times
+M·N·K < fastmlp._threads.small_gemm() (set by CPU vendor from this script's crossover
+on each machine), and on the BLAS's usual count otherwise.  This script times
 single-precision GEMMs of the shapes a training step issues (batch B × n_in × n_out, the
 forward Y = X @ W) through scipy's BLAS, the one fastmlp's kernels call, with 1 thread
 and with all of the pool's threads, interleaved in the same run, and prints the ratio per

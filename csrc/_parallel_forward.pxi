@@ -24,9 +24,11 @@ cdef extern from "workers.h" nogil:
         int stop
         int running
         int busy
+        int sleepers
     fm_pool fm_the_pool
     void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
     void fm_helper_loop(fm_pool* p)
+    void fm_wake(fm_pool* p)
     int FM_HAVE_WORKERS
     int FM_MAX_CHUNKS
 
@@ -186,8 +188,9 @@ def helpers_running():
 
 
 def stop_helpers():
-    """Ask every helper thread to leave its loop (they notice within ~1 ms)."""
+    """Ask every helper thread to leave its loop (and wake those asleep)."""
     fm_the_pool.stop = 1
+    fm_wake(&fm_the_pool)
 
 
 def reset_helpers():
@@ -195,6 +198,7 @@ def reset_helpers():
     fm_the_pool.running = 0
     fm_the_pool.busy = 0
     fm_the_pool.stop = 0
+    fm_the_pool.sleepers = 0
 
 
 HAVE_HELPERS = bool(FM_HAVE_WORKERS)

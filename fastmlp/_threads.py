@@ -8,10 +8,8 @@ worker), while large GEMMs need every core.  So each compiled call runs with
 
     n_threads given by the caller, else
     1 thread when its largest GEMM has M·N·K < small_gemm(), the crossover from which
-      all threads pay on the running machine: measured once per process, at the first
-      automatic choice (three GEMMs of a training step's shapes, 1 thread against all,
-      a few milliseconds), or set by FASTMLP_SMALL_GEMM (bench/threads.py measures it
-      for many shapes), else
+      all threads pay, by CPU vendor (bench/threads.py measures it on the running
+      machine; FASTMLP_SMALL_GEMM sets it), else
     the count the BLAS had before fastmlp's outermost call (all cores unless the
       user or OPENBLAS_NUM_THREADS said otherwise).
 
@@ -29,18 +27,16 @@ import ctypes
 import glob
 import os
 import threading
-import time
 
-import numpy as np
 
 from ._validation import check_size
 
-# below small_gemm()'s M·N·K (the largest GEMM of a call), one thread.  It is measured
-# on these (B, n_in, n_out) GEMMs, smallest first: the crossover is the smallest from
-# which every larger one ran at least GAIN faster on all threads, else DEFAULT_SMALL_GEMM
-# (seen: 2**20 on a 2-core AMD EPYC, 2**24 on a 2-core Intel Xeon, both quiet)
-CALIBRATION = ((32, 256, 128), (32, 784, 128), (128, 784, 128))
-GAIN = 1.10
+# below small_gemm()'s M·N·K (the largest GEMM of a call), one thread.  The crossover
+# bench/threads.py measures (1 thread against all, quiet machine): 2**20 on a 2-core AMD
+# EPYC (Zen 3; 32x256x128 already 1.69x faster on 2 threads), 2**24 on a 2-core Intel
+# Xeon (Sapphire Rapids).  Measuring it in every process was tried and dropped: on
+# these virtual machines the result swung from 2**20 to 2**24 between processes.
+SMALL_GEMM_BY_VENDOR = {"AuthenticAMD": 1 << 20}
 DEFAULT_SMALL_GEMM = 1 << 24
 SMALL_GEMM = None    # small_gemm()'s value once known
 # at or below this, OpenBLAS itself runs one thread (interface/gemm.c): nothing to set
@@ -148,54 +144,25 @@ def choose(mnk, n_threads=None):
 
 def small_gemm():
     """The M·N·K from which a GEMM runs on all threads: FASTMLP_SMALL_GEMM if set, else
-    measured on first use (see CALIBRATION); DEFAULT_SMALL_GEMM where the BLAS's threads
-    cannot be set, or while another fastmlp call runs (measured later, then)."""
+    the value for this CPU's vendor in SMALL_GEMM_BY_VENDOR (DEFAULT_SMALL_GEMM for
+    others); read once."""
     global SMALL_GEMM
     if SMALL_GEMM is None:
         value = os.environ.get("FASTMLP_SMALL_GEMM", "").strip()
-        if value.isdigit():
-            SMALL_GEMM = int(value)
-        elif not available() or _api[2] < 2:
-            SMALL_GEMM = DEFAULT_SMALL_GEMM
-        else:
-            with _lock:
-                if _depth > 0:                # a call runs under the current count
-                    return DEFAULT_SMALL_GEMM
-                if SMALL_GEMM is None:
-                    SMALL_GEMM = _calibrate()
+        SMALL_GEMM = (int(value) if value.isdigit() else
+                      SMALL_GEMM_BY_VENDOR.get(_vendor(), DEFAULT_SMALL_GEMM))
     return SMALL_GEMM
 
 
-def _calibrate():
-    """The crossover on this machine now (the caller holds _lock and no fastmlp call
-    runs); the BLAS's count is put back after."""
-    from scipy.linalg.blas import sgemm
-    get, put, pool = _api
-    before = get()
-    rng = np.random.default_rng(0)
-    gains = []
+def _vendor():
     try:
-        for B, K, N in CALIBRATION:
-            A = np.asfortranarray(rng.random((B, K), np.float32))
-            W = np.asfortranarray(rng.random((K, N), np.float32))
-            best = {}
-            for rep in range(4):                 # the first round wakes the threads
-                for n in (1, pool):
-                    put(n)
-                    t0 = time.perf_counter()
-                    sgemm(1.0, A, W)
-                    dt = time.perf_counter() - t0
-                    if rep:
-                        best[n] = min(best.get(n, dt), dt)
-            gains.append(best[1] / best[pool])
-    finally:
-        put(before)
-    crossover = DEFAULT_SMALL_GEMM
-    for (B, K, N), gain in reversed(list(zip(CALIBRATION, gains))):
-        if gain < GAIN:
-            break
-        crossover = B * K * N
-    return crossover
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def enter(n, explicit=False):

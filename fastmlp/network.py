@@ -14,6 +14,7 @@ import scipy.sparse
 
 from . import _kernels, _threads, _workers, optim, training
 from ._conversions import ConversionsMixin, layers_from  # noqa: F401  (layers_from: io)
+from ._input_derivatives import InputDerivativesMixin
 from ._inputs import InputsMixin
 from ._validation import (as_array, check_allocation, check_dtype, check_scalar, check_size,
                           make_rng)
@@ -27,7 +28,7 @@ from .losses import get_loss
 _FUSED_LR_MAX = 1.0
 
 
-def _aligned_empty(n, dtype, align=64):
+def aligned_empty(n, dtype, align=64):
     """An uninitialised 1-D array of n elements starting on an `align`-byte boundary:
     the layers' W then start on cache lines (numpy's own allocation is 16 bytes off
     one as often as not), and the vector loads of csrc/sgemm*.h do not straddle two
@@ -38,7 +39,7 @@ def _aligned_empty(n, dtype, align=64):
     return raw[start:start + n * dtype.itemsize].view(dtype)
 
 
-class Network(InputsMixin, ConversionsMixin, DropoutMixin):
+class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin):
     """A multilayer perceptron.
 
     Parameters
@@ -156,7 +157,7 @@ class Network(InputsMixin, ConversionsMixin, DropoutMixin):
             total += (layer.n_in + 1) * layer.n_out
         check_allocation(total * (2 * self._dtype.itemsize + 1),
                          f"a Network of {total:,} parameters")
-        self._params = _aligned_empty(total, self._dtype)
+        self._params = aligned_empty(total, self._dtype)
         self._grads = np.zeros(total, self._dtype)
         for layer, w_off in zip(self.layers, offsets[::2]):
             n_w = layer.n_in * layer.n_out
@@ -378,44 +379,6 @@ class Network(InputsMixin, ConversionsMixin, DropoutMixin):
                                      f"X or y overflows {self.dtype.name} inside the "
                                      "network (or the weights are too large)")
         return value, grads
-
-    def input_gradient(self, X, y):
-        """∂L/∂X for a batch (L the batch-mean loss), same shape as X, in X's own
-        units (through the scaler, if the network has one)."""
-        X = self._inputs(X)
-        T, labels = self._targets(y, X.shape[0])
-        dX = np.empty_like(X)
-        with self._lock:
-            self._plan.gradient(X, T, labels, self.l2, dX, True)
-        self._check_finite(dX, X)
-        return self._to_user_units(dX)
-
-    def jacobian(self, X, logits=False):
-        """∂f/∂X for each row: an array (B, n_out, n_in), f the network's output
-        (probabilities under cross-entropy; with logits=True the output layer's Z).
-
-        One batched vector-Jacobian product of B·n_out rows, in X's own units.
-        """
-        X = self._inputs(X)
-        B, n_out = X.shape[0], self.sizes[-1]
-        stacked = np.repeat(X, n_out, axis=0)                 # row b·n_out + k: X[b]
-        seeds = np.tile(np.eye(n_out, dtype=self.dtype), (B, 1))
-        J = self._vjp(stacked, seeds, logits)
-        self._check_finite(J, X)
-        return self._to_user_units(J).reshape(B, n_out, self.sizes[0])
-
-    def _vjp(self, X, G, logits=False):
-        """Gᵀ ∂f/∂X per row, on arrays already validated (and scaled)."""
-        dX = np.empty_like(X)
-        with self._lock:
-            self._plan.vjp(X, np.ascontiguousarray(G, dtype=self.dtype), dX, logits)
-        return dX
-
-    def _to_user_units(self, dX):
-        """A gradient with respect to the scaled inputs, as one w.r.t. the raw inputs."""
-        if self._scaler is not None:
-            dX /= self._scaler.scale.astype(self.dtype)
-        return dX
 
     def train_step(self, X, y, lr=None, optimizer=None, n_threads=None):
         """One training step on the batch (X, y); returns the loss before it.
