@@ -187,6 +187,11 @@ def helpers_running():
     return fm_the_pool.running
 
 
+def helpers_asleep():
+    """How many helper threads sleep until a job wakes them."""
+    return fm_the_pool.sleepers
+
+
 def stop_helpers():
     """Ask every helper thread to leave its loop (and wake those asleep)."""
     fm_the_pool.stop = 1

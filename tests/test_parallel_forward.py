@@ -127,6 +127,29 @@ def test_helpers_start_on_first_use_and_respect_n_threads():
     assert _workers.helpers(None) == min(_workers.usable_cores() - 1, _workers.MAX_HELPERS)
 
 
+@pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
+                    reason="one core, or no helper threads on this platform")
+def test_idle_helpers_sleep_until_a_job_wakes_them(h):
+    """After 20 ms without a job the helpers sleep (no periodic wake-ups that would take
+    a core from a training loop's BLAS threads); the next forward passes wake them and
+    stay right (float64 NumPy)."""
+    import time
+    net = fastmlp.Network([784, 512, 10], "relu", "cross_entropy", seed=0)
+    X = np.random.default_rng(1).standard_normal((1, 784)).astype(np.float32)
+    net.predict_proba(X)
+    deadline = time.monotonic() + 5
+    while _kernels.helpers_asleep() < _kernels.helpers_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _kernels.helpers_asleep() == _kernels.helpers_running() >= 1
+    for _ in range(200):
+        out = net.predict_proba(X)
+        if _kernels.helpers_asleep() == 0:
+            break
+        time.sleep(0.001)
+    assert _kernels.helpers_asleep() == 0
+    assert h.rel_err(out, reference(h, net, X)) < 2e-5
+
+
 def test_an_enclosing_explicit_thread_count_fixes_the_helpers_too():
     """fit(n_threads=1) keeps its evaluations (forward passes) on one thread."""
     from fastmlp import _threads
