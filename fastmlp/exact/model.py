@@ -32,6 +32,8 @@ class Model:
     def __init__(self, net, lo, hi, time_limit):
         self.net, self.pl, self.lo, self.hi = net, piecewise_linear(net), lo, hi
         self.deadline = time.perf_counter() + time_limit
+        self.skip_branch = False       # the input-space search is not worth trying
+        self.branch = None             # its statistics, once it ran
         t0 = time.perf_counter()
         self.boxes = tighten(self.pl, lo, hi)          # valid for every input in the box
         self.box_bounds = [(l.copy(), u.copy()) for l, u in self.boxes]

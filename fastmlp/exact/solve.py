@@ -6,8 +6,12 @@
     nearest               among the points that reach the goal, the nearest to x_ref
                           (L1 or L∞, each feature in units of the training spread)
 
-The batched local search runs first: a point it finds that fastmlp's float64 forward
-pass confirms ends a feasibility question at once, and its best score is a cutoff for
+probe() runs before the batched local search: the corners that maximize the goal's
+certified linear bounds (extra starting points for the search) and, when few inputs
+vary, a first round of input-space branch and bound (fastmlp.exact.branch), which may
+already prove the goal unreachable or find a witness; the rest of that search runs
+before the MILP.  A point the local search finds that fastmlp's float64 forward pass
+confirms ends a feasibility question at once, and its best score is a cutoff for
 `closest`.  Every point returned as "reached" has been checked by that forward pass;
 a point from HiGHS that fails the check is polished by an LP on its linear piece
 (which is exact arithmetic away from the solver's tolerances) and checked again.
@@ -125,7 +129,7 @@ def _branch(model, crit, max_boxes=None):
     """Input-space branch and bound (fastmlp.exact.branch) within a quarter of the time
     left, when few inputs vary and the probe did not find it hopeless: (status,
     witness)."""
-    if getattr(model, "skip_branch", False) or not worth_trying(model.lo, model.hi):
+    if model.skip_branch or not worth_trying(model.lo, model.hi):
         return "skipped", None
     t0 = time.perf_counter()
     status, x, stats = branch_and_bound(model.net, model.pl, crit, model.lo, model.hi,
