@@ -28,7 +28,6 @@ import glob
 import os
 import threading
 
-
 from ._validation import check_size
 
 # below small_gemm()'s M·N·K (the largest GEMM of a call), one thread.  The crossover

@@ -22,7 +22,7 @@ MAX_HELPERS = 15
 _lock = threading.Lock()
 _started = 0
 _cores = None
-UNCHANGED = contextlib.nullcontext()      # a context that sets nothing (reusable)
+_UNCHANGED = contextlib.nullcontext()      # a context that sets nothing (reusable)
 
 
 def usable_cores():
@@ -52,14 +52,18 @@ def helpers(n_threads=None):
     return min(want, _started)
 
 
-def blas_threads(mnk, helpers, n_threads=None):
-    """The BLAS thread count for a forward pass whose largest product has M·N·K = mnk
-    (a context): with helpers sharing the pass, each BLAS call in it runs on one thread
-    (which OpenBLAS does by itself for small products: then nothing is set)."""
+def blas_threads(rows, width, f64, helpers, n_threads=None):
+    """The BLAS thread count for an inference forward pass of `rows` rows whose widest
+    weight matrix has `width` elements (a context): nothing is set when no BLAS call
+    happens (fastmlp's own GEMM serves every layer) or OpenBLAS runs one thread by
+    itself; with helpers sharing the pass, each BLAS call in it runs on one thread."""
+    mnk = rows * width
+    if not _kernels.forward_calls_blas(rows, f64):
+        return _UNCHANGED
     if not helpers:
         return _threads.limit(mnk, n_threads)
     if mnk <= _threads.OPENBLAS_SINGLE:
-        return UNCHANGED
+        return _UNCHANGED
     return _threads.limit(mnk, 1)
 
 

@@ -287,10 +287,9 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         diverged epoch from it)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         helpers = _workers.helpers(n_threads)
-        blas = (_workers.blas_threads(X.shape[0] * self._widest_w, helpers, n_threads)
-                if _kernels.forward_calls_blas(X.shape[0], self._dtype == np.float64)
-                else _workers.UNCHANGED)
-        with self._lock, blas:
+        with self._lock, _workers.blas_threads(X.shape[0], self._widest_w,
+                                               self._dtype == np.float64, helpers,
+                                               n_threads):
             self._plan.forward(X, out, helpers=helpers)
         if check:
             self._check_finite(out, X, name)

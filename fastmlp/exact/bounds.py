@@ -5,6 +5,7 @@
                                 written as a linear function of x through the layers below,
                                 every activation replaced by a linear lower or upper bound
                                 valid on its interval, and that function bounded on the box
+    tighten_and_relax(...)      the same, with the relaxations it gives
     relaxations(pl, lo, hi)     the same for a batch of boxes (lo, hi: (B, n_in)): every
                                 hidden layer's relaxation, for spec_bounds
     spec_bounds(pl, relax, lo, hi, S, s0)   upper bounds on z_L @ S + s0 over each box,
@@ -57,7 +58,14 @@ def relaxation(l, u, alpha):
 
 def tighten(pl, lo, hi):
     """Back-substitution bounds on one box, intersected with interval arithmetic."""
-    return [(l[0], u[0]) for l, u in _layer_bounds(pl, lo[None], hi[None])[0]]
+    return tighten_and_relax(pl, lo, hi)[0]
+
+
+def tighten_and_relax(pl, lo, hi):
+    """tighten()'s bounds, and the relaxations they give (a batch of one box, as
+    spec_bounds takes them)."""
+    boxes, relax = _layer_bounds(pl, lo[None], hi[None])
+    return [(l[0], u[0]) for l, u in boxes], relax
 
 
 def relaxations(pl, lo, hi):

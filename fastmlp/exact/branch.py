@@ -58,14 +58,15 @@ def necessary_rows(crit):
     return S, np.full(others.size, level)
 
 
-def bound_corners(pl, crit, lo, hi):
+def bound_corners(pl, relax, crit, lo, hi):
     """(k, n_in): for each condition of the goal, the corner of the box that maximizes
-    its linear upper bound (one back-substitution over the whole box).  On a ReLU net
-    these are often near the best inputs there are, like a signed-gradient step to the
-    edge of the box: fastmlp.invert starts part of its local search from them."""
+    its linear upper bound (one back-substitution over the whole box, whose relaxations
+    `relax` are, as bounds.tighten_and_relax gives them).  On a ReLU net these are often
+    near the best inputs there are, like a signed-gradient step to the edge of the box:
+    fastmlp.invert starts part of its local search from them."""
     S, h = necessary_rows(crit)
     L, H = lo[None].astype(np.float64), hi[None].astype(np.float64)
-    _, C = spec_bounds(pl, relaxations(pl, L, H), L, H, S, -h)
+    _, C = spec_bounds(pl, relax, L, H, S, -h)
     return np.where(C[0].T > 0, H, L)
 
 

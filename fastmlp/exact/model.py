@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from scipy.optimize import milp
 
-from .bounds import count_unstable, interval, tighten
+from .bounds import count_unstable, interval, tighten_and_relax
 from .formulation import Formulation, network_milp
 from .piecewise import pattern_affine, piecewise_linear
 
@@ -31,11 +31,12 @@ def finite_box(lo, hi, fixed_mask, fixed_values):
 class Model:
     def __init__(self, net, lo, hi, time_limit):
         self.net, self.pl, self.lo, self.hi = net, piecewise_linear(net), lo, hi
-        self.deadline = time.perf_counter() + time_limit
+        self.start_clock(time_limit)
         self.skip_branch = False       # the input-space search is not worth trying
         self.branch = None             # its statistics, once it ran
         t0 = time.perf_counter()
-        self.boxes = tighten(self.pl, lo, hi)          # valid for every input in the box
+        # valid for every input in the box; relax: what they give (for spec_bounds)
+        self.boxes, self.relax = tighten_and_relax(self.pl, lo, hi)
         self.box_bounds = [(l.copy(), u.copy()) for l, u in self.boxes]
         n_relu = sum(W.shape[1] for W, a in zip(self.pl.Ws, self.pl.alphas) if a != 1.0)
         self.stats = {"relus": n_relu,
@@ -50,6 +51,10 @@ class Model:
         return (f"{s['unstable']} of {s['relus']} ReLUs unstable after bound tightening "
                 f"({s['unstable_interval']} by interval arithmetic, {s['unstable_backsub']} "
                 f"after back-substitution)")
+
+    def start_clock(self, time_limit):
+        """The time budget starts now."""
+        self.deadline = time.perf_counter() + time_limit
 
     def remaining(self):
         return self.deadline - time.perf_counter()

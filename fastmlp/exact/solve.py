@@ -24,7 +24,7 @@ from ..inversion import InversionResult
 from .branch import PROBE_BOXES, bound_corners, branch_and_bound, hopeless, worth_trying
 from .goal import SLACK, Criterion
 from .model import Model, dual_bound, finite_box
-from .piecewise import forward64, piecewise_linear
+from .piecewise import forward64
 
 FEASIBLE, INFEASIBLE, TIME_LIMIT = 0, 2, 1           # scipy.optimize.milp statuses
 TIGHTENING_SHARE = 1 / 3
@@ -32,20 +32,22 @@ BRANCH_SHARE = 1 / 4
 
 
 def probe(net, goal, lo, hi, fixed_mask, fixed_values, time_limit, search=True):
-    """Before the local search.  Always: stats["starts"], the corners of the box that
-    maximize the linear bounds of the goal's conditions (starting points for the local
-    search).  With search, when few inputs vary: PROBE_BOXES boxes of input-space branch
-    and bound.  (an InversionResult, stats): a proof or a witness; (None, stats):
-    undecided (stats["hopeless"]: the bounds are too loose for the rest to be tried)."""
+    """Before the local search: the network's Model over the box (stats["model"], for
+    exact_invert after the search).  Always: stats["starts"], the corners of the box
+    that maximize the linear bounds of the goal's conditions (starting points for the
+    local search).  With search, when few inputs vary: PROBE_BOXES boxes of input-space
+    branch and bound (the rest is skipped later when these found the bounds hopeless).
+    (an InversionResult, stats): a proof or a witness; (None, stats): undecided."""
     lo, hi = finite_box(lo, hi, fixed_mask, fixed_values)
     crit = Criterion(goal, net.sizes[-1])
-    stats = {"hopeless": True, "seconds": 0.0,
-             "starts": bound_corners(piecewise_linear(net), crit, lo, hi)}
+    model = Model(net, lo, hi, time_limit)
+    stats = {"model": model, "seconds": 0.0,
+             "starts": bound_corners(model.pl, model.relax, crit, lo, hi)}
     if not (search and worth_trying(lo, hi)):
         return None, stats
-    model = Model(net, lo, hi, time_limit)
     status, x = _branch(model, crit, PROBE_BOXES)
-    stats.update(hopeless=hopeless(model.branch), seconds=model.stats["branch_seconds"])
+    model.skip_branch = hopeless(model.branch)
+    stats["seconds"] = model.stats["branch_seconds"]
     if status not in ("reached", "unreachable"):
         return None, stats
     x_best = model.branch["x_best"] if x is None else x
@@ -65,7 +67,8 @@ class _NoSearch:
 
 def exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, local, *, objective,
                  x_ref, spread, norm, time_limit, probed=None):
-    """probed: probe()'s stats (None: no probe ran)."""
+    """probed: probe()'s stats (None: no probe ran; its Model is used, with the clock
+    started again)."""
     lo, hi = finite_box(lo, hi, fixed_mask, fixed_values)
     crit = Criterion(goal, net.sizes[-1])
     X_local = np.array([x for x, _, _ in local.solutions])
@@ -78,8 +81,11 @@ def exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, local, *, objectiv
         return _answer(net, goal, local, X_local[i], "reached",
                        f"reached {crit.describe()}: found by the local search and confirmed "
                        f"by the float64 forward pass", None, None, {"solver": "local search"})
-    model = Model(net, lo, hi, time_limit)
-    model.skip_branch = probed is not None and probed["hopeless"]
+    if probed is None:
+        model = Model(net, lo, hi, time_limit)
+    else:
+        model = probed["model"]
+        model.start_clock(time_limit)
     if objective == "closest":
         return _closest(model, crit, goal, local, X_local[best], scores[best])
     if objective == "nearest":
