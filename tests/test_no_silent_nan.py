@@ -128,3 +128,24 @@ def test_layer_forward_and_backward_overflow_raise():
     layer.forward(np.ones((1, 2), np.float32))
     with pytest.raises(FloatingPointError, match="delta overflows float32"):
         layer.backward(np.full((1, 2), 3e38, np.float32))
+
+
+def test_an_r2_that_overflows_raises_in_score_and_in_fit():
+    """Errors of ~1e153 against targets whose variance is ~1e-201: every sum is finite
+    (hand-computed: ss_res = 1e306 + 4e306, ss_tot = 5e-201), but R² = 1 - ss_res/ss_tot
+    is below -1e507.  score must raise, not return -inf, and fit must stop with
+    DivergenceError rather than record it.  (Found by the long fuzz run: SGD with
+    lr=4.4e76 on a regression net returned a History whose R² was -inf.)"""
+    net = Network([1, 1], activation="identity", loss="mse", dtype=np.float64)
+    net.layers[0].W[...] = 1e153
+    net.layers[0].b[...] = 0
+    X = np.array([[1.0], [2.0]])
+    y = np.array([0.0, 1e-100])
+    assert np.isfinite(((net.predict(X).ravel() - y) ** 2).sum())
+    with pytest.raises(FloatingPointError, match="R² overflows float64"):
+        net.score(X, y)
+    before = net.get_params()
+    with pytest.raises(fastmlp.DivergenceError, match="R² overflows") as info:
+        net.fit(X, y, epochs=2, optimizer="sgd", lr=1e-300, standardize=False, shuffle=False)
+    assert info.value.epoch == 1 and len(info.value.history) == 0
+    assert np.all(np.isfinite(net.params)) and np.allclose(net.params, before)
