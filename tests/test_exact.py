@@ -127,6 +127,31 @@ def test_class_margin_against_brute_force(h, seed):
             assert p.status == "unreachable", p.message
 
 
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_the_milp_step_alone_against_brute_force(h, seed):
+    """solve._find, the MILP that maximizes the margin with the level as its bound and
+    stops at its first point, without the local search or the input-space branch and
+    bound in front of it: a point (checked here by the NumPy forward pass) just below
+    the brute-force best margin, a proof of infeasibility just above it."""
+    import types
+    from fastmlp.exact import solve
+    from fastmlp.exact.goal import Criterion
+    from fastmlp.exact.model import Model
+    net = tiny_net(seed, [2, 4, 4, 3], "relu", "cross_entropy", sd=1.2)
+    lo, hi = np.full(2, -1.0), np.full(2, 1.0)
+    P = pieces(net, lo, hi)
+    for cls in range(3):
+        best = brute_margin(P, lo, hi, cls)
+        for level, expected in ((best - 0.05, solve.FEASIBLE), (best + 0.05, solve.INFEASIBLE)):
+            crit = Criterion(types.SimpleNamespace(kind="margin", c=cls, margin=level), 3)
+            status, x = solve._find(Model(net, lo, hi, 30), crit, crit.asked())
+            assert status == expected, (cls, best, level, status)
+            if expected == solve.FEASIBLE:
+                Z = np_outputs(h, net, x, logits=True)[0]
+                assert Z[cls] - np.delete(Z, cls).max() >= level
+                assert np.all(x >= lo) and np.all(x <= hi)
+
+
 @pytest.mark.parametrize("norm", ["l1", "linf"])
 def test_nearest_against_brute_force(h, norm):
     net = tiny_net(4, [4, 6, 1], "relu")

@@ -123,12 +123,15 @@ class Model:
             f.add_rows(-np.inf, h, (r, x[i], G[r, i]))
         return f, x, z
 
-    def solve(self, f, relaxed=False, gap=1e-6, time_limit=None):
+    def solve(self, f, relaxed=False, gap=1e-6, time_limit=None, first_point=False):
         """scipy.optimize.milp on f (a Formulation, or its problem()) within the time
-        left; the OptimizeResult.  relaxed: the LP relaxation (binaries in [0, 1])."""
+        left; the OptimizeResult.  relaxed: the LP relaxation (binaries in [0, 1]);
+        first_point: stop at the first feasible point (status 4, with res.x)."""
         left = self.remaining() if time_limit is None else time_limit
         c, integrality, bounds, constraints = f if isinstance(f, tuple) else f.problem()
         options = {"time_limit": max(left, 1e-3), "mip_rel_gap": gap}
+        if first_point:
+            options["mip_max_improving_sols"] = 1
         if relaxed:
             integrality = np.zeros_like(integrality)
         else:

@@ -27,6 +27,7 @@ from .model import Model, dual_bound, finite_box
 from .piecewise import forward64
 
 FEASIBLE, INFEASIBLE, TIME_LIMIT = 0, 2, 1           # scipy.optimize.milp statuses
+SOLUTION_LIMIT = 4         # HiGHS stopped at its first point (scipy: "not recognized")
 TIGHTENING_SHARE = 1 / 3
 BRANCH_SHARE = 1 / 4
 
@@ -166,14 +167,22 @@ def _necessary(crit):
 
 
 def _find(model, crit, level):
-    """Solve for a point at `level`; (status, a confirmed point or None)."""
+    """Solve for a point at `level`; (status, a confirmed point or None).
+
+    The MILP optimizes the score (the margin, or the max error) with `level` as its
+    bound, rather than asking only for a point that meets the level: HiGHS then prunes
+    with the relaxation's bound on the score and branches where the score is decided,
+    and proves the unreachable far sooner (20-32-32-3, margin 3.94: 3.3-4.6 s over four
+    solver seeds against 10-44 s; margin 2.5: infeasible in 20 s against a time limit
+    at 60 s).  It stops at the first point that meets the level."""
     if not _tightened(model, lambda f, z: crit.add_target(f, z, level)):
         return INFEASIBLE, None
     f, x, z = model.formulation()
-    crit.add_target(f, z, level)
-    res = model.solve(f, gap=1.0)                        # any feasible point will do
+    s, cost = crit.add_score(f, z, cutoff=level)
+    f.cost[int(s[0])] = cost
+    res = model.solve(f, first_point=True)
     model.stats["proof"] = "the MILP (branch and bound)"
-    if res.status != FEASIBLE or res.x is None:
+    if res.x is None or res.status not in (FEASIBLE, SOLUTION_LIMIT):
         return res.status, None
     return FEASIBLE, _confirmed(model, crit, _clip(model, res.x[x]))
 
