@@ -10,7 +10,8 @@ probe() runs before the batched local search: the corners that maximize the goal
 certified linear bounds (extra starting points for the search) and, when few inputs
 vary, a first round of input-space branch and bound (fastmlp.exact.branch), which may
 already prove the goal unreachable or find a witness; the rest of that search runs
-before the MILP.  A point the local search finds that fastmlp's float64 forward pass
+after the local search, then ReLU-splitting branch and bound (fastmlp.exact.relu_branch,
+for any number of inputs), and then the MILP.  A point the local search finds that fastmlp's float64 forward pass
 confirms ends a feasibility question at once, and its best score is a cutoff for
 `closest`.  Every point returned as "reached" has been checked by that forward pass;
 a point from HiGHS that fails the check is polished by an LP on its linear piece
