@@ -213,7 +213,9 @@ class limit:
             self.n = False
 
     def __enter__(self):
-        if self.n is not False:
+        # an automatic call that keeps the count, with no fastmlp call around it (that
+        # could have changed the count): nothing to set or restore
+        if self.n is not False and not (self.n is None and _depth == 0):
             self.token = enter(self.n, self.explicit)
         return self
 
