@@ -10,6 +10,8 @@ worker), while large GEMMs need every core.  So each compiled call runs with
     1 thread when its largest GEMM has M·N·K < small_gemm(), the crossover from which
       all threads pay, by CPU vendor (bench/threads.py measures it on the running
       machine; FASTMLP_SMALL_GEMM sets it), else
+    fewer threads when other processes keep some of the cores busy (fastmlp._load:
+      on 2 cores, one thread once they use 0.4 cores or more), else
     the count the BLAS had before fastmlp's outermost call (all cores unless the
       user or OPENBLAS_NUM_THREADS said otherwise).
 
@@ -25,9 +27,11 @@ platform) everything here does nothing.
 """
 import ctypes
 import glob
+import math
 import os
 import threading
 
+from . import _load
 from ._validation import check_size
 
 # below small_gemm()'s M·N·K (the largest GEMM of a call), one thread.  The crossover
@@ -132,13 +136,24 @@ def check_threads(n_threads, name="n_threads"):
 
 def choose(mnk, n_threads=None):
     """The thread count for a call whose largest GEMM has M·N·K = mnk: n_threads if
-    given, else 1 below small_gemm(), else None (the count before fastmlp's calls);
-    and whether that choice was explicit."""
+    given, else 1 below small_gemm(), else None (the count before fastmlp's calls)
+    unless other processes keep cores busy (then fewer); and whether that choice was
+    explicit."""
     if n_threads is not None:
         return n_threads, True
-    if mnk <= OPENBLAS_SINGLE:
+    if mnk <= OPENBLAS_SINGLE or mnk < small_gemm():
         return 1, False
-    return (1 if mnk < small_gemm() else None), False
+    return _unshared(), False
+
+
+def _unshared():
+    """None (the usual count) unless other processes keep some of the BLAS's cores
+    busy (fastmlp._load): then the threads left for this one, at least 1."""
+    busy = _load.others()
+    if busy < 0.4 or not available():
+        return None
+    want = max(1, math.ceil(_api[2] - busy - 0.5))
+    return want if want < _api[2] else None
 
 
 def small_gemm():

@@ -481,8 +481,9 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         the best epoch's weights.  callbacks: callables f(net, record); True stops.
         A NaN/inf loss or gradient raises training.DivergenceError (epoch, step);
         Ctrl-C returns the history so far with history.interrupted set.
-        n_threads: BLAS threads for the whole fit (None: chosen from batch_size and the
-        layer sizes, see fastmlp._threads; "lbfgs" and evaluations by their batches).
+        n_threads: BLAS threads for the whole fit (None: chosen from batch_size, the
+        layer sizes and the load of the machine, again every epoch, see
+        fastmlp._threads; "lbfgs" and evaluations by their batches).
         """
         n_threads = _threads.check_threads(n_threads)
         batch = batch_size if isinstance(batch_size, int) and optimizer != "lbfgs" else 0
@@ -494,6 +495,7 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
                                 early_stopping=early_stopping, patience=patience,
                                 min_delta=min_delta, callbacks=callbacks, verbose=verbose,
                                 sample_weight=sample_weight, standardize=standardize,
+                                threads=lambda: self._blas_threads(batch, n_threads),
                                 **options)
 
     def partial_fit(self, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True,

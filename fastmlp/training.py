@@ -15,6 +15,7 @@ A NaN or inf loss or gradient stops the run with DivergenceError naming the epoc
 and step, before the bad update, so the weights are those of the last finite step.
 Ctrl-C stops it too, keeping the weights and the history so far.
 """
+import contextlib
 import math
 import time
 
@@ -206,8 +207,10 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
         patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
         clip_norm=None, weight_decay=0.0, standardize=True, sample_weight=None,
-        print_fn=print):
-    """Network.fit (documented there); print_fn receives the progress lines."""
+        print_fn=print, threads=contextlib.nullcontext):
+    """Network.fit (documented there); print_fn receives the progress lines; threads()
+    gives the context each epoch runs in (Network.fit's BLAS thread choice, made again
+    every epoch so that it follows the load of the machine)."""
     epochs = check_size(epochs, "epochs")
     batch_size = check_size(batch_size, "batch_size")
     patience = check_size(patience, "patience")
@@ -323,8 +326,9 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             lr_now = opt.current_lr
-            loss = _epoch(net, opt, batches, rng.permutation(n) if shuffle else None, epoch,
-                          history)
+            with threads():
+                loss = _epoch(net, opt, batches, rng.permutation(n) if shuffle else None,
+                              epoch, history)
             try:
                 record = {"epoch": epoch, "loss": loss,
                           metric_name(net): _train_metric(net, probe), "lr": lr_now}

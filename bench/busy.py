@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""fastmlp's automatic BLAS threads against 1 thread and all threads, quiet and busy.
+
+    python bench/busy.py              (about 1 minute)
+    python bench/busy.py --quick      (about 20 s)
+    python bench/busy.py --markdown   the table as Markdown (for the README)
+
+Target (issue 16): on bench/step.py's training workloads, fastmlp with its automatic
+thread choice is never slower than the better of 1 thread and all threads by more than
+5%, on a quiet machine and with another process keeping one core busy.
+
+Each workload is one train_step (SGD) on float32 data, timed three ways in interleaved
+rounds (bench/_common.measure): n_threads=None (automatic: fastmlp._threads, which
+looks at the other processes' CPU use through fastmlp._load), n_threads=1 and
+n_threads=all of the pool's threads.  Quiet: this script alone; a contender's time is
+the min over the blocks during which other processes used <= 0.25 cores.  Busy: the
+script starts a process that spins on one core for the whole phase; every block is
+contended, so a contender's time is the MEDIAN over its blocks (the min would pick the
+moments when the spinner happened to be descheduled).  A fit of one epoch on MNIST-24k
+(when ../shared/data/mnist is there) is timed the same way, one call per block.
+"""
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import fastmlp
+from _common import Contender, cpu_line, fmt_ratio, fmt_time, measure, table
+from fastmlp import _threads
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+STEPS = [("784-128-10 b32", [784, 128, 10], 32), ("784-512-256-10 b128", [784, 512, 256, 10], 128)]
+
+
+def step_contenders(sizes, batch, pool):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    net = fastmlp.Network(sizes, seed=0)
+
+    def step(n):
+        return lambda: net.train_step(X, y, lr=1e-4, n_threads=n)
+    return [Contender("auto", step(None)), Contender("1", step(1)), Contender("all", step(pool))]
+
+
+def fit_contenders(pool):
+    if not DATA.is_dir():
+        return None
+    X, y = fastmlp.datasets.load_mnist(DATA, "train")
+
+    def fit(n):
+        def run():
+            fastmlp.Network([784, 512, 256, 10], seed=0).fit(
+                X, y, epochs=1, batch_size=128, seed=0, n_threads=n)
+        return run
+    return [Contender("auto", fit(None)), Contender("1", fit(1)), Contender("all", fit(pool))]
+
+
+def run_phase(busy, quick, pool):
+    """[(workload, {key: seconds})] for the phase."""
+    spinner = (subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy
+               else None)
+    try:
+        time.sleep(0.5 if busy else 0.0)
+        out = []
+        for label, sizes, batch in STEPS:
+            res = measure(step_contenders(sizes, batch, pool), rounds=3 if quick else 7,
+                          samples=5, sample_s=0.005, warm_s=0.005, settle=0.12)
+            out.append((f"train_step {label}", res))
+        contenders = fit_contenders(pool)
+        if contenders is not None:
+            res = measure(contenders, rounds=1 if quick else 3, samples=1, sample_s=0,
+                          warm_s=0, settle=0.3, calibrate=False)
+            out.append(("fit 1 epoch, MNIST-24k 784-512-256-10 b128", res))
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+    pick = (lambda c: c.median) if busy else (lambda c: c.best)
+    return [(label, {k: pick(c) for k, c in res.items()}) for label, res in out]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args(argv)
+    if not _threads.available():
+        print("scipy's BLAS exposes no thread control: nothing to compare")
+        return
+    pool = _threads._api[2]
+    print(cpu_line())
+    print(f"pool of {pool} BLAS threads; busy = one process spinning on a core")
+    rows, met = [], []
+    for phase in ("quiet", "busy"):
+        for label, t in run_phase(phase == "busy", args.quick, pool):
+            better = min(t["1"], t["all"])
+            ratio = t["auto"] / better
+            met.append(ratio <= 1.05)
+            rows.append([label, phase, fmt_time(t["auto"]), fmt_time(t["1"]),
+                         fmt_time(t["all"]), fmt_ratio(ratio),
+                         "yes" if ratio <= 1.05 else "NO"])
+    print()
+    print(table(["workload", "machine", "automatic", "1 thread", f"{pool} threads",
+                 "automatic / better", "≤ 1.05?"], rows, args.markdown,
+                ["<", "<", ">", ">", ">", ">", "<"]))
+    print()
+    print(f"target met on {sum(met)} of {len(met)} rows (quiet: min over quiet blocks; "
+          "busy: median over blocks)")
+
+
+if __name__ == "__main__":
+    main()
