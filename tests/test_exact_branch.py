@@ -14,6 +14,7 @@ from fastmlp.exact import branch
 from fastmlp.exact.bounds import relaxations, spec_bounds, tighten
 from fastmlp.exact.goal import Criterion
 from fastmlp.exact.piecewise import piecewise_linear
+from fastmlp.exact.relu_branch import relu_branch_and_bound
 
 _spec = importlib.util.spec_from_file_location(
     "brute_force", Path(__file__).resolve().parent / "brute_force.py")
@@ -87,7 +88,12 @@ def test_proofs_and_witnesses_match_brute_force(h, seed, sizes, act, alpha, scal
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_margin_proofs_match_brute_force(h, seed):
+@pytest.mark.parametrize("search, always_reaches", [(branch.branch_and_bound, False),
+                                                    (relu_branch_and_bound, True)])
+def test_margin_proofs_match_brute_force(h, seed, search, always_reaches):
+    """Both searches (input-space, and ReLU-splitting with optimized bounds): just above
+    the exact best margin a proof; just below it never one, and the ReLU-splitting one
+    (whose fully split domains are decided by an LP) always finds the witness."""
     net = brute_force.tiny_net(seed, [2, 4, 4, 3], "relu", "cross_entropy", sd=1.2)
     pl = piecewise_linear(net)
     lo, hi = np.full(2, -1.0), np.full(2, 1.0)
@@ -96,12 +102,11 @@ def test_margin_proofs_match_brute_force(h, seed):
         best = brute_force.brute_margin(P, lo, hi, cls)
         for margin, possible in ((best + 0.02, False), (best - 0.02, True)):
             goal = SimpleNamespace(kind="margin", c=cls, margin=margin)
-            status, x, _ = branch.branch_and_bound(net, pl, Criterion(goal, 3), lo, hi,
-                                                   budget=30)
+            status, x, _ = search(net, pl, Criterion(goal, 3), lo, hi, 30)
             if not possible:
                 assert status == "unreachable", (cls, best)
                 continue
-            assert status != "unreachable", (cls, best)
+            assert status == "reached" if always_reaches else status != "unreachable"
             if status == "reached":
                 Zs, _ = np_logits(h, net, x)
                 assert Zs[-1][0, cls] - np.delete(Zs[-1][0], cls).max() >= margin

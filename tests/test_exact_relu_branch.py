@@ -2,7 +2,8 @@
 references: dense random samples through conftest's NumPy forward pass (an optimized
 bound below the value of a sampled point of its domain is a bug, whatever the values of
 α, β and λ), and the brute force over activation patterns in tests/brute_force.py
-(exact maxima: just above one a proof is required, just below it a witness)."""
+(exact maxima: just above one a proof is required, just below it a witness; the class
+margins are checked in tests/test_exact_branch.py, for both searches)."""
 import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
@@ -84,26 +85,6 @@ def test_optimized_bounds_hold_for_any_parameters(h, seed, sizes, act, alpha, sc
         for upper, lam in checks:
             values = F @ lam[d].T                            # (points, M)
             assert np.all(values.max(axis=0) <= upper[d]), (d, values.max(axis=0), upper[d])
-
-
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_margins_against_brute_force(h, seed):
-    net = brute_force.tiny_net(seed, [2, 4, 4, 3], "relu", "cross_entropy", sd=1.2)
-    pl = piecewise_linear(net)
-    lo, hi = np.full(2, -1.0), np.full(2, 1.0)
-    P = brute_force.pieces(net, lo, hi)
-    for cls in range(3):
-        best = brute_force.brute_margin(P, lo, hi, cls)
-        for level in (best - 0.05, best + 0.05):
-            crit = Criterion(SimpleNamespace(kind="margin", c=cls, margin=level), 3)
-            status, x, _ = relu_branch.relu_branch_and_bound(net, pl, crit, lo, hi, 30)
-            if level > best:
-                assert status == "unreachable", (cls, best, level)
-            else:
-                assert status == "reached", (cls, best, level, status)
-                z = np_forward(h, net, x)[-1][0]
-                assert z[cls] - np.delete(z, cls).max() >= level
-                assert np.all(x >= lo) and np.all(x <= hi)
 
 
 @pytest.mark.parametrize("seed,sizes,act,alpha,scaler", brute_force.TINY)
