@@ -112,3 +112,22 @@ def test_output_targets_against_brute_force(h, seed, sizes, act, alpha, scaler):
             assert status in ("reached", "open"), (t, closest, tol, status)
             if status == "reached":
                 assert np.abs(np_forward(h, net, x)[-1][0] - t).max() <= tol
+
+
+def test_identity_layers_are_not_split(h):
+    """A network with identity hidden layers is one affine map: its single domain is
+    decided by one LP (a proof beyond the exact maximum, a witness below it), with no
+    neuron split."""
+    net = brute_force.tiny_net(5, [3, 5, 4, 1], "identity")
+    pl = piecewise_linear(net)
+    lo, hi = np.full(3, -1.0), np.full(3, 1.0)
+    P = brute_force.pieces(net, lo, hi)
+    assert len(P) == 1
+    t_lo, t_hi = brute_force.brute_output_range(P, lo, hi)
+    for t, expected in ((t_hi + 0.1, "unreachable"), (t_hi - 0.1, "reached")):
+        goal = SimpleNamespace(kind="values", t=t, m=np.ones(1, bool), tolerance=1e-3)
+        status, x, stats = relu_branch.relu_branch_and_bound(net, pl, Criterion(goal, 1),
+                                                             lo, hi, 30)
+        assert status == expected and stats["domains"] == 1
+        if x is not None:
+            assert abs(np_forward(h, net, x)[-1][0, 0] - t[0]) <= 1e-3

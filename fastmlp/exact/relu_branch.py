@@ -148,10 +148,9 @@ def _linear_piece(pl, lo, hi, split, boxes, S, h):
     rows, rhs = [], []
     for (W, b, alpha), s, (l, u) in zip(zip(pl.Ws, pl.bs, pl.alphas), split, boxes):
         A, c = A @ W, c @ W + b
-        sign = np.where(s != 0, s, 0)                  # on: z >= 0, off: z <= 0
-        fixed = np.flatnonzero(sign)
-        rows.append(-sign[fixed, None] * A[:, fixed].T)
-        rhs.append(sign[fixed] * c[fixed])
+        fixed = np.flatnonzero(s)                      # on (+1): z >= 0, off (-1): z <= 0
+        rows.append(-s[fixed, None] * A[:, fixed].T)
+        rhs.append(s[fixed] * c[fixed])
         slope = np.where((l >= 0) | (s > 0), 1.0, alpha)
         A, c = A * slope, c * slope
     A, c = A @ pl.Ws[-1], c @ pl.Ws[-1] + pl.bs[-1]
@@ -196,7 +195,8 @@ class OptimizedBound:
         self.alpha, self.beta, self.sign = [], [], []
         for (l, u), a, s in zip(boxes, pl.alphas, splits):
             lam_l, lam_u, mu_u = relaxation(l, u, a)
-            self.unstable.append(((l < 0) & (u > 0) & (s == 0))[:, None, :])
+            # an identity layer (slope 1 both sides) is linear: nothing to split
+            self.unstable.append(((l < 0) & (u > 0) & (s == 0) & (a != 1.0))[:, None, :])
             self.chord.append(lam_u[:, None, :])
             self.intercept.append(mu_u[:, None, :])
             self.linear.append(np.where((l >= 0) | (s > 0), 1.0, a)[:, None, :])
