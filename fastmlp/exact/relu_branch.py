@@ -39,8 +39,8 @@ from .bounds import _affine_box, _activate, _back_substitute, _padded, relaxatio
 from .branch import necessary_rows
 from .piecewise import forward64
 
-STEPS = 20                    # gradient steps on (α, β, λ) per batch of domains
-RATE = 0.1                    # Adam's step for α and β (λ: half of it)
+STEPS = 8                     # gradient steps on (α, β, λ) per batch of domains
+RATE = 0.3                    # Adam's step for α and β (λ: half of it)
 MAX_DOMAINS = 200_000         # domains waiting at most
 HOPELESS_AFTER, HOPELESS_SHARE = 20_000, 0.01    # this many domains, < 1% ruled out: stop
 BATCH_FLOATS = 2 ** 23        # the largest back-substitution array of one batch
