@@ -7,8 +7,9 @@ thread is free takes the next block.  A helper that is asleep or descheduled sim
 takes nothing, so a busy machine runs the pass at one-thread speed, never slower.
 
 The helpers are started on first use (one fewer than the usable cores, at most
-MAX_HELPERS), live without the GIL, spin for 0.3 ms after each pass and then sleep in
-growing steps up to 1 ms.  A forked child starts its own; they stop at exit.
+MAX_HELPERS), live without the GIL, spin for a moment after each pass, poll with growing
+sleeps, and after 20 ms without a job sleep until a pass wakes them (csrc/workers.h).
+A forked child starts its own; they stop at exit.
 """
 import atexit
 import contextlib
