@@ -5,8 +5,9 @@ its descheduled second thread at every synchronization: an MNIST epoch took 5-8 
 2 threads against 1.4 s on one (the issue that asked for this).  fastmlp._threads
 therefore asks others() before it gives a large GEMM all of the BLAS's threads.
 
-others() is the CPU time every other process used (Linux /proc/stat: all CPUs'
-non-idle time, steal included, less this process's own, all its threads) per second
+others() is the CPU time every other process used (Linux /proc/stat: the non-idle
+time of the CPUs this process may run on, steal included, less this process's own, all
+its threads) per second
 of wall clock since the previous sample, in cores.  A sample is taken when the last
 one is older than PERIOD, so a call costs a clock read, and one call in PERIOD reads
 /proc/stat (about 10 µs).  After a long pause without calls the window is long too
@@ -54,16 +55,35 @@ def others():
 
 
 def _sample(now):
-    """(now, seconds all CPUs spent busy, seconds this process ran), or None."""
+    """(now, seconds the CPUs this process may run on spent busy, seconds this process
+    ran), or None.  Only those CPUs count: in a container pinned to 2 of a host's 64
+    CPUs, the host's other load takes nothing from this process's threads."""
     try:
         with open("/proc/stat", "rb") as f:
-            fields = f.readline().split()
+            lines = f.read().split(b"\n")
     except OSError:
         return None
-    if len(fields) < 5 or fields[0] != b"cpu":
+    mine = _cpus()
+    busy, seen = 0, 0
+    for line in lines[1:]:
+        fields = line.split()
+        if not fields or not fields[0].startswith(b"cpu"):
+            break                                  # the per-CPU lines come first
+        if mine is not None and int(fields[0][3:]) not in mine:
+            continue
+        # user nice system idle iowait irq softirq steal (guest time is already in user)
+        ticks = [int(v) for v in fields[1:9]]
+        busy += sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
+        seen += 1
+    if not seen:
         return None
-    # user nice system idle iowait irq softirq steal (guest time is already in user)
-    ticks = [int(v) for v in fields[1:9]]
-    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
     own = os.times()
     return now, busy * _TICK, own.user + own.system
+
+
+def _cpus():
+    """The CPUs this process may run on, or None when that cannot be asked."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return None

@@ -113,3 +113,30 @@ def test_fit_follows_the_load_from_epoch_to_epoch(monkeypatch):
     net.fit(X, y, epochs=2, batch_size=128, callbacks=[turn_busy], standardize=False)
     assert seen == [start, start, 1, 1]
     assert _threads.current() == start
+
+
+@linux
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or
+                    len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin to")
+def test_only_the_cpus_this_process_may_use_count(tmp_path):
+    """A process pinned to one CPU: a spinner on that CPU counts as about one busy
+    core, the same spinner pinned to another CPU as (about) nothing; both measured in
+    one child process, so other load on the machine shifts both alike."""
+    a, b = sorted(os.sched_getaffinity(0))[:2]
+    code = f"""
+import os, subprocess, sys, time
+os.sched_setaffinity(0, {{{a}}})
+from fastmlp import _load
+def seen(cpu):
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                            preexec_fn=lambda: os.sched_setaffinity(0, {{cpu}}))
+    time.sleep(0.3); _load.others(); time.sleep(0.6)
+    value = _load.others()
+    spin.kill(); spin.wait()
+    return value
+print(seen({a}), seen({b}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, timeout=60)
+    mine, elsewhere = map(float, out.stdout.split())
+    assert mine - elsewhere >= 0.5, (mine, elsewhere)
