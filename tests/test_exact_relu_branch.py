@@ -131,3 +131,48 @@ def test_identity_layers_are_not_split(h):
         assert status == expected and stats["domains"] == 1
         if x is not None:
             assert abs(np_forward(h, net, x)[-1][0, 0] - t[0]) <= 1e-3
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_an_interrupted_search_still_bounds_the_margin(seed):
+    """Stopped after 1, 3 or 7 domains, the search's slack bound s says no input has
+    a margin above level + s: never below the brute-force best."""
+    net = brute_force.tiny_net(seed, [2, 6, 6, 3], "relu", "cross_entropy", sd=1.2)
+    pl = piecewise_linear(net)
+    lo, hi = np.full(2, -1.0), np.full(2, 1.0)
+    P = brute_force.pieces(net, lo, hi)
+    finite = 0
+    for cls in range(3):
+        best = brute_force.brute_margin(P, lo, hi, cls)
+        for level in (best - 0.5, best + 0.01, best + 0.3):
+            crit = Criterion(SimpleNamespace(kind="margin", c=cls, margin=level), 3)
+            for stop in (1, 3, 7):
+                status, x, stats = relu_branch.relu_branch_and_bound(
+                    net, pl, crit, lo, hi, 30, max_domains=stop)
+                if status != "open":
+                    continue
+                assert level + stats["slack_bound"] >= best - 1e-9, (cls, level, best, stats)
+                finite += np.isfinite(stats["slack_bound"])
+    assert finite > 0                      # some stops came with a finite bound
+
+
+@pytest.mark.parametrize("seed,sizes,act,alpha,scaler", brute_force.TINY[:3])
+def test_an_interrupted_search_still_bounds_the_error(seed, sizes, act, alpha, scaler):
+    """For an output target, tol - s is a lower bound on the max error any input can
+    get: never above the brute-force closest output's error."""
+    net = brute_force.tiny_net(seed, sizes, act, alpha=alpha, scaler=scaler)
+    pl = piecewise_linear(net)
+    lo, hi = brute_force.box_for(net)
+    P = brute_force.pieces(net, lo, hi)
+    t_lo, t_hi = brute_force.brute_output_range(P, lo, hi)
+    seen = 0
+    for t in (t_hi + 0.4, t_hi + 0.02, t_lo - 0.2, t_lo - 0.02):
+        closest = brute_force.brute_closest(P, lo, hi, t)
+        goal = SimpleNamespace(kind="values", t=t, m=np.ones(t.size, bool), tolerance=1e-3)
+        for stop in (1, 3):
+            status, _, stats = relu_branch.relu_branch_and_bound(
+                net, pl, Criterion(goal, sizes[-1]), lo, hi, 30, max_domains=stop)
+            if status == "open" and np.isfinite(stats["slack_bound"]):
+                assert 1e-3 - stats["slack_bound"] <= closest + 1e-9, (t, closest, stats)
+                seen += 1
+    assert seen > 0

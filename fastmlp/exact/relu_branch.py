@@ -46,12 +46,14 @@ HOPELESS_AFTER, HOPELESS_SHARE = 20_000, 0.01    # this many domains, < 1% ruled
 BATCH_FLOATS = 2 ** 23        # the largest back-substitution array of one batch
 
 
-def relu_branch_and_bound(net, pl, crit, lo, hi, budget, root_boxes=None):
+def relu_branch_and_bound(net, pl, crit, lo, hi, budget, root_boxes=None, max_domains=None):
     """("unreachable", None, stats) when every domain is ruled out; ("reached", x,
     stats) with x confirmed by the forward pass; ("open", None, stats) when the budget
     (seconds) ran out, the domains became too many, or a domain with no unstable neuron
-    left could not be ruled out.  root_boxes: bounds on every layer's z valid for the
-    inputs in question (default: none beyond those computed here)."""
+    left could not be ruled out; then stats["slack_bound"] bounds min_k f_k over all
+    inputs (+inf if no domain was bounded).  root_boxes: bounds on every layer's z valid
+    for the inputs in question (default: none beyond those computed here); max_domains:
+    stop (open) once this many domains were bounded."""
     S, h = necessary_rows(crit)
     K = S.shape[1]
     lam0 = np.vstack([np.eye(K), np.full((1, K), 1.0 / K)]) if K > 1 else np.eye(1)
@@ -60,25 +62,28 @@ def relu_branch_and_bound(net, pl, crit, lo, hi, budget, root_boxes=None):
     widest = max(sizes + [lo.size]) * max(sizes) * lam0.shape[0]
     batch = int(np.clip(BATCH_FLOATS // widest, 8, 1024))
     t_end = time.perf_counter() + budget
-    stack = [[np.zeros((1, n), np.int8) for n in sizes]]
-    stats = {"domains": 0, "ruled_out": 0}
+    # each entry: the splits of a batch of domains, and a bound on min_k f_k over each
+    # (its parent's: a part of a domain has no larger bound)
+    stack = [([np.zeros((1, n), np.int8) for n in sizes], np.full(1, np.inf))]
+    stats = {"domains": 0, "ruled_out": 0, "slack_bound": np.inf}
     while stack:
-        splits = stack.pop()
+        splits, inherited = stack.pop()
         if splits[0].shape[0] > batch:
-            stack.append([s[batch:] for s in splits])
-            splits = [s[:batch] for s in splits]
-        waiting = sum(s[0].shape[0] for s in stack)
+            stack.append(([s[batch:] for s in splits], inherited[batch:]))
+            splits, inherited = [s[:batch] for s in splits], inherited[:batch]
+        waiting = sum(entry[1].size for entry in stack)
         if (time.perf_counter() > t_end or waiting > MAX_DOMAINS or
+                (max_domains is not None and stats["domains"] >= max_domains) or
                 (stats["domains"] >= HOPELESS_AFTER and
                  stats["ruled_out"] < HOPELESS_SHARE * stats["domains"])):
-            return "open", None, stats
+            return _open(stats, stack, inherited)
         stats["domains"] += splits[0].shape[0]
         boxes, empty = domain_bounds(pl, lo, hi, splits, root_boxes)
         live = np.flatnonzero(~empty)
         stats["ruled_out"] += splits[0].shape[0] - live.size
         if not live.size:
             continue
-        splits = [s[live] for s in splits]
+        splits, inherited = [s[live] for s in splits], inherited[live]
         bound = OptimizedBound(pl, lo, hi, S, h, [(l[live], u[live]) for l, u in boxes],
                                splits, lam0, free)
         upper, corners = bound.optimize()
@@ -87,6 +92,8 @@ def relu_branch_and_bound(net, pl, crit, lo, hi, budget, root_boxes=None):
         if not alive.any():
             continue
         idx = np.flatnonzero(alive)
+        # each column's λ sums to 1, so Σ λ_k f_k >= min_k f_k: its bound bounds min_k f_k
+        slack = np.minimum(upper[idx].min(axis=1), inherited[idx])
         candidates = corners[idx].reshape(-1, lo.size)
         hit = np.flatnonzero(crit.ok(forward64(net, candidates)))
         if hit.size:
@@ -100,12 +107,22 @@ def relu_branch_and_bound(net, pl, crit, lo, hi, budget, root_boxes=None):
                 stats["ruled_out"] += 1
             elif verdict == "point" and crit.ok(forward64(net, x))[0]:
                 return "reached", x, stats
-            else:
-                return "open", None, stats      # on the edge: left to the MILP
-        idx, pick = idx[pick >= 0], pick[pick >= 0]
-        if idx.size:
-            stack.append(_children([s[idx] for s in splits], pick, sizes))
+            else:                               # on the edge: left to the MILP
+                return _open(stats, stack, slack)
+        split = pick >= 0
+        if split.any():
+            stack.append((_children([s[idx[split]] for s in splits], pick[split], sizes),
+                          np.tile(slack[split], 2)))
     return "unreachable", None, stats
+
+
+def _open(stats, stack, current):
+    """("open", None, stats) with stats["slack_bound"]: an upper bound on min_k f_k over
+    every input (the domains still open are all that may hold one with min_k f_k >= 0,
+    the others were ruled out), from the bounds of the domains in hand and waiting."""
+    bounds = [current] + [entry[1] for entry in stack]
+    stats["slack_bound"] = float(max((b.max() for b in bounds if b.size), default=-np.inf))
+    return "open", None, stats
 
 
 def domain_bounds(pl, lo, hi, splits, root_boxes=None):

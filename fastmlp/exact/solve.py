@@ -130,10 +130,28 @@ def _feasible(model, crit, goal, local, x_best, s_best):
                                 f"no input gives {what} on the target")
         if x is not None:
             return _reached(model, goal, local, x, crit)
-    bound = _relaxation_bound(model, crit)
+    bound, source = _relaxation_bound(model, crit), "LP relaxation"
+    searched = _searched_bound(model, crit)
+    if searched is not None and (bound is None or (searched > bound if crit.kind == "values"
+                                                   else searched < bound)):
+        bound, source = searched, "ReLU-splitting branch and bound"
     why = ("the time limit ran out" if status == TIME_LIMIT else
            "the solver's point failed the forward-pass check")
-    return _unknown(model, goal, local, x_best, crit, bound, why)
+    return _unknown(model, goal, local, x_best, crit, bound, why, source)
+
+
+def _searched_bound(model, crit):
+    """The bound the ReLU-splitting search proved before it stopped, in the goal's
+    terms (or None): each condition is f_k >= 0, and no input has min_k f_k above the
+    search's slack bound s.  For values min_k f_k = tol - max error, so the max error
+    is at least tol - s; for margins min_k f_k = margin - level, so the margin is at
+    most level + s."""
+    slack = model.stats.get("relu_branch_slack")
+    if slack is None or not np.isfinite(slack):
+        return None
+    if crit.kind == "values":
+        return crit.tol - slack
+    return (crit.margin if crit.kind == "margin" else crit.necessary) + slack
 
 
 def _branch(model, crit, max_boxes=None):
@@ -163,6 +181,7 @@ def _relu_branch(model, crit):
                                              RELU_BRANCH_SHARE * model.remaining(),
                                              model.box_bounds)
     model.stats["relu_branch_domains"] = stats["domains"]
+    model.stats["relu_branch_slack"] = stats["slack_bound"]
     model.stats["relu_branch_seconds"] = time.perf_counter() - t0
     model.stats["found_by"] = "ReLU-splitting branch and bound"
     if status == "unreachable":
@@ -380,10 +399,10 @@ def _unreachable(model, goal, local, x_best, crit, why):
     return _answer(model.net, goal, local, x, "unreachable", message, None, None, model.stats)
 
 
-def _unknown(model, goal, local, x_best, crit, bound, why):
+def _unknown(model, goal, local, x_best, crit, bound, why, source="LP relaxation"):
     what = ("the max error is at least" if crit.kind == "values"
             else "the logit margin is at most")
-    known = f"; {what} {bound:.6g} (LP relaxation)" if bound is not None else ""
+    known = f"; {what} {bound:.6g} ({source})" if bound is not None else ""
     message = (f"unknown: {why} before {crit.describe()} was reached or disproved{known}; "
                f"x is the best point found; {model.describe()}")
     x = x_best if x_best is not None else local.x
