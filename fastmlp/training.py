@@ -97,16 +97,13 @@ def _metric(net, out, T, labels):
     with np.errstate(over="ignore", invalid="ignore"):
         ss_res = ((T - out) ** 2).sum(axis=0)
         ss_tot = ((T - T.mean(axis=0)) ** 2).sum(axis=0)
-    if not (np.all(np.isfinite(ss_res)) and np.all(np.isfinite(ss_tot))):
-        raise FloatingPointError("R² overflows float64: y or the network's outputs are too "
-                                 "large (in fit: diverging, lr too large?)")
-    # a constant column scores 1 if predicted exactly, else 0 (as scikit-learn)
-    with np.errstate(over="ignore"):
+        # a constant column scores 1 if predicted exactly, else 0 (as scikit-learn)
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
                       np.where(ss_res == 0, 1.0, 0.0)).mean()
-    if not np.isfinite(r2):          # errors so far beyond y's spread that the ratio overflows
-        raise FloatingPointError("R² overflows float64: the network's errors are more than "
-                                 "1e308 times y's variance (in fit: diverging, lr too large?)")
+    if not (np.all(np.isfinite(ss_res)) and np.all(np.isfinite(ss_tot)) and np.isfinite(r2)):
+        raise FloatingPointError("R² overflows float64: y or the network's outputs are too "
+                                 "large, or its errors more than 1e308 times y's variance "
+                                 "(in fit: diverging, lr too large?)")
     return float(r2)
 
 
