@@ -73,18 +73,24 @@ def relaxations(pl, lo, hi):
     return _layer_bounds(pl, lo, hi)[1]
 
 
-def _layer_bounds(pl, lo, hi):
+def _layer_bounds(pl, lo, hi, clamp=None):
     """([(l_k, u_k)] for every layer, [relaxation of every hidden layer]), (B, n_k) each;
-    each layer's bounds use the relaxations of the layers below."""
+    each layer's bounds use the relaxations of the layers below.  clamp(k, l, u): given,
+    it narrows each hidden layer's bounds before the layers above use them (the
+    ReLU-splitting search fixes neurons' signs with it), and the output layer, which
+    that search does not need, is left out."""
     boxes, relax = [], []
     a_lo, a_hi = lo, hi
-    for k, (W, b) in enumerate(zip(pl.Ws, pl.bs)):
+    for k in range(len(pl.Ws) if clamp is None else len(pl.alphas)):
+        W, b = pl.Ws[k], pl.bs[k]
         l, u = _affine_box(W, b, a_lo, a_hi)            # interval arithmetic
         if k > 0:
             up, _ = _back_substitute(pl, relax, lo, hi, W, b)
             low, _ = _back_substitute(pl, relax, lo, hi, -W, -b)
             l, u = np.maximum(l, -low), np.minimum(u, up)
         l, u = _padded(l, u)
+        if clamp is not None:
+            l, u = clamp(k, l, u)
         boxes.append((l, u))
         if k < len(pl.alphas):
             relax.append(relaxation(l, u, pl.alphas[k]))

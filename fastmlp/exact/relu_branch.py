@@ -35,7 +35,7 @@ import time
 import numpy as np
 from scipy.optimize import linprog
 
-from .bounds import _affine_box, _activate, _back_substitute, _padded, relaxation
+from .bounds import _layer_bounds, relaxation
 from .branch import necessary_rows
 from .piecewise import forward64
 
@@ -128,30 +128,22 @@ def _open(stats, stack, current):
 def domain_bounds(pl, lo, hi, splits, root_boxes=None):
     """([(l_k, u_k)] of every hidden layer's z on each domain, (B, n_k) each; a mask of
     the domains that are empty: a neuron fixed on whose z is < 0 on all of it, or fixed
-    off whose z is > 0).  Back-substitution as in bounds._layer_bounds, each fixed
-    neuron's interval clamped at 0 before the layers above use it."""
+    off whose z is > 0).  bounds._layer_bounds, each layer's bounds intersected with
+    root_boxes and the fixed neurons' intervals clamped at 0 before the layers above
+    use them."""
     B = splits[0].shape[0]
-    L, H = np.broadcast_to(lo, (B, lo.size)), np.broadcast_to(hi, (B, hi.size))
-    relax, boxes = [], []
-    a_lo, a_hi = L, H
     empty = np.zeros(B, bool)
-    for k, alpha in enumerate(pl.alphas):
-        W, b = pl.Ws[k], pl.bs[k]
-        l, u = _affine_box(W, b, a_lo, a_hi)
-        if k > 0:
-            up, _ = _back_substitute(pl, relax, L, H, W, b)
-            low, _ = _back_substitute(pl, relax, L, H, -W, -b)
-            l, u = np.maximum(l, -low), np.minimum(u, up)
-        l, u = _padded(l, u)
+
+    def clamp(k, l, u):
         if root_boxes is not None:
             l, u = np.maximum(l, root_boxes[k][0]), np.minimum(u, root_boxes[k][1])
         on, off = splits[k] > 0, splits[k] < 0
-        empty |= (on & (u < 0)).any(axis=1) | (off & (l > 0)).any(axis=1)
-        l = np.where(on, np.maximum(l, 0), np.where(off, np.minimum(l, 0), l))
-        u = np.where(off, np.minimum(u, 0), np.where(on, np.maximum(u, 0), u))
-        boxes.append((l, u))
-        relax.append(relaxation(l, u, alpha))
-        a_lo, a_hi = _activate(l, alpha), _activate(u, alpha)
+        empty[...] |= (on & (u < 0)).any(axis=1) | (off & (l > 0)).any(axis=1)
+        return (np.where(on, np.maximum(l, 0), np.where(off, np.minimum(l, 0), l)),
+                np.where(off, np.minimum(u, 0), np.where(on, np.maximum(u, 0), u)))
+
+    boxes, _ = _layer_bounds(pl, np.broadcast_to(lo, (B, lo.size)),
+                             np.broadcast_to(hi, (B, hi.size)), clamp)
     return boxes, empty
 
 
