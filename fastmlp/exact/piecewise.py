@@ -77,21 +77,29 @@ def pattern_affine(pl, x, eps=0.0):
     """The linear piece through x: (A, c) with z_L = A x + c there, and the region's
     constraints G x <= h (every hidden neuron keeps the sign it has at x, with a margin
     eps).  Identity neurons add no constraint."""
-    A, c = np.eye(len(x)), np.zeros(len(x))
-    G, h = [], []
-    a = x
+    on, a = [], x
     for W, b, alpha in zip(pl.Ws[:-1], pl.bs[:-1], pl.alphas):
         z = a @ W + b
+        on.append(z >= 0)
+        a = np.where(on[-1], z, alpha * z)
+    return piece_affine(pl, on, len(x), eps)
+
+
+def piece_affine(pl, on, n_in, eps=0.0):
+    """The linear piece where each hidden layer's neurons are on (z >= 0) as the boolean
+    arrays `on` say and off elsewhere: (A, c, G, h) as pattern_affine gives them."""
+    A, c = np.eye(n_in), np.zeros(n_in)
+    G, h = [], []
+    for W, b, alpha, on_k in zip(pl.Ws[:-1], pl.bs[:-1], pl.alphas, on):
         Az, cz = W.T @ A, W.T @ c + b              # z = Az x + cz on this piece
         if alpha != 1.0:
-            on = z >= 0
-            sign = np.where(on, -1.0, 1.0)          # on: -z <= -eps;  off: z <= -eps
+            sign = np.where(on_k, -1.0, 1.0)        # on: -z <= -eps;  off: z <= -eps
             G.append(sign[:, None] * Az)
             h.append(-sign * cz - eps)
-            slope = np.where(on, 1.0, alpha)
-            Az, cz, z = slope[:, None] * Az, slope * cz, slope * z
-        A, c, a = Az, cz, z
+            slope = np.where(on_k, 1.0, alpha)
+            Az, cz = slope[:, None] * Az, slope * cz
+        A, c = Az, cz
     A, c = pl.Ws[-1].T @ A, pl.Ws[-1].T @ c + pl.bs[-1]
     if G:
         return A, c, np.vstack(G), np.concatenate(h)
-    return A, c, np.empty((0, len(x))), np.empty(0)
+    return A, c, np.empty((0, n_in)), np.empty(0)

@@ -37,7 +37,7 @@ from scipy.optimize import linprog
 
 from .bounds import _layer_bounds, relaxation
 from .branch import necessary_rows
-from .piecewise import forward64
+from .piecewise import forward64, piece_affine
 
 STEPS = 8                     # gradient steps on (α, β, λ) per batch of domains
 RATE = 0.3                    # Adam's step for α and β (λ: half of it)
@@ -149,26 +149,19 @@ def domain_bounds(pl, lo, hi, splits, root_boxes=None):
 
 def _linear_piece(pl, lo, hi, split, boxes, S, h):
     """On a domain where no neuron is unstable the network is one affine map: the
-    input that maximizes the smallest condition f_k there, by one LP (its fixed neurons'
-    signs as rows): ("point", x); ("ruled out", None) when even that one has some
-    f_k < 0 (by more than the LP's tolerance), i.e. no input of the domain reaches the
-    goal; ("open", None) when the LP failed."""
-    A, c = np.eye(lo.size), np.zeros(lo.size)          # z = x @ A + c, layer by layer
-    rows, rhs = [], []
-    for (W, b, alpha), s, (l, u) in zip(zip(pl.Ws, pl.bs, pl.alphas), split, boxes):
-        A, c = A @ W, c @ W + b
-        fixed = np.flatnonzero(s)                      # on (+1): z >= 0, off (-1): z <= 0
-        rows.append(-s[fixed, None] * A[:, fixed].T)
-        rhs.append(s[fixed] * c[fixed])
-        slope = np.where((l >= 0) | (s > 0), 1.0, alpha)
-        A, c = A * slope, c * slope
-    A, c = A @ pl.Ws[-1], c @ pl.Ws[-1] + pl.bs[-1]
-    F, f0 = A @ S, c @ S - h                           # f(x) = x @ F + f0
+    input that maximizes the smallest condition f_k there, by one LP (every neuron's
+    sign on the domain as rows: the fixed ones' define it, the others' hold on all of
+    it): ("point", x); ("ruled out", None) when even that one has some f_k < 0 (by
+    more than the LP's tolerance), i.e. no input of the domain reaches the goal;
+    ("open", None) when the LP failed."""
+    on = [(l >= 0) | (s > 0) for s, (l, _) in zip(split, boxes)]
+    A, c, G, g = piece_affine(pl, on, lo.size)         # z_L = A x + c, G x <= g
+    F, f0 = S.T @ A, S.T @ c - h                       # f(x) = F x + f0
     n = lo.size                                        # variables: x, then t <= every f_k
-    G = np.vstack([np.hstack([np.vstack(rows), np.zeros((sum(map(len, rhs)), 1))]),
-                   np.hstack([-F.T, np.ones((F.shape[1], 1))])])
-    g = np.concatenate(rhs + [f0])
-    res = linprog(np.r_[np.zeros(n), -1.0], A_ub=G, b_ub=g,
+    res = linprog(np.r_[np.zeros(n), -1.0],
+                  A_ub=np.vstack([np.hstack([G, np.zeros((len(G), 1))]),
+                                  np.hstack([-F, np.ones((len(F), 1))])]),
+                  b_ub=np.concatenate([g, f0]),
                   bounds=list(zip(lo, hi)) + [(None, None)], method="highs")
     if res.status == 2 or (res.status == 0 and -res.fun < -1e-7 * (1 + np.abs(f0).max())):
         return "ruled out", None
