@@ -164,12 +164,8 @@ def _branch(model, crit, max_boxes=None):
     status, x, stats = branch_and_bound(model.net, model.pl, crit, model.lo, model.hi,
                                         BRANCH_SHARE * model.remaining(), max_boxes)
     model.branch = stats
-    model.stats["branch_boxes"] = stats["boxes"]
-    model.stats["branch_seconds"] = time.perf_counter() - t0
-    model.stats["found_by"] = "input-space branch and bound"
-    if status == "unreachable":
-        model.stats["proof"] = (f"input-space branch and bound: {stats['boxes']} boxes, "
-                                f"each ruled out by a certified bound")
+    _record(model, status, t0, "branch", "input-space branch and bound", stats["boxes"],
+            "boxes", "a certified bound")
     return status, x
 
 
@@ -180,14 +176,20 @@ def _relu_branch(model, crit):
     status, x, stats = relu_branch_and_bound(model.net, model.pl, crit, model.lo, model.hi,
                                              RELU_BRANCH_SHARE * model.remaining(),
                                              model.box_bounds)
-    model.stats["relu_branch_domains"] = stats["domains"]
     model.stats["relu_branch_slack"] = stats["slack_bound"]
-    model.stats["relu_branch_seconds"] = time.perf_counter() - t0
-    model.stats["found_by"] = "ReLU-splitting branch and bound"
-    if status == "unreachable":
-        model.stats["proof"] = (f"ReLU-splitting branch and bound: {stats['domains']} "
-                                f"domains, each ruled out by an optimized certified bound")
+    _record(model, status, t0, "relu_branch", "ReLU-splitting branch and bound",
+            stats["domains"], "domains", "an optimized certified bound")
     return status, x
+
+
+def _record(model, status, t0, key, name, count, unit, bound):
+    """A search's statistics in model.stats (key_unit, key_seconds, found_by), and its
+    proof when it proved the goal unreachable."""
+    model.stats[f"{key}_{unit}"] = count
+    model.stats[f"{key}_seconds"] = time.perf_counter() - t0
+    model.stats["found_by"] = name
+    if status == "unreachable":
+        model.stats["proof"] = f"{name}: {count} {unit}, each ruled out by {bound}"
 
 
 def _reached_by_branch(model, goal, local, x, crit):
