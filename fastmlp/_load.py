@@ -7,8 +7,7 @@ therefore asks others() before it gives a large GEMM all of the BLAS's threads.
 
 others() is the CPU time every other process used (Linux /proc/stat: the non-idle
 time of the CPUs this process may run on, steal included, less this process's own, all
-its threads) per second
-of wall clock since the previous sample, in cores.  A sample is taken when the last
+its threads) per second of wall clock since the previous sample, in cores.  A sample is taken when the last
 one is older than PERIOD, so a call costs a clock read, and one call in PERIOD reads
 /proc/stat (about 10 µs).  After a long pause without calls the window is long too
 (an average over it, not 0).  Where /proc/stat cannot be read it is always 0.0, as is
@@ -21,7 +20,7 @@ import time
 PERIOD = 0.2           # seconds: the shortest window, and the age of a stale estimate
 
 _lock = threading.Lock()
-_last = None           # (wall clock, all CPUs' busy seconds, this process's seconds)
+_last = None           # (wall clock, its CPUs' busy seconds, this process's seconds)
 _others = 0.0
 _enabled = os.environ.get("FASTMLP_LOAD_AWARE", "1").strip() != "0"
 try:
