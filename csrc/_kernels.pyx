@@ -48,9 +48,10 @@ ctypedef cnp.npy_intp intp
 cdef void _layer_forward(const floating* X, const floating* W, const floating* b,
                          floating* Z, floating* A, int B, int n_in, int n_out,
                          int act, floating alpha, floating* Ad,
-                         const Drop* drop) noexcept nogil:
+                         const Drop* drop, int helpers) noexcept nogil:
     """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU, ELU).
-    With drop (not NULL): Ad := A ⊙ m, the dropout mask, row by row while A is in cache."""
+    With drop (not NULL): Ad := A ⊙ m, the dropout mask, row by row while A is in cache.
+    helpers: how many of fastmlp's helper threads share the GEMM (_parallel_train.pxi)."""
     cdef Py_ssize_t i, j
     cdef floating* z
     if B == 1:
@@ -58,8 +59,8 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
         _gemv_rowvec(n_in, n_out, <floating>1, X, W, <floating>0, Z)
     else:
         # Z = X @ W
-        _gemm(c'n', c'n', B, n_out, n_in, <floating>1, X, n_in, W, n_out,
-              <floating>0, Z, n_out)
+        _gemm_shared(c'n', c'n', B, n_out, n_in, <floating>1, X, n_in, W, n_out,
+                     <floating>0, Z, n_out, helpers)
     for i in range(B):
         z = Z + i * n_out
         for j in range(n_out):
@@ -75,7 +76,7 @@ cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
                           floating* D, floating* dW, floating* db,
                           int B, int n_in, int n_out, int act, floating alpha,
                           floating w_scale, floating w_beta,
-                          const Drop* drop) noexcept nogil:
+                          const Drop* drop, int helpers) noexcept nogil:
     """The δ kernel, from G = ∂L/∂A (∂L/∂Ad under dropout):
 
         δz := G ⊙ act'(A) [⊙ m]        (into dZ, which may alias G; m when drop)
@@ -85,6 +86,7 @@ cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
 
     D is computed before dW is written, so dW may be W itself: with
     w_scale = -lr and w_beta = 1 - lr·l2 the SGD update is folded into the GEMM.
+    helpers: how many of fastmlp's helper threads share each GEMM.
     """
     cdef Py_ssize_t i, j
     cdef floating* dz
@@ -101,11 +103,12 @@ cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
                 db[j] += dz[j]
     if D != NULL:
         # D = dZ @ W.T
-        _gemm(c'n', c't', B, n_in, n_out, <floating>1, dZ, n_out, W, n_out,
-              <floating>0, D, n_in)
+        _gemm_shared(c'n', c't', B, n_in, n_out, <floating>1, dZ, n_out, W, n_out,
+                     <floating>0, D, n_in, helpers)
     if dW != NULL:
         # dW = w_scale * X.T @ dZ + w_beta * dW
-        _gemm(c't', c'n', n_in, n_out, B, w_scale, X, n_in, dZ, n_out, w_beta, dW, n_out)
+        _gemm_shared(c't', c'n', n_in, n_out, B, w_scale, X, n_in, dZ, n_out, w_beta, dW,
+                     n_out, helpers)
 
 
 # ---------------------------------------------------------------------------
@@ -371,11 +374,11 @@ def layer_forward(cnp.ndarray X, cnp.ndarray W, cnp.ndarray b, cnp.ndarray Z,
     if f64:
         with nogil:
             _layer_forward(<double*>x, <double*>w, <double*>bb, <double*>z, <double*>a,
-                           B, n_in, n_out, act, alpha, <double*>ad, dp)
+                           B, n_in, n_out, act, alpha, <double*>ad, dp, 0)
     else:
         with nogil:
             _layer_forward(<float*>x, <float*>w, <float*>bb, <float*>z, <float*>a,
-                           B, n_in, n_out, act, <float>alpha, <float*>ad, dp)
+                           B, n_in, n_out, act, <float>alpha, <float*>ad, dp, 0)
 
 
 def layer_backward(cnp.ndarray G, cnp.ndarray dZ, cnp.ndarray A, cnp.ndarray Z,
@@ -409,12 +412,12 @@ def layer_backward(cnp.ndarray G, cnp.ndarray dZ, cnp.ndarray A, cnp.ndarray Z,
         with nogil:
             _layer_backward(<double*>g, <double*>dz, <double*>a, <double*>z, <double*>x,
                             <double*>w, <double*>d, <double*>dw, <double*>dbb,
-                            B, n_in, n_out, act, alpha, <double>1, <double>0, dp)
+                            B, n_in, n_out, act, alpha, <double>1, <double>0, dp, 0)
     else:
         with nogil:
             _layer_backward(<float*>g, <float*>dz, <float*>a, <float*>z, <float*>x,
                             <float*>w, <float*>d, <float*>dw, <float*>dbb,
-                            B, n_in, n_out, act, <float>alpha, <float>1, <float>0, dp)
+                            B, n_in, n_out, act, <float>alpha, <float>1, <float>0, dp, 0)
 
 
 def activate(cnp.ndarray Z, cnp.ndarray A, int act, double alpha):
@@ -550,6 +553,8 @@ cdef class Plan:
     cdef char** Ad           # per-layer output after dropout if its rate > 0, else A
     cdef char* delta0        # two δ buffers, capacity × widest layer, used in turn
     cdef char* delta1
+    cdef int helpers         # helper threads sharing the GEMMs of the step in progress
+    cdef bint has_dropout    # some layer has a dropout rate
     cdef object _owner       # the arrays the pointers above point into
     cdef object _work
     cdef cnp.ndarray _pointers
@@ -569,6 +574,7 @@ cdef class Plan:
         self.act = <int*>_ptr(codes)
         self.alpha = <double*>_ptr(alphas)
         self.rate = <double*>_ptr(rates)
+        self.has_dropout = bool((rates > 0).any())
         self.off = <Py_ssize_t*>_ptr(offsets)
         self.params = <char*>_ptr(params)
         self.grads = <char*>_ptr(grads)
@@ -635,16 +641,17 @@ cdef class Plan:
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double l2, cnp.ndarray dX, bint inputs_only=False,
                  cnp.ndarray row_loss=None, cnp.ndarray row_weights=None,
-                 tuple dropout=None):
+                 tuple dropout=None, int helpers=0):
         """The loss; fills the flat gradient buffer, and dX := ∂L/∂X if dX is given.
         With inputs_only, only dX (the weight-gradient GEMMs are skipped).  row_loss
         (float64, length B), if given, receives each row's loss (without penalty).
         row_weights (float64, length B, summing to 1), if given, weight the rows'
         losses in place of the batch mean.  dropout = (key, step): training, with
-        that step's masks."""
+        that step's masks.  helpers: how many helper threads share the large GEMMs
+        (the BLAS must then run one thread)."""
         return self._run(X, T, labels, 0.0, l2, dX,
                          MODE_INPUTS if inputs_only else MODE_GRADIENT, row_loss,
-                         row_weights, dropout)
+                         row_weights, dropout, helpers)
 
     def vjp(self, cnp.ndarray X, cnp.ndarray G, cnp.ndarray dX, bint logits=False,
             bint after_forward=False):
@@ -675,14 +682,16 @@ cdef class Plan:
                           after_forward)
 
     def sgd_step(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
-                 double lr, double l2, tuple dropout=None):
+                 double lr, double l2, tuple dropout=None, int helpers=0):
         """The loss before the step; then params := params - lr · (∇L + l2 · W),
-        unless that loss is NaN or infinite (then nothing is updated)."""
-        return self._run(X, T, labels, lr, l2, None, MODE_SGD, None, None, dropout)
+        unless that loss is NaN or infinite (then nothing is updated).  helpers: as
+        in gradient."""
+        return self._run(X, T, labels, lr, l2, None, MODE_SGD, None, None, dropout,
+                         helpers)
 
     cdef double _run(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                      double lr, double l2, cnp.ndarray dX, int mode, cnp.ndarray row_loss,
-                     cnp.ndarray row_weights, tuple dropout):
+                     cnp.ndarray row_weights, tuple dropout, int helpers):
         cdef int B = X.shape[0]
         cdef bint training = dropout is not None
         cdef uint64_t key = dropout[0] if training else 0
@@ -705,6 +714,7 @@ cdef class Plan:
                 raise AssertionError("kernel argument row_loss: expected length B")
             if row_weights is not None and cnp.PyArray_SIZE(row_weights) != B:
                 raise AssertionError("kernel argument row_weights: expected length B")
+        self.helpers = max(helpers, 0)
         if self.f64:
             with nogil:
                 value = _plan_step(self, <double*>x, <double*>t, lab, <double*>dx,
@@ -713,6 +723,7 @@ cdef class Plan:
             with nogil:
                 value = _plan_step(self, <float*>x, <float*>t, lab, <float*>dx,
                                    B, lr, l2, mode, rl, rw, training, key, step)
+        self.helpers = 0
         return value
 
 
@@ -748,6 +759,11 @@ cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
     cdef floating* z
     cdef Drop d
     cdef Drop* dp
+    if p.helpers > 0 and not inference and not (training and p.has_dropout) and B > 1:
+        # a training step shared with the helpers: the inference pass's blocks (each
+        # fused with its bias and activation), which store every layer's Z and A too
+        _forward_shared(p, X, out, B, logits, p.helpers)
+        return
     for l in range(L):
         dp = _layer_drop(p, l, training, key, step, &d)
         act = p.act[l]
@@ -766,7 +782,7 @@ cdef void _plan_forward(Plan p, const floating* X, floating* out, int B,
         else:
             _layer_forward(inp, P + p.off[2 * l], P + p.off[2 * l + 1], z, a,
                            B, p.sizes[l], p.sizes[l + 1], act, <floating>p.alpha[l],
-                           <floating*>p.Ad[l], dp)
+                           <floating*>p.Ad[l], dp, p.helpers)
         inp = <floating*>p.Ad[l] if dp != NULL else a
 
 
@@ -858,7 +874,7 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
             _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
                             W, db, B, p.sizes[l], p.sizes[l + 1], act,
                             <floating>p.alpha[l], <floating>(-lr),
-                            <floating>(1 - lr * l2), dp)
+                            <floating>(1 - lr * l2), dp, p.helpers)
             # b := b - lr · db
             for j in range(p.sizes[l + 1]):
                 b[j] -= <floating>lr * db[j]
@@ -868,7 +884,8 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
                 db = NULL
             _layer_backward(G, G, <floating*>p.A[l], <floating*>p.Z[l], inp, W, below,
                             dW, db, B, p.sizes[l], p.sizes[l + 1], act,
-                            <floating>p.alpha[l], <floating>1, <floating>0, dp)
+                            <floating>p.alpha[l], <floating>1, <floating>0, dp,
+                            p.helpers)
             if l2 != 0 and dW != NULL:
                 # dW += l2 · W
                 for j in range(n_w):
@@ -877,3 +894,4 @@ cdef void _plan_backward(Plan p, const floating* X, floating* dX, int B,
 
 
 include "_parallel_forward.pxi"
+include "_parallel_train.pxi"

@@ -153,6 +153,9 @@ cdef extern from *:
                       int first) noexcept nogil
 
 
+include "_optim_shared.pxi"
+
+
 cdef inline double _max_abs(const floating* x, Py_ssize_t n) noexcept nogil:
     if floating is float:
         return fastmlp_max_abs_f(x, n)
@@ -168,14 +171,18 @@ cdef struct Scan:
 
 
 cdef Scan _scan(const floating* g, const floating* p, const floating* buf,
-                Py_ssize_t n, bint need_norm) noexcept nogil:
+                Py_ssize_t n, bint need_norm, _Ranges* r) noexcept nogil:
+    """r: the ranges to share the scan over, or NULL to run it here alone."""
     cdef Scan s
     cdef Py_ssize_t i
     cdef double sq = 0, t
-    s.max_g = _max_abs(g, n)
+    if r != NULL:
+        _shared_max_abs(r, g, p, buf, &s)
+    else:
+        s.max_g = _max_abs(g, n)
+        s.max_p = _max_abs(p, n)
+        s.max_b = _max_abs(buf, n) if buf != NULL else 0
     s.finite = s.max_g - s.max_g == 0
-    s.max_p = _max_abs(p, n)
-    s.max_b = _max_abs(buf, n) if buf != NULL else 0
     s.norm = 0
     if s.finite and need_norm and s.max_g > 0:
         # Σ (g / max|g|)² cannot overflow, whatever the entries
@@ -205,11 +212,15 @@ cdef inline double _limit(floating* p) noexcept nogil:
 
 cdef int _sgd(floating* p, const floating* grad, floating* buf, const unsigned char* mask,
               Py_ssize_t n, double lr, double mu, bint nesterov, double wd, double clip,
-              bint first, bint force) noexcept nogil:
-    """mask (never NULL) is 1 where weight decay applies, 0 elsewhere."""
+              bint first, bint force, int helpers) noexcept nogil:
+    """mask (never NULL) is 1 where weight decay applies, 0 elsewhere; up to `helpers`
+    helper threads take part."""
     cdef int bad
     cdef double bound_g, bound_b, bound_d
-    cdef Scan scan = _scan(grad, p, buf if (mu != 0 and not first) else NULL, n, clip > 0)
+    cdef _Ranges r
+    cdef _Ranges* share = &r if _plan_ranges(&r, n, floating is double, helpers) else NULL
+    cdef Scan scan = _scan(grad, p, buf if (mu != 0 and not first) else NULL, n, clip > 0,
+                           share)
     if not scan.finite:
         return NONFINITE_GRAD
     cdef double sc = _clip_scale(&scan, clip)
@@ -219,7 +230,11 @@ cdef int _sgd(floating* p, const floating* grad, floating* buf, const unsigned c
     bound_d = (bound_g + mu * bound_b if nesterov else bound_b) if mu != 0 else bound_g
     if not force and not (scan.max_p + lr * bound_d < _limit(p)):
         return UNSAFE
-    if floating is float:
+    if share != NULL:
+        r.p, r.g, r.m, r.mask = <char*>p, <const char*>grad, <char*>buf, mask
+        r.s, r.lr, r.mu, r.wd, r.nesterov, r.first = sc, lr, mu, wd, nesterov, first
+        bad = _shared_update(share, _sgd_task)
+    elif floating is float:
         bad = fastmlp_sgd_f(p, grad, buf, mask, n, <float>sc, <float>lr, <float>mu,
                             <float>wd, nesterov, first)
     else:
@@ -230,11 +245,14 @@ cdef int _sgd(floating* p, const floating* grad, floating* buf, const unsigned c
 cdef int _adam(floating* p, const floating* grad, floating* m, floating* v,
                const unsigned char* mask, Py_ssize_t n, double lr, double beta1,
                double beta2, double eps, long t, double wd, bint decoupled,
-               double clip, bint force) noexcept nogil:
-    """mask (never NULL) is 1 where weight decay applies, 0 elsewhere."""
+               double clip, bint force, int helpers) noexcept nogil:
+    """mask (never NULL) is 1 where weight decay applies, 0 elsewhere; up to `helpers`
+    helper threads take part."""
     cdef int bad
     cdef double ratio, bound
-    cdef Scan scan = _scan(grad, p, NULL, n, clip > 0)
+    cdef _Ranges r
+    cdef _Ranges* share = &r if _plan_ranges(&r, n, floating is double, helpers) else NULL
+    cdef Scan scan = _scan(grad, p, NULL, n, clip > 0, share)
     if not scan.finite:
         return NONFINITE_GRAD
     cdef double sc = _clip_scale(&scan, clip)
@@ -252,7 +270,12 @@ cdef int _adam(floating* p, const floating* grad, floating* m, floating* v,
     # coupled decay adds cw·p to g; decoupled multiplies p by 1 - dk (mask permitting)
     cdef double cw = 0 if decoupled else wd
     cdef double dk = lr * wd if decoupled else 0
-    if floating is float:
+    if share != NULL:
+        r.p, r.g, r.m, r.v, r.mask = <char*>p, <const char*>grad, <char*>m, <char*>v, mask
+        r.s, r.cw, r.dk, r.b1, r.b2 = sc, cw, dk, beta1, beta2
+        r.step, r.inv_rc2, r.eps = step, 1 / rc2, eps
+        bad = _shared_update(share, _adam_task)
+    elif floating is float:
         bad = fastmlp_adam_f(p, grad, m, v, mask, n, <float>sc, <float>cw, <float>dk,
                              <float>beta1, <float>beta2, <float>step, <float>(1 / rc2),
                              <float>eps)
@@ -268,9 +291,10 @@ cdef inline void* _ptr(cnp.ndarray a):
 
 def sgd_step(cnp.ndarray params, cnp.ndarray grads, cnp.ndarray buf, cnp.ndarray mask,
              double lr, double momentum, bint nesterov, double weight_decay,
-             double clip, bint first, bint force=False):
+             double clip, bint first, bint force=False, int helpers=0):
     """One SGD update in place; returns a STATUS code.  buf is the momentum buffer
-    (None without momentum); first says it holds nothing yet."""
+    (None without momentum); first says it holds nothing yet; up to `helpers` helper
+    threads share the work."""
     cdef Py_ssize_t n = cnp.PyArray_SIZE(params)
     cdef void* p = _ptr(params)
     cdef void* g = _ptr(grads)
@@ -280,19 +304,20 @@ def sgd_step(cnp.ndarray params, cnp.ndarray grads, cnp.ndarray buf, cnp.ndarray
     if cnp.PyArray_TYPE(params) == cnp.NPY_DOUBLE:
         with nogil:
             status = _sgd(<double*>p, <double*>g, <double*>b, mk, n, lr, momentum,
-                          nesterov, weight_decay, clip, first, force)
+                          nesterov, weight_decay, clip, first, force, helpers)
     else:
         with nogil:
             status = _sgd(<float*>p, <float*>g, <float*>b, mk, n, lr, momentum,
-                          nesterov, weight_decay, clip, first, force)
+                          nesterov, weight_decay, clip, first, force, helpers)
     return status
 
 
 def adam_step(cnp.ndarray params, cnp.ndarray grads, cnp.ndarray m, cnp.ndarray v,
               cnp.ndarray mask, double lr, double beta1, double beta2, double eps,
-              long t, double weight_decay, bint decoupled, double clip, bint force=False):
+              long t, double weight_decay, bint decoupled, double clip, bint force=False,
+              int helpers=0):
     """One Adam (decoupled=False) or AdamW (decoupled=True) update in place, t >= 1;
-    returns a STATUS code."""
+    returns a STATUS code; up to `helpers` helper threads share the work."""
     cdef Py_ssize_t n = cnp.PyArray_SIZE(params)
     cdef void* p = _ptr(params)
     cdef void* g = _ptr(grads)
@@ -303,9 +328,11 @@ def adam_step(cnp.ndarray params, cnp.ndarray grads, cnp.ndarray m, cnp.ndarray 
     if cnp.PyArray_TYPE(params) == cnp.NPY_DOUBLE:
         with nogil:
             status = _adam(<double*>p, <double*>g, <double*>mm, <double*>vv, mk, n, lr,
-                           beta1, beta2, eps, t, weight_decay, decoupled, clip, force)
+                           beta1, beta2, eps, t, weight_decay, decoupled, clip, force,
+                           helpers)
     else:
         with nogil:
             status = _adam(<float*>p, <float*>g, <float*>mm, <float*>vv, mk, n, lr,
-                           beta1, beta2, eps, t, weight_decay, decoupled, clip, force)
+                           beta1, beta2, eps, t, weight_decay, decoupled, clip, force,
+                           helpers)
     return status

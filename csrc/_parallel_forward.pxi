@@ -12,6 +12,8 @@
 # A job that no helper joins in time runs on the calling thread alone (workers.h), so
 # a busy machine costs nothing beyond the one-thread time.
 
+from cpython.pycapsule cimport PyCapsule_New
+
 cdef extern from "sgemm.h" nogil:
     int fm_sgemm_ok()
     int fm_sgemm_isa()
@@ -26,7 +28,7 @@ cdef extern from "workers.h" nogil:
         int busy
         int sleepers
     fm_pool fm_the_pool
-    void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
+    void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers, int linger)
     void fm_helper_loop(fm_pool* p)
     void fm_wake(fm_pool* p)
     int FM_HAVE_WORKERS
@@ -145,7 +147,8 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
         rows.f64 = floating is double
         rows.n_in, rows.n_out = p.sizes[0], p.sizes[L]
         rows.rows = max(<int>ROW_BLOCK, (B + FM_MAX_CHUNKS - 1) // FM_MAX_CHUNKS)
-        fm_run(&fm_the_pool, _rows_task, &rows, (B + rows.rows - 1) // rows.rows, helpers)
+        fm_run(&fm_the_pool, _rows_task, &rows, (B + rows.rows - 1) // rows.rows,
+               helpers, 1)
         return
     for l in range(L):
         K, N, act = p.sizes[l], p.sizes[l + 1], p.act[l]
@@ -172,7 +175,7 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
             cols.B, cols.K, cols.N, cols.alpha = B, K, N, p.alpha[l]
             cols.act = -act - 1 if floating is double else act
             fm_run(&fm_the_pool, _columns_task, &cols, (N + cols.width - 1) // cols.width,
-                   helpers)
+                   helpers, 1)
         inp = a
 
 
@@ -207,6 +210,8 @@ def reset_helpers():
 
 
 HAVE_HELPERS = bool(FM_HAVE_WORKERS)
+# the one pool, for the other compiled modules that share work (_optim's updates)
+HELPER_POOL = PyCapsule_New(&fm_the_pool, "fastmlp.helper_pool", NULL)
 HAVE_OWN_SGEMM = bool(fm_sgemm_ok())
 OWN_SGEMM_ISA = {512: "avx512", 2: "avx2"}.get(fm_sgemm_isa(), "")
 cdef bint _own_sgemm = HAVE_OWN_SGEMM

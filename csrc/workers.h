@@ -52,6 +52,13 @@
 #define FM_HAVE_WORKERS 0
 #endif
 
+/* a module that only posts jobs (to another module's pool) uses neither of these */
+#if defined(__GNUC__)
+#define FM_MAYBE_UNUSED __attribute__((unused))
+#else
+#define FM_MAYBE_UNUSED
+#endif
+
 #define FM_MAX_CHUNKS 32
 #define FM_SPIN_NS 300000          /* spin this long after the last job */
 #define FM_SLEEP_MIN_NS 20000
@@ -72,6 +79,7 @@ typedef struct {
     int helpers_done;     /* chunks finished by helpers in this job */
     int joined;           /* helpers that took part in this job */
     int max_helpers;      /* how many may take part */
+    int linger;           /* helpers spin after this job (else they go back to sleep) */
     int busy;             /* a caller has a job posted */
     int solo;             /* jobs still to run without helpers after a late one */
     int backoff;          /* how many the next late helper costs */
@@ -82,7 +90,7 @@ typedef struct {
     uint32_t wake_seq;    /* bumped to wake them (the futex word) */
 } fm_pool;
 
-static fm_pool fm_the_pool;
+FM_MAYBE_UNUSED static fm_pool fm_the_pool;
 
 static inline int fm_claim(uint64_t *word, uint64_t seen, int chunk)
 {
@@ -133,8 +141,11 @@ static inline void fm_wake(fm_pool *p)
 static inline void fm_wake(fm_pool *p) { (void)p; }
 #endif
 
-/* Run fn(ctx, c) for c in [0, n): on this thread and on up to max_helpers helpers. */
-static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
+/* Run fn(ctx, c) for c in [0, n): on this thread and on up to max_helpers helpers.
+   linger: the helpers spin for FM_SPIN_NS after the job, as for a forward pass that
+   is likely followed by another; 0 sends them straight back to sleep, for a job that
+   runs between BLAS calls which want every core (an optimizer update in training). */
+static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers, int linger)
 {
     int c;
 #if FM_HAVE_WORKERS
@@ -152,6 +163,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
         __atomic_store_n(&p->helpers_done, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&p->joined, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&p->max_helpers, max_helpers, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->linger, linger, __ATOMIC_RELAXED);
         gen = (__atomic_load_n(&p->word, __ATOMIC_RELAXED) >> 32) + 1;
         bits = ((uint64_t)1 << n) - 1;
         __atomic_store_n(&p->word, (gen << 32) | bits, __ATOMIC_SEQ_CST);
@@ -187,7 +199,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
         return;
     }
 #else
-    (void)p; (void)max_helpers;
+    (void)p; (void)max_helpers; (void)linger;
 #endif
     for (c = 0; c < n; c++)
         fn(ctx, c);
@@ -195,13 +207,13 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
 
 
 /* A helper thread's whole life (called without the GIL; returns when p->stop). */
-static void fm_helper_loop(fm_pool *p)
+FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
 {
 #if FM_HAVE_WORKERS
     uint64_t w, bits, gen, skipped = 0;
     int64_t idle_since = fm_now_ns(), sleep_ns = FM_SLEEP_MIN_NS;
     unsigned spins = 0;
-    int c;
+    int c, linger;
     fm_task fn;
     void *ctx;
     __atomic_fetch_add(&p->running, 1, __ATOMIC_RELEASE);
@@ -218,6 +230,7 @@ static void fm_helper_loop(fm_pool *p)
             }
             fn = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);
             ctx = __atomic_load_n(&p->ctx, __ATOMIC_RELAXED);
+            linger = __atomic_load_n(&p->linger, __ATOMIC_RELAXED);
             for (;;) {
                 /* the generation check inside fm_claim keeps fn/ctx those of w's job */
                 if (!bits || (w >> 32) != gen)
@@ -231,7 +244,7 @@ static void fm_helper_loop(fm_pool *p)
                 bits = w & 0xffffffffu;
             }
             skipped = gen;
-            idle_since = fm_now_ns();
+            idle_since = fm_now_ns() - (linger ? 0 : FM_DEEP_NS);
             sleep_ns = FM_SLEEP_MIN_NS;
             continue;
         }

@@ -308,6 +308,11 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         """The BLAS thread count for a compiled call on `batch` rows (a context)."""
         return _threads.limit(batch * self._widest_w, n_threads)
 
+    def _step_threads(self, batch, n_threads=None):
+        """The threads of training steps on `batch` rows (a context whose value's
+        .helpers is the count of helper threads sharing each step; fastmlp._workers)."""
+        return _workers.step_threads(batch * self._widest_w, n_threads)
+
     def predict(self, X, n_threads=None):
         """Class labels under cross_entropy (the network's `classes` if it carries them,
         else output indices), 0/1 labels per output under binary_cross_entropy, the
@@ -401,14 +406,13 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         T, labels = self._targets(y, X.shape[0])
         if optimizer is None:
             lr = check_scalar(lr, "lr", minimum=0.0)
-            with self._lock, self._blas_threads(X.shape[0], n_threads):
+            with self._lock, self._step_threads(X.shape[0], n_threads) as step:
                 masks = self._training_masks() if self._has_dropout else None
                 if lr > _FUSED_LR_MAX:
-                    value = self._checked_sgd_step(X, T, labels, lr, masks)
-                elif masks is None:
-                    value = self._plan.sgd_step(X, T, labels, lr, self.l2)
+                    value = self._checked_sgd_step(X, T, labels, lr, masks, step.helpers)
                 else:
-                    value = self._plan.sgd_step(X, T, labels, lr, self.l2, masks)
+                    value = self._plan.sgd_step(X, T, labels, lr, self.l2, masks,
+                                                step.helpers)
                 if masks is not None and math.isfinite(value):
                     self._advance(masks)
             if not math.isfinite(value):
@@ -419,13 +423,15 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         if not isinstance(optimizer, optim.Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
-        with self._blas_threads(X.shape[0], n_threads):
-            return self._optimizer_step(X, T, labels, optimizer)
+        with self._step_threads(X.shape[0], n_threads) as step:
+            return self._optimizer_step(X, T, labels, optimizer, helpers=step.helpers)
 
-    def _checked_sgd_step(self, X, T, labels, lr, masks=None):
+    def _checked_sgd_step(self, X, T, labels, lr, masks=None, helpers=0):
         """params -= lr · (∇L + l2 · W), made only if the result is finite; the loss.
-        masks: the step's dropout masks, or None.  The caller holds the lock."""
-        value = self._plan.gradient(X, T, labels, self.l2, None, dropout=masks)
+        masks: the step's dropout masks, or None; helpers: helper threads sharing the
+        gradient's GEMMs.  The caller holds the lock."""
+        value = self._plan.gradient(X, T, labels, self.l2, None, dropout=masks,
+                                    helpers=helpers)
         if not math.isfinite(value):
             return value
         with np.errstate(over="ignore", invalid="ignore"):
@@ -437,21 +443,24 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         self._params[...] = new
         return value
 
-    def _optimizer_step(self, X, T, labels, optimizer, row_weights=None, l2=None):
+    def _optimizer_step(self, X, T, labels, optimizer, row_weights=None, l2=None,
+                        helpers=0):
         """The gradient, then the optimizer's update, on arrays already validated (and
         scaled); the loss before it.  row_weights (float64, summing to 1) weight the
         rows in place of the batch mean; l2 overrides the network's penalty for this
-        step.  A NaN/inf loss or gradient raises FloatingPointError with the
+        step; helpers: helper threads sharing both (the BLAS on one thread: see
+        _step_threads).  A NaN/inf loss or gradient raises FloatingPointError with the
         parameters left as they were.  A training step: with dropout masks."""
         with self._lock:
             masks = self._training_masks()
             value = self._plan.gradient(X, T, labels, self.l2 if l2 is None else l2, None,
-                                        row_weights=row_weights, dropout=masks)
+                                        row_weights=row_weights, dropout=masks,
+                                        helpers=helpers)
             if not math.isfinite(value):
                 raise FloatingPointError(f"the loss is {value} (X, y or the weights too "
                                          f"large for {self.dtype.name}); the parameters "
                                          "were not updated")
-            optimizer._apply(self._params, self._grads, self._weight_mask)
+            optimizer._apply(self._params, self._grads, self._weight_mask, helpers)
             self._advance(masks)
         return value
 
@@ -495,7 +504,7 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
                                 early_stopping=early_stopping, patience=patience,
                                 min_delta=min_delta, callbacks=callbacks, verbose=verbose,
                                 sample_weight=sample_weight, standardize=standardize,
-                                threads=lambda: self._blas_threads(batch, n_threads),
+                                threads=lambda: self._step_threads(batch, n_threads),
                                 **options)
 
     def partial_fit(self, X, y, batch_size=128, optimizer=None, lr=None, shuffle=True,

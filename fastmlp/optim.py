@@ -203,8 +203,10 @@ class Optimizer:
             decay_mask = np.ascontiguousarray(mask != 0, dtype=np.uint8)
         self._apply(params, grads, decay_mask)
 
-    def _apply(self, params, grads, mask):
-        """The update on arrays already known to be right (fit's hot path).
+    def _apply(self, params, grads, mask, helpers=0):
+        """The update on arrays already known to be right (fit's hot path); helpers:
+        helper threads that share it (a training step that shares its GEMMs with them;
+        while OpenBLAS's own threads hold the cores, a shared update measured no faster).
 
         The kernel writes nothing it cannot prove finite; when its bound cannot rule
         out overflow (a huge learning rate or huge weights) it answers "unsafe", and
@@ -212,7 +214,7 @@ class Optimizer:
         """
         with self._lock:
             self._bind(params)
-            self._apply_locked(params, grads, mask)
+            self._apply_locked(params, grads, mask, helpers)
 
     def _check_vector(self, params):
         """Refuse `params` if the state belongs to another live vector; the bound one."""
@@ -233,16 +235,16 @@ class Optimizer:
             self.t = 0
             self._state = self._new_state(params)
 
-    def _apply_locked(self, params, grads, mask):
+    def _apply_locked(self, params, grads, mask, helpers=0):
         lr = self.lr * _check_factor(self.schedule, self.t)
         if mask is None:                  # the kernels take a mask: decay everywhere
             if self._ones is None or self._ones.size != params.size:
                 self._ones = np.ones(params.size, np.uint8)
             mask = self._ones
-        status = self._update(params, grads, mask, lr, False)
+        status = self._update(params, grads, mask, lr, False, helpers)
         if status == _UNSAFE:
             backup = [params.copy()] + [s.copy() for s in self._state]
-            status = self._update(params, grads, mask, lr, True)
+            status = self._update(params, grads, mask, lr, True, helpers)
             if status == _BAD_PARAMS:
                 for target, saved in zip([params, *self._state], backup):
                     target[...] = saved
@@ -278,10 +280,10 @@ class SGD(Optimizer):
     def _new_state(self, params):
         return (np.zeros_like(params),)
 
-    def _update(self, params, grads, mask, lr, force):
+    def _update(self, params, grads, mask, lr, force, helpers):
         buf = self._state[0] if self.momentum else None
         return _optim.sgd_step(params, grads, buf, mask, lr, self.momentum, self.nesterov,
-                               self.weight_decay, self._clip(), self.t == 0, force)
+                               self.weight_decay, self._clip(), self.t == 0, force, helpers)
 
     def __repr__(self):
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
@@ -310,11 +312,11 @@ class Adam(Optimizer):
     def _new_state(self, params):
         return (np.zeros_like(params), np.zeros_like(params))
 
-    def _update(self, params, grads, mask, lr, force):
+    def _update(self, params, grads, mask, lr, force, helpers):
         m, v = self._state
         return _optim.adam_step(params, grads, m, v, mask, lr, self.betas[0], self.betas[1],
                                 self._eps(self.t + 1), self.t + 1, self.weight_decay,
-                                self.decoupled, self._clip(), force)
+                                self.decoupled, self._clip(), force, helpers)
 
     def _eps(self, t):
         """The ε added to the bias-corrected √v at step t."""

@@ -323,9 +323,9 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             lr_now = opt.current_lr
-            with threads():
+            with threads() as step:
                 loss = _epoch(net, opt, batches, rng.permutation(n) if shuffle else None,
-                              epoch, history)
+                              epoch, history, getattr(step, "helpers", 0))
             try:
                 record = {"epoch": epoch, "loss": loss,
                           metric_name(net): _train_metric(net, probe), "lr": lr_now}
@@ -433,9 +433,10 @@ class _SparseBatches:
             yield (Xb,) + tuple(None if a is None else a[rows] for a in self.others)
 
 
-def _epoch(net, opt, batches, order, epoch, history):
+def _epoch(net, opt, batches, order, epoch, history, helpers=0):
     """One pass over the data (rows in `order`, or as stored); the mean training loss
-    (weighted by the rows' sample weights, when the batches carry them)."""
+    (weighted by the rows' sample weights, when the batches carry them).  helpers:
+    helper threads sharing each step (the caller set the BLAS to one thread)."""
     total = weight = 0.0
     for step, (X, T, labels, *rest) in enumerate(batches(order), 1):
         w = rest[0] if rest else None
@@ -446,7 +447,7 @@ def _epoch(net, opt, batches, order, epoch, history):
                 continue                          # all-zero weights: nothing to learn
             row_weights = w / size
         try:
-            loss = net._optimizer_step(X, T, labels, opt, row_weights)
+            loss = net._optimizer_step(X, T, labels, opt, row_weights, helpers=helpers)
         except FloatingPointError as exc:
             raise DivergenceError(f"epoch {epoch}, step {step} (lr={opt.current_lr:g}): "
                                   f"{exc}; the weights are "

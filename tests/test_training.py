@@ -513,10 +513,10 @@ def test_keyboard_interrupt_mid_epoch_keeps_completed_epochs(torch, h, rng):
     batches = _batches(X, y, 20)                          # 2 steps per epoch
 
     class Interrupting(SGD):
-        def _apply(self, params, grads, mask):
+        def _apply(self, params, grads, mask, helpers=0):
             if self.t == 5:
                 raise KeyboardInterrupt
-            super()._apply(params, grads, mask)
+            super()._apply(params, grads, mask, helpers)
 
     ref = h.TorchReference(torch, net)
     opt = torch.optim.SGD(ref.parameters(), lr=0.2)

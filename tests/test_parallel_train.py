@@ -1,0 +1,222 @@
+"""A training step shared with fastmlp's helper threads (csrc/_parallel_train.pxi,
+csrc/_optim_shared.pxi, fastmlp._workers.step_threads).
+
+The step's large GEMMs are cut into one block per thread and the optimizer update into
+element ranges.  The references: PyTorch autograd for the shared gradient, and the same
+update on one thread, whose agreement with torch.optim tests/test_optim.py checks (the
+shared update must equal it bit for bit: every pass is elementwise).  The block and
+range edges are exercised with sizes that are not multiples of 16."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _kernels, _optim, _threads, _workers
+from fastmlp.optim import SGD, Adam, AdamW
+
+SHARE = 131072 + 37          # parameters: above the shared update's minimum, odd
+
+
+@pytest.fixture(scope="module")
+def helpers():
+    n = _workers.helpers(2)
+    if n == 0:
+        pytest.skip("one usable core (or no helper threads on this platform)")
+    return n
+
+
+def _update(kind, dtype, helpers, steps=3, grad_scale=1e-2, nan_at=None):
+    rng = np.random.default_rng(7)
+    p = rng.standard_normal(SHARE).astype(dtype)
+    g = (rng.standard_normal(SHARE) * grad_scale).astype(dtype)
+    if nan_at is not None:
+        g[nan_at] = np.nan
+    mask = (rng.random(SHARE) < 0.7).astype(np.uint8)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    status = []
+    for t in range(1, steps + 1):
+        if kind == "sgd":
+            status.append(_optim.sgd_step(p, g, m, mask, 0.1, 0.9, True, 1e-3, 0.0, t == 1,
+                                          False, helpers))
+        elif kind == "sgd-plain":
+            status.append(_optim.sgd_step(p, g, None, mask, 0.1, 0.0, False, 0.0, 0.0,
+                                          t == 1, False, helpers))
+        else:
+            status.append(_optim.adam_step(p, g, m, v, mask, 1e-3, 0.9, 0.999, 1e-8, t,
+                                           0.01, kind == "adamw", 0.0, False, helpers))
+    return p, m, v, status
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw", "sgd", "sgd-plain"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shared_update_equals_one_thread_bitwise(helpers, kind, dtype):
+    alone = _update(kind, dtype, 0)
+    shared = _update(kind, dtype, helpers)
+    assert alone[3] == shared[3] == [_optim.STATUS["ok"]] * 3
+    for a, b in zip(alone[:3], shared[:3]):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("where", [0, SHARE // 2, SHARE - 1])
+def test_shared_update_refuses_a_nan_gradient_anywhere(helpers, where):
+    """A NaN in any range (the first, a middle one, the short last one) is found and
+    nothing is written."""
+    rng = np.random.default_rng(7)
+    before = rng.standard_normal(SHARE).astype(np.float32)
+    p, m, v, status = _update("adam", np.float32, helpers, steps=1, nan_at=where)
+    assert status == [_optim.STATUS["nonfinite_grad"]]
+    assert np.array_equal(p, before) and not m.any() and not v.any()
+
+
+def test_shared_update_sees_overflow_risk_in_any_range(helpers):
+    """The bound behind "unsafe" comes from max |p| over every range."""
+    p = np.ones(SHARE)
+    p[SHARE - 3] = 1e308
+    for h in (0, helpers):
+        q = p.copy()
+        status = _optim.sgd_step(q, np.ones(SHARE), None, np.ones(SHARE, np.uint8), 1e10,
+                                 0.0, False, 0.0, 0.0, True, False, h)
+        assert status == _optim.STATUS["unsafe"] and np.array_equal(q, p)
+
+
+def _plan_gradient(net, X, y, helpers, dropout=None):
+    T, labels = net._targets(y, X.shape[0])
+    with _threads.limit(X.shape[0] * net._widest_w, 1):
+        value = net._plan.gradient(net._inputs(X), T, labels, net.l2, None,
+                                   dropout=dropout, helpers=helpers)
+    return value, net._grads.copy()
+
+
+NETS = [([301, 257, 129, 10], "relu", "cross_entropy"),
+        ([64, 200, 300, 3], "tanh", "mse"),
+        ([130, 400, 1], "gelu", "binary_cross_entropy")]
+
+
+@pytest.mark.parametrize("sizes, act, loss", NETS, ids=lambda v: str(v))
+@pytest.mark.parametrize("batch", [48, 300])
+def test_shared_gradient_matches_torch(h, torch_ref, helpers, sizes, act, loss, batch):
+    """float64: the shared step's loss and gradient against PyTorch autograd, for a
+    column-shared forward (48 rows) and a row-block forward (300 rows)."""
+    net = fastmlp.Network(sizes, act, loss, dtype=np.float64, seed=1, l2=1e-3)
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((batch, sizes[0]))
+    y = h.make_targets(rng, loss, batch, sizes[-1])
+    value, grad = _plan_gradient(net, X, y, helpers)
+    ref_value, ref_grad, _ = torch_ref(net).loss_and_grads(X, y)
+    assert abs(value - ref_value) <= 1e-12 * max(1.0, abs(ref_value))
+    assert h.rel_err(grad, ref_grad) < 1e-12
+
+
+@pytest.mark.parametrize("sizes, act, loss", NETS, ids=lambda v: str(v))
+def test_shared_gradient_float32_close_to_one_thread(h, helpers, sizes, act, loss):
+    net = fastmlp.Network(sizes, act, loss, dtype=np.float32, seed=2)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((96, sizes[0])).astype(np.float32)
+    y = h.make_targets(rng, loss, 96, sizes[-1])
+    v1, g1 = _plan_gradient(net, X, y, 0)
+    v2, g2 = _plan_gradient(net, X, y, helpers)
+    assert abs(v1 - v2) <= 1e-5 * max(1.0, abs(v1))
+    assert h.rel_err(g2, g1) < 1e-5
+
+
+def test_shared_gradient_with_dropout_equals_one_thread(h, helpers):
+    """With dropout the forward keeps its per-layer path (shared GEMMs, masks drawn on
+    the caller); float64 sums are those of one thread."""
+    net = fastmlp.Network([200, 300, 150, 4], "relu", "cross_entropy", dtype=np.float64,
+                          seed=5, dropout=0.3)
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((64, 200))
+    y = rng.integers(0, 4, 64)
+    v1, g1 = _plan_gradient(net, X, y, 0, dropout=(11, 3))
+    v2, g2 = _plan_gradient(net, X, y, helpers, dropout=(11, 3))
+    assert abs(v1 - v2) <= 1e-13 * abs(v1) and h.rel_err(g2, g1) < 1e-13
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_fit_on_two_threads_matches_one_thread(h, helpers, optimizer):
+    """fit(n_threads=2) shares every step; float64 weights after 3 epochs agree with
+    fit(n_threads=1) to rounding."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((600, 160))
+    y = (X[:, :3].sum(axis=1) > 0).astype(int) + (X[:, 3] > 1)
+    nets = []
+    for n_threads in (1, 2):
+        net = fastmlp.Network([160, 512, 256, 3], "relu", "cross_entropy",
+                              dtype=np.float64, seed=9)
+        net.fit(X, y, epochs=3, batch_size=128, optimizer=optimizer, lr=1e-2, seed=1,
+                n_threads=n_threads)
+        nets.append(net)
+    assert h.rel_err(nets[1].get_params(), nets[0].get_params()) < 1e-10
+
+
+def test_step_threads_choice():
+    """Small steps never share; explicit n_threads=1 never shares; a large step shares
+    with every helper when the BLAS's threads can be set."""
+    assert _workers.step_threads(1000, None).helpers == 0
+    assert _workers.step_threads(1 << 30, 1).helpers == 0
+    want = _workers.helpers(2) if _threads.available() else 0
+    assert _workers.step_threads(1 << 30, 2).helpers == want
+
+
+def test_helpers_sleep_after_a_shared_update(helpers):
+    """The update sends the helpers straight back to sleep (OpenBLAS wants the cores
+    for the next step's GEMMs), unlike a forward pass after which they spin."""
+    net = fastmlp.Network([784, 512, 10], "relu", "cross_entropy", seed=0)
+    X = np.random.default_rng(0).standard_normal((128, 784)).astype(np.float32)
+    y = np.arange(128) % 10
+    net.train_step(X, y, optimizer=Adam(), n_threads=2)
+    deadline = time.monotonic() + 2.0
+    while _kernels.helpers_asleep() < _kernels.helpers_running():
+        assert time.monotonic() < deadline, "a helper kept spinning after the update"
+        time.sleep(0.001)
+
+
+def test_two_threads_training_at_once(h, helpers):
+    """Two Python threads each fit their own network with shared steps: one holds the
+    helpers, the other runs its steps alone (workers.h); both equal a fit made alone."""
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((400, 200))
+    y = rng.integers(0, 5, 400)
+
+    def train(seed, out):
+        net = fastmlp.Network([200, 384, 5], "relu", "cross_entropy", dtype=np.float64,
+                              seed=seed)
+        net.fit(X, y, epochs=2, batch_size=100, optimizer=AdamW(lr=1e-3), seed=seed,
+                n_threads=2)
+        out[seed] = net.get_params()
+
+    alone, together = {}, {}
+    for seed in (1, 2):
+        train(seed, alone)
+    threads = [threading.Thread(target=train, args=(seed, together)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in (1, 2):
+        assert h.rel_err(together[seed], alone[seed]) < 1e-10
+
+
+def test_fused_sgd_step_shared_matches_torch(h, torch_ref, helpers):
+    """train_step(lr=...) folds SGD into the shared GEMMs; against torch.optim.SGD."""
+    net = fastmlp.Network([300, 400, 6], "tanh", "cross_entropy", dtype=np.float64, seed=3)
+    rng = np.random.default_rng(11)
+    batches = [(rng.standard_normal((64, 300)), rng.integers(0, 6, 64)) for _ in range(3)]
+    ref = torch_ref(net)
+    losses = [net.train_step(X, y, lr=0.05, n_threads=2) for X, y in batches]
+    ref_losses = ref.sgd_steps(batches, 0.05)
+    assert np.allclose(losses, ref_losses, rtol=1e-12, atol=0)
+    assert h.rel_err(net.get_params(), ref.flat(ref.parameters())) < 1e-12
+
+
+def test_optimizer_step_on_user_vectors_matches_numpy():
+    """opt.step on a user's own vectors (on the calling thread: a shared update pays
+    only inside fastmlp's shared steps, where no OpenBLAS thread holds the cores)."""
+    rng = np.random.default_rng(12)
+    p = rng.standard_normal(SHARE)
+    g = rng.standard_normal(SHARE)
+    q = p.copy()
+    SGD(lr=0.1).step(p, g)
+    assert np.array_equal(p, q - 0.1 * g)
