@@ -13,7 +13,7 @@ def test_all_finite_agrees_with_numpy_on_every_bit_pattern_class(dtype):
     specials = [0.0, -0.0, fi.max, -fi.max, fi.tiny, fi.smallest_subnormal, np.inf,
                 -np.inf, np.nan, -np.nan]
     for value in specials:
-        for n in (1, 3, 8, 33, 1001):
+        for n in (1, 3, 8, 33, 1001, 70001):     # 70001: the call without the GIL
             for pos in (0, n // 2, n - 1):
                 a = np.ones(n, dtype)
                 a[pos] = value
