@@ -1,16 +1,16 @@
 # An optimizer update shared with fastmlp's helper threads (included by _optim.pyx).
 #
 # The pool is _kernels' (workers.h), reached through its HELPER_POOL capsule, so the
-# inference forward pass and the updates use the same helper threads.  Every pass of
-# an update is elementwise (the max-|x| scans, the update loops), so the flat vectors
-# are cut into ranges and each thread runs the same C loop over its own ranges: the
-# result is bit for bit that of one thread, whichever thread takes which range.
+# forward pass, the training step's GEMMs and the updates use the same helper threads.
+# Every pass of an update is elementwise (the max-|x| scans, the update loops), so the
+# flat vectors are cut into ranges and each thread runs the same C loop over its own
+# ranges: the result is bit for bit that of one thread, whichever thread takes which.
 #
 # An update reads and writes about 36 bytes per parameter and is memory-bound on one
 # core (AMD EPYC Zen 4, Adam on 535,818 float32 parameters: 227 us; 238 us compiled
-# for AVX-512), so a second core's caches and load units take half of it.  The scan
-# job leaves the helpers spinning, as the update follows at once; the update sends
-# them back to sleep, since OpenBLAS wants every core for the next step's GEMMs.
+# for AVX-512); two cores take 118 us.  It pays only inside a shared training step
+# (_parallel_train.pxi): with OpenBLAS's own threads, its idle worker spins on the
+# other core after each GEMM and a helper got no share (245 us either way).
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
@@ -20,13 +20,16 @@ cdef extern from "workers.h" nogil:
     ctypedef void (*fm_task)(void* ctx, int chunk) noexcept nogil
     ctypedef struct fm_pool:
         pass
-    void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers, int linger)
+    void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
 
 cdef fm_pool* _pool = <fm_pool*>PyCapsule_GetPointer(_kernels.HELPER_POOL,
                                                      "fastmlp.helper_pool")
 
 cdef enum:
-    _SHARE_MIN = 131072     # parameters: fewer run on the calling thread alone
+    # parameters: fewer run on the calling thread alone (Zen 4, train_step with Adam on
+    # 784-128-10 (101,770 parameters) batch 32, shared step: 155 us with the update
+    # shared, 217 us without)
+    _SHARE_MIN = 32768
     MAX_RANGES = 32         # workers.h's FM_MAX_CHUNKS
     RANGE_ALIGN = 16        # ranges start on 64-byte lines
 
@@ -88,7 +91,7 @@ cdef void _shared_max_abs(_Ranges* r, const void* g, const void* p, const void* 
     """max |g|, |p|, |buf| over the ranges into s (NaN wins, as in the serial scan)."""
     cdef int c
     r.g, r.p, r.m = <const char*>g, <char*>p, <char*>buf
-    fm_run(_pool, _scan_task, r, r.count, r.helpers, 1)
+    fm_run(_pool, _scan_task, r, r.count, r.helpers)
     s.max_g = s.max_p = s.max_b = 0
     for c in range(r.count):
         s.max_g = _max_nan(s.max_g, r.max_g[c])
@@ -136,7 +139,7 @@ cdef void _sgd_task(void* ctx, int c) noexcept nogil:
 cdef int _shared_update(_Ranges* r, fm_task task) noexcept nogil:
     """Run an update task over the ranges; nonzero if any range left a non-finite."""
     cdef int c, bad = 0
-    fm_run(_pool, task, r, r.count, r.helpers, 1)
+    fm_run(_pool, task, r, r.count, r.helpers)
     for c in range(r.count):
         bad |= r.bad[c]
     return bad

@@ -28,7 +28,7 @@ cdef extern from "workers.h" nogil:
         int busy
         int sleepers
     fm_pool fm_the_pool
-    void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers, int linger)
+    void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
     void fm_helper_loop(fm_pool* p)
     void fm_wake(fm_pool* p)
     int FM_HAVE_WORKERS
@@ -155,8 +155,7 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
         rows.f64 = floating is double
         rows.n_in, rows.n_out = p.sizes[0], p.sizes[L]
         rows.rows = max(<int>ROW_BLOCK, (B + FM_MAX_CHUNKS - 1) // FM_MAX_CHUNKS)
-        fm_run(&fm_the_pool, _rows_task, &rows, (B + rows.rows - 1) // rows.rows,
-               helpers, 1)
+        fm_run(&fm_the_pool, _rows_task, &rows, (B + rows.rows - 1) // rows.rows, helpers)
         return
     for l in range(L):
         K, N, act = p.sizes[l], p.sizes[l + 1], p.act[l]
@@ -183,7 +182,7 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
             cols.B, cols.K, cols.N, cols.alpha = B, K, N, p.alpha[l]
             cols.act = -act - 1 if floating is double else act
             fm_run(&fm_the_pool, _columns_task, &cols, (N + cols.width - 1) // cols.width,
-                   helpers, 1)
+                   helpers)
         inp = a
 
 

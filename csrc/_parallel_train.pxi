@@ -1,12 +1,13 @@
 # The training step's GEMMs on several cores (included by _kernels.pyx).
 #
 # With helpers > 0 (Plan.gradient / Plan.sgd_step, the BLAS set to one thread by the
-# caller), each large GEMM of the step is cut along the longer side of its output
-# into one block per thread, and every block is a one-thread BLAS call on fastmlp's
-# helper threads (workers.h).  The optimizer update that follows (_optim) runs on the
-# same helpers, so no second thread pool spins on a core the next job wants: with
-# OpenBLAS's own threads doing the GEMMs, its idle worker held the second core
-# through the update (the shared update then ran no faster than alone).
+# caller: fastmlp._workers.step_threads), each large GEMM of the step is cut along the
+# longer side of its output into one block per thread, and every block is a one-thread
+# BLAS call on fastmlp's helper threads (workers.h); without dropout the forward pass
+# is the inference one (_parallel_forward.pxi: blocks fused with bias and activation).
+# The optimizer update that follows (_optim_shared.pxi) runs on the same helpers, so
+# no second thread pool spins on a core the next job wants: with OpenBLAS's threads
+# doing the GEMMs, its idle worker held the second core through the update.
 #
 # Each block is the same one-thread kernel over a slice of the output, and the BLAS
 # never splits the inner (K) dimension, so the sums are those of one thread.  A
@@ -73,4 +74,4 @@ cdef void _gemm_shared(char ta, char tb, int M, int N, int K, floating alpha,
     g.f64 = floating is double
     g.ta, g.tb = ta, tb
     g.alpha, g.beta = alpha, beta
-    fm_run(&fm_the_pool, _gemm_task, &g, (side + g.width - 1) // g.width, helpers, 1)
+    fm_run(&fm_the_pool, _gemm_task, &g, (side + g.width - 1) // g.width, helpers)

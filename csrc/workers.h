@@ -79,7 +79,6 @@ typedef struct {
     int helpers_done;     /* chunks finished by helpers in this job */
     int joined;           /* helpers that took part in this job */
     int max_helpers;      /* how many may take part */
-    int linger;           /* helpers spin after this job (else they go back to sleep) */
     int busy;             /* a caller has a job posted */
     int solo;             /* jobs still to run without helpers after a late one */
     int backoff;          /* how many the next late helper costs */
@@ -141,11 +140,8 @@ static inline void fm_wake(fm_pool *p)
 static inline void fm_wake(fm_pool *p) { (void)p; }
 #endif
 
-/* Run fn(ctx, c) for c in [0, n): on this thread and on up to max_helpers helpers.
-   linger: the helpers spin for FM_SPIN_NS after the job, as for a forward pass that
-   is likely followed by another; 0 sends them straight back to sleep, for a job that
-   runs between BLAS calls which want every core (an optimizer update in training). */
-static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers, int linger)
+/* Run fn(ctx, c) for c in [0, n): on this thread and on up to max_helpers helpers. */
+static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
 {
     int c;
 #if FM_HAVE_WORKERS
@@ -163,7 +159,6 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers, in
         __atomic_store_n(&p->helpers_done, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&p->joined, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&p->max_helpers, max_helpers, __ATOMIC_RELAXED);
-        __atomic_store_n(&p->linger, linger, __ATOMIC_RELAXED);
         gen = (__atomic_load_n(&p->word, __ATOMIC_RELAXED) >> 32) + 1;
         bits = ((uint64_t)1 << n) - 1;
         __atomic_store_n(&p->word, (gen << 32) | bits, __ATOMIC_SEQ_CST);
@@ -199,7 +194,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers, in
         return;
     }
 #else
-    (void)p; (void)max_helpers; (void)linger;
+    (void)p; (void)max_helpers;
 #endif
     for (c = 0; c < n; c++)
         fn(ctx, c);
@@ -213,7 +208,7 @@ FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
     uint64_t w, bits, gen, skipped = 0;
     int64_t idle_since = fm_now_ns(), sleep_ns = FM_SLEEP_MIN_NS;
     unsigned spins = 0;
-    int c, linger;
+    int c;
     fm_task fn;
     void *ctx;
     __atomic_fetch_add(&p->running, 1, __ATOMIC_RELEASE);
@@ -230,7 +225,6 @@ FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
             }
             fn = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);
             ctx = __atomic_load_n(&p->ctx, __ATOMIC_RELAXED);
-            linger = __atomic_load_n(&p->linger, __ATOMIC_RELAXED);
             for (;;) {
                 /* the generation check inside fm_claim keeps fn/ctx those of w's job */
                 if (!bits || (w >> 32) != gen)
@@ -244,7 +238,7 @@ FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
                 bits = w & 0xffffffffu;
             }
             skipped = gen;
-            idle_since = fm_now_ns() - (linger ? 0 : FM_DEEP_NS);
+            idle_since = fm_now_ns();
             sleep_ns = FM_SLEEP_MIN_NS;
             continue;
         }

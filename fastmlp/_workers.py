@@ -22,13 +22,6 @@ import threading
 from . import _kernels, _threads
 
 MAX_HELPERS = 15
-# a training step whose largest GEMM has M·N·K below this keeps OpenBLAS's threads
-# unless n_threads is given: there each thread packing its own copy of the shared
-# operand costs more than the shared update saves (AMD EPYC Zen 4, fit with Adam,
-# time with OpenBLAS's 2 threads / shared, best of 6-8 interleaved: 784-128-10
-# batch 32 (M·N·K 3.2e6) 0.92, batch 128 (1.3e7) 0.95, 784-256-10 batch 128 (2.6e7)
-# 1.24, 784-512-256-10 batch 128 (5.1e7) 1.08-1.10)
-SHARED_STEP_MIN = 1 << 24
 
 _lock = threading.Lock()
 _started = 0
@@ -81,18 +74,21 @@ def blas_threads(rows, width, f64, helpers, n_threads=None):
 class step_threads:
     """with step_threads(mnk, n_threads) as s: the threads of training steps whose
     largest GEMM has M·N·K = mnk.  Where the BLAS would run several threads
-    (fastmlp._threads.choose), s.helpers helper threads share each large GEMM and the
-    optimizer update instead, the BLAS set to one thread; else s.helpers is 0 and the
-    BLAS runs the count choose() gives.  Sharing beat OpenBLAS's own threads because
-    the update then runs on two cores too: with OpenBLAS's threads, its idle worker
-    spins on the second core through the update, and a helper got no share of it
-    (AMD EPYC Zen 4, 784-512-256-10 batch 128 with Adam: 9% faster per step)."""
+    (fastmlp._threads.choose: n_threads, or a step large enough, on a machine not
+    busy elsewhere), s.helpers helper threads share each large GEMM and the optimizer
+    update instead, the BLAS set to one thread; else s.helpers is 0 and the BLAS runs
+    the count choose() gives.  AMD EPYC Zen 4, train_step, OpenBLAS's 2 threads
+    against a shared step (best of 3-4 processes): 784-128-10 batch 32 SGD 113 / 102 us,
+    Adam 192 / 155 us; batch 128 Adam 440 / 397 us; 784-512-256-10 batch 128 Adam
+    2.08 / 1.91 ms; 50-256-256-2 batch 128 Adam 481 / 417 us.  OpenBLAS's idle worker
+    spins on the second core after each GEMM, through the update and the Python
+    between steps; a helper that shares the GEMMs also shares the update."""
 
     __slots__ = ("helpers", "_blas")
 
     def __init__(self, mnk, n_threads=None):
-        n, explicit = _threads.choose(mnk, n_threads)
-        share = n != 1 and (explicit or mnk >= SHARED_STEP_MIN) and _threads.available()
+        n, _ = _threads.choose(mnk, n_threads)
+        share = n != 1 and _threads.available()
         self.helpers = helpers(n) if share else 0
         self._blas = _threads.limit(mnk, 1 if self.helpers else n_threads)
 

@@ -205,8 +205,8 @@ class Optimizer:
 
     def _apply(self, params, grads, mask, helpers=0):
         """The update on arrays already known to be right (fit's hot path); helpers:
-        helper threads that share it (a training step that shares its GEMMs with them;
-        while OpenBLAS's own threads hold the cores, a shared update measured no faster).
+        helper threads that share it (from a training step that shares its GEMMs with
+        them: while OpenBLAS's own threads hold the cores, it measured no faster).
 
         The kernel writes nothing it cannot prove finite; when its bound cannot rule
         out overflow (a huge learning rate or huge weights) it answers "unsafe", and

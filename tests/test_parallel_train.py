@@ -160,16 +160,18 @@ def test_step_threads_choice():
     assert _workers.step_threads(1 << 30, 2).helpers == want
 
 
-def test_helpers_sleep_after_a_shared_update(helpers):
-    """The update sends the helpers straight back to sleep (OpenBLAS wants the cores
-    for the next step's GEMMs), unlike a forward pass after which they spin."""
+def test_helpers_sleep_once_training_stops(helpers):
+    """Between shared steps the helpers spin (the next job comes within microseconds);
+    once training stops they go to sleep (workers.h: after 20 ms without a job)."""
     net = fastmlp.Network([784, 512, 10], "relu", "cross_entropy", seed=0)
     X = np.random.default_rng(0).standard_normal((128, 784)).astype(np.float32)
     y = np.arange(128) % 10
-    net.train_step(X, y, optimizer=Adam(), n_threads=2)
+    opt = Adam()
+    for _ in range(3):
+        net.train_step(X, y, optimizer=opt, n_threads=2)
     deadline = time.monotonic() + 2.0
     while _kernels.helpers_asleep() < _kernels.helpers_running():
-        assert time.monotonic() < deadline, "a helper kept spinning after the update"
+        assert time.monotonic() < deadline, "a helper kept spinning after training"
         time.sleep(0.001)
 
 
