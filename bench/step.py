@@ -39,7 +39,8 @@ Contenders
 fastmlp   ``Network(sizes, activation, loss, dtype, seed=0).train_step(X, y, lr)``: the public
           call, validation included, BLAS threads chosen per call (fastmlp._threads).
           Also timed: the same with 1 OpenBLAS thread (via threadpoolctl), and ``net._plan.sgd_step(...)`` (the compiled step alone, arrays
-          pre-validated) to show the Python-side overhead.
+          pre-validated, with the same helper threads and BLAS threads as the public call) to show the
+          Python-side overhead.
 PyTorch   ``nn.Sequential`` of ``nn.Linear`` + activations, ``nn.CrossEntropyLoss`` (on logits)
           or ``nn.MSELoss``, ``torch.optim.SGD`` (defaults); one step = zero_grad + forward +
           loss + backward + step.  Torch's default intra-op threads (its MKL + libgomp;
@@ -551,8 +552,10 @@ def bench_small(cfg, report, extras):
         sanity(label, net, ref, tm, X, y, loss)
 
         plan = net._plan
+        helpers = net._step_threads(B).helpers      # the public call's thread choice
         cs = [Contender("fastmlp", lambda: net.train_step(X, y, LR)),
-              Contender("direct", lambda: plan.sgd_step(X, T, labels, LR, 0.0)),
+              Contender("direct", lambda: plan.sgd_step(X, T, labels, LR, 0.0, None, helpers),
+                        lambda: net._step_threads(B)),
               Contender("torch", tm.step),
               Contender("numpy", lambda: ref.step(X, y, LR))]
         if threadpool_limits is not None:

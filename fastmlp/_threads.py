@@ -124,6 +124,14 @@ def current():
     return _api[0]() if available() else None
 
 
+def usual():
+    """The BLAS's thread count outside fastmlp's calls (the user's or the environment's
+    setting, e.g. a threadpoolctl limit), or None when it cannot be read."""
+    if not available():
+        return None
+    return _outer if _depth > 0 else _api[0]()
+
+
 def pinned():
     """The count an enclosing call fixed with an explicit n_threads, else None."""
     return current() if _pinned > 0 else None

@@ -88,8 +88,9 @@ class step_threads:
 
     def __init__(self, mnk, n_threads=None):
         n, _ = _threads.choose(mnk, n_threads)
-        share = n != 1 and _threads.available()
-        self.helpers = helpers(n) if share else 0
+        if n is None:                   # the usual count: a user's threadpoolctl limit
+            n = _threads.usual()        # of 1 keeps the step on one thread
+        self.helpers = helpers(n) if n is not None and n > 1 else 0
         self._blas = _threads.limit(mnk, 1 if self.helpers else n_threads)
 
     def __enter__(self):

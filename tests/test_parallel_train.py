@@ -153,11 +153,16 @@ def test_fit_on_two_threads_matches_one_thread(h, helpers, optimizer):
 
 def test_step_threads_choice():
     """Small steps never share; explicit n_threads=1 never shares; a large step shares
-    with every helper when the BLAS's threads can be set."""
+    with every helper when the BLAS's threads can be set, unless the user limited the
+    BLAS to one thread (threadpoolctl)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
     assert _workers.step_threads(1000, None).helpers == 0
     assert _workers.step_threads(1 << 30, 1).helpers == 0
     want = _workers.helpers(2) if _threads.available() else 0
     assert _workers.step_threads(1 << 30, 2).helpers == want
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert _workers.step_threads(1 << 30, None).helpers == 0
+        assert _workers.step_threads(1 << 30, 2).helpers == want
 
 
 def test_helpers_sleep_once_training_stops(helpers):
