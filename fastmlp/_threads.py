@@ -142,16 +142,16 @@ def check_threads(n_threads, name="n_threads"):
     return None if n_threads is None else check_size(n_threads, name)
 
 
-def choose(mnk, n_threads=None):
+def choose(mnk, n_threads=None, load_aware=True):
     """The thread count for a call whose largest GEMM has M·N·K = mnk: n_threads if
     given, else 1 below small_gemm(), else None (the count before fastmlp's calls)
-    unless other processes keep cores busy (then fewer); and whether that choice was
-    explicit."""
+    unless other processes keep cores busy (then fewer; not with load_aware=False);
+    and whether that choice was explicit."""
     if n_threads is not None:
         return n_threads, True
     if mnk <= OPENBLAS_SINGLE or mnk < small_gemm():
         return 1, False
-    return _unshared(), False
+    return (_unshared() if load_aware else None), False
 
 
 def _unshared():

@@ -87,7 +87,9 @@ class step_threads:
     __slots__ = ("helpers", "_blas")
 
     def __init__(self, mnk, n_threads=None):
-        n, _ = _threads.choose(mnk, n_threads)
+        # not load-aware: a helper that other processes deschedule takes fewer blocks
+        # (workers.h), where an OpenBLAS worker held up the whole GEMM
+        n, _ = _threads.choose(mnk, n_threads, load_aware=False)
         if n is None:                   # the usual count: a user's threadpoolctl limit
             n = _threads.usual()        # of 1 keeps the step on one thread
         self.helpers = helpers(n) if n is not None and n > 1 else 0

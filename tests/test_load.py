@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import _load, _threads
+from fastmlp import _load, _threads, _workers
 
 needs_control = pytest.mark.skipif(not _threads.available(),
                                    reason="scipy's BLAS exposes no thread control")
@@ -52,8 +52,24 @@ def test_the_choice_follows_the_load(monkeypatch, busy, expected):
 
 
 @needs_control
+def test_training_steps_keep_their_helpers_under_load(monkeypatch):
+    """A training step is shared with the helper threads whatever the load: a helper
+    that other processes deschedule takes fewer blocks (workers.h), where an OpenBLAS
+    worker held up a whole GEMM.  Other calls still follow the load."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_load, "others", lambda: 40.0)
+    assert _threads.choose(LARGE) == (1, False)
+    if _workers.helpers(2) == 0:
+        pytest.skip("one usable core")
+    # the suite keeps the BLAS at one thread (conftest.py): the usual count, here 2
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert _workers.step_threads(LARGE).helpers == _workers.helpers(2)
+
+
+@needs_control
 def test_training_under_load_matches_numpy(monkeypatch):
-    """The step a busy machine gets (one thread) computes what NumPy computes."""
+    """The step a busy machine gets (shared with the helpers) computes what NumPy
+    computes."""
     monkeypatch.setattr(_load, "others", lambda: 1.0)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((256, 300))
