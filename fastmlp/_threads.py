@@ -15,7 +15,9 @@ worker), while large GEMMs need every core.  So each compiled call runs with
     the count the BLAS had before fastmlp's outermost call (all cores unless the
       user or OPENBLAS_NUM_THREADS said otherwise).
 
-The count is set only when it differs, and put back when the outermost fastmlp call
+Training steps use the same choice without the load part (fastmlp._workers.step_threads):
+where it gives several threads, the BLAS runs one and fastmlp's helper threads share the
+step.  The count is set only when it differs, and put back when the outermost fastmlp call
 returns: the user's own scipy calls see their own setting afterwards.  Inside a call
 with an explicit n_threads (e.g. fit(n_threads=2)), nested calls keep that count.
 While a fastmlp call runs, other threads' scipy BLAS calls share its count (the

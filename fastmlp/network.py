@@ -391,7 +391,7 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         folded into the backward GEMMs, so the gradient buffer is left partly stale:
         call gradient() for gradients).  With optimizer (a fastmlp.optim.Optimizer):
         the gradient (one call), then the optimizer's update (one fused loop), with
-        its weight decay on the weights only.  n_threads: as in forward.
+        its weight decay on the weights only.  n_threads: as in fit.
 
         A NaN/inf loss raises FloatingPointError with the parameters as they were.
         With lr > 1 the SGD step is checked as a whole: the gradient, then the update,
@@ -490,9 +490,11 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         the best epoch's weights.  callbacks: callables f(net, record); True stops.
         A NaN/inf loss or gradient raises training.DivergenceError (epoch, step);
         Ctrl-C returns the history so far with history.interrupted set.
-        n_threads: BLAS threads for the whole fit (None: chosen from batch_size, the
-        layer sizes and the load of the machine, again every epoch, see
-        fastmlp._threads; "lbfgs" and evaluations by their batches).
+        n_threads: threads for the whole fit (None: chosen from batch_size and the
+        layer sizes; a step large enough for several threads shares its GEMMs and
+        its update with fastmlp's helper threads, the BLAS on one: see
+        fastmlp._workers.step_threads; "lbfgs" and evaluations by their batches,
+        fastmlp._threads).
         """
         n_threads = _threads.check_threads(n_threads)
         batch = batch_size if isinstance(batch_size, int) and optimizer != "lbfgs" else 0

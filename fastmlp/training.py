@@ -206,8 +206,8 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         clip_norm=None, weight_decay=0.0, standardize=True, sample_weight=None,
         print_fn=print, threads=contextlib.nullcontext):
     """Network.fit (documented there); print_fn receives the progress lines; threads()
-    gives the context each epoch runs in (Network.fit's BLAS thread choice, made again
-    every epoch so that it follows the load of the machine)."""
+    gives the context each epoch runs in (Network._step_threads: the helper threads
+    that share each step, its .helpers, and the BLAS threads), made again every epoch."""
     epochs = check_size(epochs, "epochs")
     batch_size = check_size(batch_size, "batch_size")
     patience = check_size(patience, "patience")

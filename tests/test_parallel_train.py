@@ -227,3 +227,27 @@ def test_optimizer_step_on_user_vectors_matches_numpy():
     q = p.copy()
     SGD(lr=0.1).step(p, g)
     assert np.array_equal(p, q - 0.1 * g)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sklearn_estimator_steps_shared_match_one_thread(h, helpers, early_stopping):
+    """fastmlp.sklearn's MLPClassifier shares its steps when the BLAS may use two
+    threads (the suite keeps it at one: conftest.py); float64 coefficients equal those
+    of a fit on one thread to rounding."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    pytest.importorskip("sklearn")
+    from fastmlp.sklearn import MLPClassifier
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((500, 120))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)
+    fits = []
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(threads, user_api="blas"):
+            clf = MLPClassifier((512, 256), max_iter=3, batch_size=128, random_state=0,
+                                dtype=np.float64, early_stopping=early_stopping)
+            with pytest.warns(Warning):           # ConvergenceWarning after 3 epochs
+                clf.fit(X, y)
+            assert clf.network_._step_threads(128).helpers == (helpers if threads == 2
+                                                                else 0)
+        fits.append(np.concatenate([c.ravel() for c in clf.coefs_ + clf.intercepts_]))
+    assert h.rel_err(fits[1], fits[0]) < 1e-10

@@ -18,19 +18,19 @@ NON_FINITE = ("Solver produced non-finite parameter weights. The input data may 
               "large values and need to be preprocessed.")
 
 
-def _step_or_diverge(net, X, T, labels, opt, weights, l2):
+def _step_or_diverge(net, X, T, labels, opt, weights, l2, helpers):
     """(loss, diverged): Network._optimizer_step, except that where it would refuse a
     non-finite loss or update, the weights become NaN, as scikit-learn's do (its
     early stopping then scores the epoch nan and restores the best weights)."""
     with net._lock:
         masks = net._training_masks()                     # dropout, if the network has it
         value = net._plan.gradient(X, T, labels, l2, None, row_weights=weights,
-                                   dropout=masks)
+                                   dropout=masks, helpers=helpers)
         net._advance(masks)
         try:
             if not math.isfinite(value):
                 raise FloatingPointError(value)
-            opt._apply(net._params, net._grads, net._weight_mask)
+            opt._apply(net._params, net._grads, net._weight_mask, helpers)
         except FloatingPointError:
             net._params[...] = np.nan
             return value, True
@@ -98,29 +98,33 @@ class _SolverMixin:
                 if self.shuffle:
                     order = shuffle_rows(order, random_state=rs)
                 total = 0.0
-                for Xb, Tb, Lb, Wb in batches(order if self.shuffle else None):
-                    rows, weights = Xb.shape[0], None
-                    l2 = self.alpha / rows
-                    if Wb is not None:
-                        w_sum = Wb.sum()
-                        if w_sum == 0:
-                            continue          # all-zero weights: nothing to learn
-                        weights = Wb / w_sum
-                        l2 = self.alpha / w_sum
-                    weights_sq = self._weights_sq()          # before the step
-                    if diverged:
-                        value = np.nan
-                    elif self.early_stopping:
-                        # as scikit-learn: a diverged fit goes on with NaN weights,
-                        # scoring nan, and the best finite weights come back at the end
-                        value, diverged = _step_or_diverge(net, Xb, Tb, Lb, opt, weights, l2)
-                    else:
-                        try:
-                            value = net._optimizer_step(Xb, Tb, Lb, opt, weights, l2)
-                        except FloatingPointError:
-                            # stop at once, the last finite weights kept
-                            raise ValueError(NON_FINITE) from None
-                    total += self._sklearn_loss(value, l2, weights_sq) * rows
+                # the steps share their GEMMs and update with the helper threads
+                with net._step_threads(batch) as step:
+                    for Xb, Tb, Lb, Wb in batches(order if self.shuffle else None):
+                        rows, weights = Xb.shape[0], None
+                        l2 = self.alpha / rows
+                        if Wb is not None:
+                            w_sum = Wb.sum()
+                            if w_sum == 0:
+                                continue          # all-zero weights: nothing to learn
+                            weights = Wb / w_sum
+                            l2 = self.alpha / w_sum
+                        weights_sq = self._weights_sq()          # before the step
+                        if diverged:
+                            value = np.nan
+                        elif self.early_stopping:
+                            # as scikit-learn: a diverged fit goes on with NaN weights,
+                            # scoring nan, and the best finite weights come back at the end
+                            value, diverged = _step_or_diverge(
+                                net, Xb, Tb, Lb, opt, weights, l2, step.helpers)
+                        else:
+                            try:
+                                value = net._optimizer_step(Xb, Tb, Lb, opt, weights, l2,
+                                                            step.helpers)
+                            except FloatingPointError:
+                                # stop at once, the last finite weights kept
+                                raise ValueError(NON_FINITE) from None
+                        total += self._sklearn_loss(value, l2, weights_sq) * rows
                 self.n_iter_ += 1
                 self.loss_ = total / n
                 self.t_ += n
