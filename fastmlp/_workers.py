@@ -77,12 +77,11 @@ class step_threads:
     (fastmlp._threads.choose: n_threads, or a step large enough, on a machine not
     busy elsewhere), s.helpers helper threads share each large GEMM and the optimizer
     update instead, the BLAS set to one thread; else s.helpers is 0 and the BLAS runs
-    the count choose() gives.  AMD EPYC Zen 4, train_step, OpenBLAS's 2 threads
-    against a shared step (best of 3-4 processes): 784-128-10 batch 32 SGD 113 / 102 us,
-    Adam 192 / 155 us; batch 128 Adam 440 / 397 us; 784-512-256-10 batch 128 Adam
-    2.08 / 1.91 ms; 50-256-256-2 batch 128 Adam 481 / 417 us.  OpenBLAS's idle worker
-    spins on the second core after each GEMM, through the update and the Python
-    between steps; a helper that shares the GEMMs also shares the update."""
+    the count choose() gives.  OpenBLAS's idle worker spins on the second core after
+    each GEMM, through the update and the Python between steps; a helper that shares
+    the GEMMs also shares the update.  bench/shared_step.py times both (AMD EPYC Zen 4,
+    OpenBLAS / shared: 1.02x to 1.17x on six workloads, 784-512-256-10 batch 128 with
+    Adam 2.19 / 1.97 ms)."""
 
     __slots__ = ("helpers", "_blas")
 
