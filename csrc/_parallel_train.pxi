@@ -11,8 +11,8 @@
 #
 # Each block is the same one-thread kernel over a slice of the output, and the BLAS
 # never splits the inner (K) dimension, so the sums are those of one thread.  A
-# helper that is late (descheduled) leaves its blocks to the caller (workers.h):
-# on a busy machine the step runs at one-thread speed.
+# helper that is late (descheduled) leaves its blocks to the caller (workers.h), so
+# on a busy machine the step runs at one-thread speed or better.
 
 cdef enum:
     SHARED_GEMM_MIN = 262144    # M·N·K below which a GEMM runs on the caller alone

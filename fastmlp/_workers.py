@@ -74,10 +74,10 @@ def blas_threads(rows, width, f64, helpers, n_threads=None):
 class step_threads:
     """with step_threads(mnk, n_threads) as s: the threads of training steps whose
     largest GEMM has M·N·K = mnk.  Where the BLAS would run several threads
-    (fastmlp._threads.choose: n_threads, or a step large enough, on a machine not
-    busy elsewhere), s.helpers helper threads share each large GEMM and the optimizer
-    update instead, the BLAS set to one thread; else s.helpers is 0 and the BLAS runs
-    the count choose() gives.  OpenBLAS's idle worker spins on the second core after
+    (fastmlp._threads.choose: n_threads above 1, or a step large enough while the
+    BLAS's usual count is above 1; whatever the load elsewhere), s.helpers helper
+    threads share each large GEMM and the optimizer update instead, the BLAS set to
+    one thread; else s.helpers is 0 and the BLAS runs the count choose() gives.  OpenBLAS's idle worker spins on the second core after
     each GEMM, through the update and the Python between steps; a helper that shares
     the GEMMs also shares the update.  bench/shared_step.py times both (AMD EPYC Zen 4,
     OpenBLAS / shared: 1.02x to 1.17x on six workloads, 784-512-256-10 batch 128 with
