@@ -32,6 +32,7 @@ cdef enum:
     _SHARE_MIN = 32768
     MAX_RANGES = 32         # workers.h's FM_MAX_CHUNKS
     RANGE_ALIGN = 16        # ranges start on 64-byte lines
+    RANGE_MIN = 4096        # elements: a range is worth a hand-off from this size
 
 
 ctypedef struct _Ranges:
@@ -57,7 +58,9 @@ cdef bint _plan_ranges(_Ranges* r, Py_ssize_t n, bint f64, int helpers) noexcept
     """Cut n elements into a few ranges per thread; False: too few to share."""
     if helpers <= 0 or n < _SHARE_MIN:
         return False
-    cdef int want = min(<int>MAX_RANGES, 4 * (helpers + 1))
+    # a few ranges per thread, each of at least RANGE_MIN elements (many cores)
+    cdef int want = <int>min(<Py_ssize_t>MAX_RANGES, <Py_ssize_t>(4 * (helpers + 1)),
+                             n // RANGE_MIN)
     r.n, r.f64, r.helpers = n, f64, helpers
     r.width = (n + want - 1) // want
     r.width = (r.width + RANGE_ALIGN - 1) // RANGE_ALIGN * RANGE_ALIGN

@@ -63,7 +63,9 @@ cdef void _gemm_shared(char ta, char tb, int M, int N, int K, floating alpha,
         return
     g.by_rows = M > N
     side = M if g.by_rows else N
-    blocks = min(helpers + 1, FM_MAX_CHUNKS)
+    # one block per thread, each of at least SHARED_GEMM_MIN (many cores, mid sizes)
+    blocks = <int>min(<double>(helpers + 1), <double>M * N * K / SHARED_GEMM_MIN,
+                      <double>FM_MAX_CHUNKS)
     g.width = (side + blocks - 1) // blocks
     g.width = (g.width + SHARED_GEMM_ALIGN - 1) // SHARED_GEMM_ALIGN * SHARED_GEMM_ALIGN
     if g.width >= side:
