@@ -375,3 +375,4 @@ include "_plan.pxi"
 
 include "_parallel_forward.pxi"
 include "_parallel_train.pxi"
+include "_gather.pxi"

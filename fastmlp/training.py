@@ -390,7 +390,8 @@ class _Batches:
     """The minibatches of (X, T, labels): slices in stored order, or rows gathered in a
     given order into buffers of one batch, reused from batch to batch.  Gathering per
     batch instead of shuffling the whole data set each epoch needs no second copy of it,
-    and the batch is still in cache when the first GEMM reads it."""
+    and the batch is still in cache when the first GEMM reads it.  X's rows are gathered
+    by _kernels.take_rows, shared with the helper threads of a shared step."""
 
     def __init__(self, arrays, batch_size):
         self.arrays = arrays
@@ -398,8 +399,9 @@ class _Batches:
         self.buffers = [None if a is None else np.empty((batch_size,) + a.shape[1:], a.dtype)
                         for a in arrays]
 
-    def __call__(self, order):
-        """(X, T, labels) of each batch in turn; order: a permutation of the rows, or None."""
+    def __call__(self, order, helpers=0):
+        """(X, T, labels) of each batch in turn; order: a permutation of the rows, or None.
+        helpers: helper threads that share gathering X's rows (_kernels.take_rows)."""
         n = self.arrays[0].shape[0]
         for start in range(0, n, self.size):
             stop = min(n, start + self.size)
@@ -407,8 +409,17 @@ class _Batches:
                 yield tuple(None if a is None else a[start:stop] for a in self.arrays)
             else:
                 rows = order[start:stop]
-                yield tuple(None if a is None else np.take(a, rows, axis=0, out=b[:stop - start])
+                yield tuple(None if a is None else self._take(a, rows, b[:stop - start], helpers)
                             for a, b in zip(self.arrays, self.buffers))
+
+    @staticmethod
+    def _take(a, rows, out, helpers):
+        """out := a[rows]: a 2-D C-contiguous array by _kernels.take_rows (which checks
+        every index), shared with the helpers; anything else by np.take."""
+        if a.ndim == 2 and a.flags.c_contiguous and rows.dtype == np.intp:
+            _kernels.take_rows(a, rows, out, helpers)
+            return out
+        return np.take(a, rows, axis=0, out=out)
 
 
 class _SparseBatches:
@@ -420,7 +431,7 @@ class _SparseBatches:
         self.net, self.X, self.others, self.size = net, X, others, batch_size
         self.buffer = np.empty((batch_size, X.shape[1]), net.dtype)
 
-    def __call__(self, order):
+    def __call__(self, order, helpers=0):
         n = self.X.shape[0]
         for start in range(0, n, self.size):
             stop = min(n, start + self.size)
@@ -438,7 +449,7 @@ def _epoch(net, opt, batches, order, epoch, history, helpers=0):
     (weighted by the rows' sample weights, when the batches carry them).  helpers:
     helper threads sharing each step (the caller set the BLAS to one thread)."""
     total = weight = 0.0
-    for step, (X, T, labels, *rest) in enumerate(batches(order), 1):
+    for step, (X, T, labels, *rest) in enumerate(batches(order, helpers), 1):
         w = rest[0] if rest else None
         row_weights, size = None, X.shape[0]
         if w is not None:

@@ -251,3 +251,38 @@ def test_sklearn_estimator_steps_shared_match_one_thread(h, helpers, early_stopp
                                                                 else 0)
         fits.append(np.concatenate([c.ravel() for c in clf.coefs_ + clf.intercepts_]))
     assert h.rel_err(fits[1], fits[0]) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("rows, width", [(1, 3), (7, 784), (128, 784), (300, 50)])
+def test_take_rows_equals_numpy(helpers, dtype, rows, width):
+    """fit's batch gather (on the helpers above 64 KB) against NumPy fancy indexing."""
+    rng = np.random.default_rng(rows)
+    src = rng.standard_normal((1000, width)).astype(dtype)
+    idx = rng.permutation(1000)[:rows].astype(np.intp)
+    for h in (0, helpers):
+        out = np.full((rows, width), -7, dtype)
+        _kernels.take_rows(src, idx, out, h)
+        assert np.array_equal(out, src[idx])
+
+
+def test_take_rows_checks_everything_before_copying():
+    src = np.arange(12.0).reshape(4, 3)
+    out = np.zeros((2, 3))
+    for bad in ([0, 4], [-1, 0]):
+        with pytest.raises(IndexError, match="outside"):
+            _kernels.take_rows(src, np.array(bad, np.intp), out)
+        assert not out.any()
+    with pytest.raises(ValueError, match="rows"):
+        _kernels.take_rows(src, np.array([0, 1], np.int32), out)
+    with pytest.raises(ValueError, match="rows"):
+        _kernels.take_rows(src, np.array([0, 1, 2], np.intp), out)
+    with pytest.raises(ValueError, match="dtype"):
+        _kernels.take_rows(src, np.array([0, 1], np.intp), out.astype(np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _kernels.take_rows(np.asfortranarray(src), np.array([0, 1], np.intp), out)
+    with pytest.raises(ValueError, match="row length"):
+        _kernels.take_rows(src, np.array([0, 1], np.intp), np.zeros((2, 4)))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        _kernels.take_rows(src, np.array([0, 1], np.intp), out)

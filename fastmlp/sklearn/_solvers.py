@@ -100,7 +100,8 @@ class _SolverMixin:
                 total = 0.0
                 # the steps share their GEMMs and update with the helper threads
                 with net._step_threads(batch) as step:
-                    for Xb, Tb, Lb, Wb in batches(order if self.shuffle else None):
+                    for Xb, Tb, Lb, Wb in batches(order if self.shuffle else None,
+                                                  step.helpers):
                         rows, weights = Xb.shape[0], None
                         l2 = self.alpha / rows
                         if Wb is not None:
