@@ -89,8 +89,9 @@ class step_threads:
         # not load-aware: a helper that other processes deschedule takes fewer blocks
         # (workers.h), where an OpenBLAS worker held up the whole GEMM
         n, _ = _threads.choose(mnk, n_threads, load_aware=False)
-        if n is None:                   # the usual count: a user's threadpoolctl limit
-            n = _threads.usual()        # of 1 keeps the step on one thread
+        if n is None:   # an enclosing call's n_threads (the CLI's --threads), else the
+            # usual count: a user's threadpoolctl limit of 1 keeps the step on one thread
+            n = _threads.pinned() or _threads.usual()
         self.helpers = helpers(n) if n is not None and n > 1 else 0
         self._blas = _threads.limit(mnk, 1 if self.helpers else n_threads)
 

@@ -421,8 +421,9 @@ def build_parser():
     add_convert_commands(command)
     for p in sub.choices.values():
         p.add_argument("--threads", type=integer(1), default=None, metavar="N",
-                       help="BLAS threads (default: 1 for small layers and batches, "
-                       "all cores for large ones)")
+                       help="threads (default: 1 for small layers and batches, all "
+                       "cores for large ones: the BLAS's, or in training fastmlp's "
+                       "helper threads)")
     return parser
 
 

@@ -163,6 +163,12 @@ def test_step_threads_choice():
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
         assert _workers.step_threads(1 << 30, None).helpers == 0
         assert _workers.step_threads(1 << 30, 2).helpers == want
+    # an enclosing call's count (the CLI's --threads) wins over the usual one
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        with _threads.limit(0, 1):
+            assert _workers.step_threads(1 << 30, None).helpers == 0
+        with _threads.limit(0, 2):
+            assert _workers.step_threads(1 << 30, None).helpers == want
 
 
 def test_helpers_sleep_once_training_stops(helpers):
