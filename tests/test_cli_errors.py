@@ -4,10 +4,8 @@ fit in memory, a learning rate that makes training diverge."""
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-import fastmlp
 from fastmlp.cli import main
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")

@@ -3,7 +3,6 @@ otherwise, a samples/s figure over the whole run) and its --plot PNG."""
 import io
 import sys
 
-import numpy as np
 import pytest
 
 from fastmlp import cli_train, datasets

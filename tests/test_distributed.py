@@ -237,7 +237,7 @@ def test_local_adam_trains_with_early_stopping(client, optimizer):
                validation_data=(da.from_array(Xv, chunks=(100, 5)),
                                 da.from_array(yv, chunks=100)),
                early_stopping=True, patience=2, seed=0)
-    assert len(lines) == len(h) and lines[0].startswith(f"epoch 1/6  loss ")
+    assert len(lines) == len(h) and lines[0].startswith("epoch 1/6  loss ")
     assert h["loss"][-1] < loss0 and h["val_accuracy"][-1] > 0.5
     best = int(np.argmin(h["val_loss"]))
     assert h.best_epoch == best + 1

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import (SGD, Adam, AdamW, Layer, Network, Standardizer, datasets, gradcheck,
+from fastmlp import (SGD, Adam, AdamW, Layer, Network, datasets, gradcheck,
                      invert, optim)
 
 NET = Network([3, 4, 2], seed=0)

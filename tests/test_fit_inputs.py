@@ -48,7 +48,7 @@ def test_column_targets_for_regression_and_classes():
 
 @pytest.mark.parametrize("library", ["pandas", "polars"])
 def test_dataframes_keep_and_check_feature_names(library):
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     frame = skd.load_wine(as_frame=True).frame
     X, y = frame.drop(columns="target"), frame["target"]
     if library == "polars":
