@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle as shuffle_rows
 
 from .. import optim
-from ..training import _Batches
+from .._batches import Batches
 
 
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
@@ -90,7 +90,7 @@ class _SolverMixin:
         # scikit-learn's order: each epoch shuffles the previous epoch's order; each
         # batch's rows are gathered into one reused buffer (as Network.fit does)
         order = np.arange(n)
-        batches = _Batches((X, T, labels, sw), batch)
+        batches = Batches((X, T, labels, sw), batch)
         diverged = False
         try:
             self.n_iter_ = 0
