@@ -38,8 +38,9 @@ Contenders
 ----------
 fastmlp   ``Network(sizes, activation, loss, dtype, seed=0).train_step(X, y, lr)``: the public
           call, validation included, BLAS threads chosen per call (fastmlp._threads).
-          Also timed: the same with 1 OpenBLAS thread (via threadpoolctl), and ``net._plan.sgd_step(...)`` (the compiled step alone, arrays
-          pre-validated, with the same helper threads and BLAS threads as the public call) to show the
+          Also timed: the same with 1 OpenBLAS thread (via threadpoolctl), and
+          ``net._plan.sgd_step(...)`` (the compiled step alone, arrays pre-validated, with
+          the same helper threads and BLAS threads as the public call) to show the
           Python-side overhead.
 PyTorch   ``nn.Sequential`` of ``nn.Linear`` + activations, ``nn.CrossEntropyLoss`` (on logits)
           or ``nn.MSELoss``, ``torch.optim.SGD`` (defaults); one step = zero_grad + forward +

@@ -1,7 +1,7 @@
 # Gathering a minibatch's rows on several threads (included by _kernels.pyx).
 #
 # fit gathers each batch's rows of X, in the epoch's shuffled order, into one reused
-# buffer (fastmlp.training._Batches).  The rows are scattered over the whole data set,
+# buffer (fastmlp._batches.Batches).  The rows are scattered over the whole data set,
 # so the copy waits on memory: 128 rows of 784 float32 from MNIST-24k took 58-61 us
 # on one thread (AMD EPYC Zen 4), about 3% of a 784-512-256-10 step.  The helper
 # threads that share the step are idle at that moment, and each takes a block of rows.

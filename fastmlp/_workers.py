@@ -77,9 +77,10 @@ class step_threads:
     (fastmlp._threads.choose: n_threads above 1, or a step large enough while the
     BLAS's usual count is above 1; whatever the load elsewhere), s.helpers helper
     threads share each large GEMM and the optimizer update instead, the BLAS set to
-    one thread; else s.helpers is 0 and the BLAS runs the count choose() gives.  OpenBLAS's idle worker spins on the second core after
-    each GEMM, through the update and the Python between steps; a helper that shares
-    the GEMMs also shares the update.  bench/shared_step.py times both (AMD EPYC Zen 4,
+    one thread; else s.helpers is 0 and the BLAS runs the count choose() gives.
+    OpenBLAS's idle worker spins on the second core after each GEMM, through the
+    update and the Python between steps; a helper that shares the GEMMs also shares
+    the update.  bench/shared_step.py times both (AMD EPYC Zen 4,
     OpenBLAS / shared: 1.02x to 1.17x on six workloads, 784-512-256-10 batch 128 with
     Adam 2.19 / 1.97 ms)."""
 

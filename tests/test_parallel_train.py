@@ -49,14 +49,46 @@ def _update(kind, dtype, helpers, steps=3, grad_scale=1e-2, nan_at=None):
     return p, m, v, status
 
 
+def _numpy_update(kind, steps=3, grad_scale=1e-2):
+    """The same three updates as _update, float64, written out in NumPy (the rules of
+    csrc/_optim.pyx's header, in its order of operations)."""
+    rng = np.random.default_rng(7)
+    p = rng.standard_normal(SHARE)
+    g = rng.standard_normal(SHARE) * grad_scale
+    mask = (rng.random(SHARE) < 0.7).astype(np.float64)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t in range(1, steps + 1):
+        if kind in ("sgd", "sgd-plain"):
+            lr, mu, wd = (0.1, 0.9, 1e-3) if kind == "sgd" else (0.1, 0.0, 0.0)
+            d = g + (wd * mask) * p
+            if mu:
+                m = d.copy() if t == 1 else mu * m + d
+                d = d + mu * m                                  # Nesterov
+            p = p - lr * d
+        else:
+            lr, b1, b2, eps, wd = 1e-3, 0.9, 0.999, 1e-8, 0.01
+            cw, dk = (0.0, lr * wd) if kind == "adamw" else (wd, 0.0)
+            d = g + (cw * mask) * p
+            p = p * (1 - dk * mask)
+            m = b1 * m + (1 - b1) * d
+            v = b2 * v + (1 - b2) * d * d
+            step, inv_rc2 = lr / (1 - b1 ** t), 1 / np.sqrt(1 - b2 ** t)
+            p = p - step * m / (np.sqrt(v) * inv_rc2 + eps)
+    return p, m, v
+
+
 @pytest.mark.parametrize("kind", ["adam", "adamw", "sgd", "sgd-plain"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_shared_update_equals_one_thread_bitwise(helpers, kind, dtype):
+    """The ranges give the one-thread loop's bits; in float64 both agree with NumPy."""
     alone = _update(kind, dtype, 0)
     shared = _update(kind, dtype, helpers)
     assert alone[3] == shared[3] == [_optim.STATUS["ok"]] * 3
     for a, b in zip(alone[:3], shared[:3]):
         assert np.array_equal(a, b)
+    if dtype == np.float64:
+        for got, want in zip(shared[:2], _numpy_update(kind)):
+            np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("where", [0, SHARE // 2, SHARE - 1])
