@@ -6,6 +6,7 @@ element ranges.  The references: PyTorch autograd for the shared gradient, and t
 update on one thread, whose agreement with torch.optim tests/test_optim.py checks (the
 shared update must equal it bit for bit: every pass is elementwise).  The block and
 range edges are exercised with sizes that are not multiples of 16."""
+import re
 import threading
 import time
 
@@ -324,3 +325,61 @@ def test_take_rows_checks_everything_before_copying():
     out.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         _kernels.take_rows(src, np.array([0, 1], np.intp), out)
+
+
+def test_take_rows_fuzz(helpers):
+    """Hostile arguments (any dtype, shape, layout, index values, read-only output),
+    on one thread and with the helpers: take_rows copies exactly src[rows] or raises
+    ValueError/TypeError/IndexError naming what is wrong, leaving out untouched.
+    FASTMLP_FUZZ_EXAMPLES sets the count (as for tests/test_fuzz.py)."""
+    import os
+    pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    dtypes = [np.float32, np.float64, np.int64, np.intp, np.int32, np.uint8, np.float16]
+    examples = 5 * int(os.environ.get("FASTMLP_FUZZ_EXAMPLES", "20"))
+    copied = []
+
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def run(data):
+        def mostly(valid, hostile):      # the valid value 3 times in 4
+            return data.draw(st.sampled_from([valid] * 3 + [hostile]))
+
+        n = data.draw(st.integers(0, 300))
+        width = data.draw(st.integers(0, 200))
+        dtype = data.draw(st.sampled_from(dtypes))
+        src = np.arange(n * width, dtype=dtype).reshape(n, width)
+        src = mostly(src, data.draw(st.sampled_from([src.T, src[::2], src.ravel(),
+                                                     src[None]])))
+        count = data.draw(st.integers(0, 300))
+        inside = st.integers(0, n - 1) if n else st.nothing()
+        hostile = st.integers(-2 ** 63, 2 ** 63 - 1) | st.integers(-3, n + 3)
+        values = data.draw(st.lists(mostly(inside, hostile), min_size=count,
+                                    max_size=count) if n or count == 0 else
+                           st.lists(hostile, min_size=count, max_size=count))
+        rows = np.array(values, np.int64).astype(mostly(np.intp, data.draw(
+            st.sampled_from([np.int32, np.float64]))), copy=False)
+        out_width = mostly(width, data.draw(st.sampled_from([width + 1,
+                                                             max(width - 1, 0)])))
+        out = np.full((count, out_width), 7, dtype=mostly(dtype, data.draw(
+            st.sampled_from(dtypes))))
+        out = mostly(out, data.draw(st.sampled_from([out[::-1], out.T])))
+        if data.draw(st.integers(0, 9)) == 0:
+            out.flags.writeable = False
+        before = out.copy()
+        h = data.draw(st.sampled_from([0, helpers]))
+        try:
+            _kernels.take_rows(src, rows, out, h)
+        except (ValueError, TypeError, IndexError) as exc:
+            assert re.search(r"src|out|rows|index|incorrect type", str(exc)), exc
+            assert np.array_equal(out, before)
+            return
+        assert out.flags.writeable, "wrote into a read-only array"
+        assert np.array_equal(out, np.asarray(src)[rows])
+        copied.append(count)
+
+    run()
+    assert copied, "no drawn call was valid: the harness tested only refusals"
