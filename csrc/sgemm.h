@@ -5,15 +5,20 @@
  * Why not the BLAS: a forward pass multiplies a modest batch by a weight matrix that
  * the next call will read again.  OpenBLAS packs all of W into its own layout on every
  * call, and its small-M kernels are slow (a 64×784 by 784×512 product ran at about 1.4×
- * the time below); here W is read in place when every element is used by at most
- * SMALL_M rows, and otherwise copied block by block (KC rows × 64 columns, 32 KB, the
- * L1 cache) just before the rows use it, so that its rows do not collide in the cache
- * (a row of W is 2 KB apart from the next one for N = 512); A is taken FM_MC rows at a
- * time, which stay in L2 while every panel of W passes.  The bias is the accumulators'
- * starting value.
+ * the time below).  Here W is read in place: every tile of up to 6 rows streams one
+ * 64-column panel of W (K rows × 256 bytes, from L2) past its accumulators.  Copying
+ * each panel into a contiguous block first (as the BLAS does) cost more than it saved
+ * while a panel fits in L2 (Zen 4, one thread, 64×784 by 784×512: 483 µs packed in
+ * blocks of 392 rows, 457 µs in place; 16 rows 144 vs 111 µs; 64×1024 by 1024×4096
+ * 6.13 vs 6.01 ms).  Only for K > FM_INPLACE_K (a panel over 512 KB) and more than
+ * FM_SMALL_M rows is W copied block by block (FM_KC rows × 64 columns, 32 KB) just
+ * before the rows use it (128×4096 by 4096×4096: 43.7 ms packed, 50.8 ms in place).  A
+ * is taken FM_MC rows at a time, which stay in L2 while every panel of W passes.  The
+ * bias is the accumulators' starting value.
  *
  * The micro-kernel: up to 6 rows × 64 columns of C in 24 zmm registers; per k, one row
- * of the W block (4 loads), 6 broadcasts of A and 24 FMAs.  The last panel's columns
+ * of the panel (4 loads), 6 broadcasts of A and 24 FMAs.  Whole panels load without a
+ * mask (masked loads cost 9%: 538 vs 493 µs above, packed); the last panel's columns
  * (N not a multiple of 64) are masked.
  *
  * CPUs with AVX2 and FMA but no AVX-512 run sgemm_avx2.h instead (fm_sgemm_bias picks
@@ -33,7 +38,8 @@
 #define FM_NR 64          /* columns per panel: 4 zmm */
 #define FM_MR 6           /* rows per micro-kernel call */
 #define FM_KC 128         /* rows of a packed W block: 128 × 64 floats = 32 KB */
-#define FM_SMALL_M 8      /* up to this many rows: W read in place */
+#define FM_INPLACE_K 2048 /* up to this many rows of W: read in place */
+#define FM_SMALL_M 8      /* ... and for up to this many rows of A, any K */
 #define FM_MC 240         /* rows per block of A (a multiple of FM_MR) */
 
 #define FM_TARGET __attribute__((target("avx512f,fma")))
@@ -65,14 +71,21 @@
         _mm512_mask_storeu_ps(cr + 32, m2, c##r##2);                              \
         _mm512_mask_storeu_ps(cr + 48, m3, c##r##3); }
 /* masked loads: W's last panel may end before 64 columns (and before the buffer) */
-#define FM_LOADW                                                                  \
+#define FM_LOADW_MASKED                                                           \
         const float *w = W + (size_t)k * ldw;                                     \
         __m512 w0 = _mm512_maskz_loadu_ps(m0, w);                                 \
         __m512 w1 = _mm512_maskz_loadu_ps(m1, w + 16);                            \
         __m512 w2 = _mm512_maskz_loadu_ps(m2, w + 32);                            \
         __m512 w3 = _mm512_maskz_loadu_ps(m3, w + 48);
+/* a whole panel: plain loads */
+#define FM_LOADW_FULL                                                             \
+        const float *w = W + (size_t)k * ldw;                                     \
+        __m512 w0 = _mm512_loadu_ps(w);                                           \
+        __m512 w1 = _mm512_loadu_ps(w + 16);                                      \
+        __m512 w2 = _mm512_loadu_ps(w + 32);                                      \
+        __m512 w3 = _mm512_loadu_ps(w + 48);
 
-#define FM_TILE(NAME, DECLS, INITS, FMAS, STORES)                                 \
+#define FM_TILE(NAME, LOADW, DECLS, INITS, FMAS, STORES)                          \
 FM_TARGET static void NAME(int kc, const float *A, int lda, const float *W, int ldw, \
                            float *C, int ldc, int first, const float *b,          \
                            __mmask16 m0, __mmask16 m1, __mmask16 m2, __mmask16 m3) \
@@ -81,30 +94,38 @@ FM_TARGET static void NAME(int kc, const float *A, int lda, const float *W, int 
     DECLS                                                                         \
     INITS                                                                         \
     for (k = 0; k < kc; k++) {                                                    \
-        FM_LOADW                                                                  \
+        LOADW                                                                     \
         FMAS                                                                      \
     }                                                                             \
     STORES                                                                        \
 }
 
-/* C[0:r, 0:64] := (first ? b : C) + A[0:r, 0:kc] · W[0:kc, 0:64], r = 1 .. 6 */
-FM_TILE(fm_tile1, FM_DECL(0), FM_INIT(0), FM_FMA(0), FM_STORE(0))
-FM_TILE(fm_tile2, FM_DECL(0) FM_DECL(1), FM_INIT(0) FM_INIT(1), FM_FMA(0) FM_FMA(1),
-        FM_STORE(0) FM_STORE(1))
-FM_TILE(fm_tile3, FM_DECL(0) FM_DECL(1) FM_DECL(2), FM_INIT(0) FM_INIT(1) FM_INIT(2),
-        FM_FMA(0) FM_FMA(1) FM_FMA(2), FM_STORE(0) FM_STORE(1) FM_STORE(2))
-FM_TILE(fm_tile4, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3),
-        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3),
-        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3),
-        FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3))
-FM_TILE(fm_tile5, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4),
-        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4),
-        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4),
-        FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4))
-FM_TILE(fm_tile6, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4) FM_DECL(5),
-        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4) FM_INIT(5),
-        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4) FM_FMA(5),
+/* the tiles of r = 1 .. 6 rows, with either kind of load */
+#define FM_TILES(PREFIX, LOADW)                                                   \
+FM_TILE(PREFIX##1, LOADW, FM_DECL(0), FM_INIT(0), FM_FMA(0), FM_STORE(0))          \
+FM_TILE(PREFIX##2, LOADW, FM_DECL(0) FM_DECL(1), FM_INIT(0) FM_INIT(1),            \
+        FM_FMA(0) FM_FMA(1), FM_STORE(0) FM_STORE(1))                             \
+FM_TILE(PREFIX##3, LOADW, FM_DECL(0) FM_DECL(1) FM_DECL(2),                        \
+        FM_INIT(0) FM_INIT(1) FM_INIT(2), FM_FMA(0) FM_FMA(1) FM_FMA(2),           \
+        FM_STORE(0) FM_STORE(1) FM_STORE(2))                                      \
+FM_TILE(PREFIX##4, LOADW, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3),             \
+        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3),                              \
+        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3),                                  \
+        FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3))                          \
+FM_TILE(PREFIX##5, LOADW, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4),  \
+        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4),                   \
+        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4),                        \
+        FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4))              \
+FM_TILE(PREFIX##6, LOADW,                                                         \
+        FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4) FM_DECL(5),         \
+        FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4) FM_INIT(5),         \
+        FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4) FM_FMA(5),               \
         FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4) FM_STORE(5))
+
+/* C[0:r, 0:64] := (first ? b : C) + A[0:r, 0:kc] · W[0:kc, 0:64]: fm_tile<r> for the
+ * last panel (masked), fm_full<r> for whole ones */
+FM_TILES(fm_tile, FM_LOADW_MASKED)
+FM_TILES(fm_full, FM_LOADW_FULL)
 
 typedef void (*fm_tile_fn)(int, const float *, int, const float *, int, float *, int, int,
                            const float *, __mmask16, __mmask16, __mmask16, __mmask16);
@@ -114,13 +135,17 @@ static inline __mmask16 fm_mask(int n)     /* the first n of 16 lanes, n clipped
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-/* rows [0, M) of one 64-column panel, over the k range of W (already offset) */
+/* rows [0, M) of n <= 64 columns of C, over the k range of W (already offset); whole:
+ * every row of W has 64 columns to read (a packed block, or n = 64) */
 FM_TARGET static void fm_panel_rows(int M, int kc, const float *A, int lda, const float *W,
                                     int ldw, float *C, int ldc, int first, const float *b,
-                                    int n)
+                                    int n, int whole)
 {
-    static const fm_tile_fn tiles[FM_MR + 1] = {0, fm_tile1, fm_tile2, fm_tile3, fm_tile4,
-                                                fm_tile5, fm_tile6};
+    static const fm_tile_fn masked[FM_MR + 1] = {0, fm_tile1, fm_tile2, fm_tile3,
+                                                 fm_tile4, fm_tile5, fm_tile6};
+    static const fm_tile_fn full[FM_MR + 1] = {0, fm_full1, fm_full2, fm_full3, fm_full4,
+                                               fm_full5, fm_full6};
+    const fm_tile_fn *tiles = whole ? full : masked;
     __mmask16 m0 = fm_mask(n), m1 = fm_mask(n - 16), m2 = fm_mask(n - 32),
               m3 = fm_mask(n - 48);
     int i, r;
@@ -131,7 +156,7 @@ FM_TARGET static void fm_panel_rows(int M, int kc, const float *A, int lda, cons
     }
 }
 
-/* P[k, 0:64] := W[k, 0:n] and zeros, for k < kc */
+/* P[k, 0:64] := W[k, 0:n] and zeros, for k < kc (a whole panel from then on) */
 FM_TARGET static void fm_pack(int kc, const float *W, int ldw, int n, float *P)
 {
     __mmask16 m0 = fm_mask(n), m1 = fm_mask(n - 16), m2 = fm_mask(n - 32),
@@ -188,14 +213,14 @@ FM_TARGET static void fm_sgemm_bias512(int M, int N, int K, const float *A, int 
             fm_gemv256(K, A, W + j, ldw, b + j, C + j);
     for (; j < N; j += FM_NR) {
         n = N - j < FM_NR ? N - j : FM_NR;
-        if (M <= FM_SMALL_M) {
-            fm_panel_rows(M, K, A, lda, W + j, ldw, C + j, ldc, 1, b + j, n);
+        if (K <= FM_INPLACE_K || M <= FM_SMALL_M) {
+            fm_panel_rows(M, K, A, lda, W + j, ldw, C + j, ldc, 1, b + j, n, n == FM_NR);
             continue;
         }
         for (k0 = 0; k0 < K; k0 += FM_KC) {
             kc = K - k0 < FM_KC ? K - k0 : FM_KC;
             fm_pack(kc, W + (size_t)k0 * ldw + j, ldw, n, P);
-            fm_panel_rows(M, kc, A + k0, lda, P, FM_NR, C + j, ldc, k0 == 0, b + j, n);
+            fm_panel_rows(M, kc, A + k0, lda, P, FM_NR, C + j, ldc, k0 == 0, b + j, n, 1);
         }
     }
 }

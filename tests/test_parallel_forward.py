@@ -1,14 +1,14 @@
 """The inference forward pass on several threads (csrc/_parallel_forward.pxi, workers.h)
 and fastmlp's own float32 GEMM (csrc/sgemm.h), against a float64 NumPy forward pass.
 
-The paths: one row (GEMV, wide panels), 2-8 rows (W read in place), 9-255 rows (W
-packed block by block; each layer's columns shared between threads), 256 rows and more
-(row blocks, each through the whole network); with the own GEMM and with the BLAS;
-with 1, 2 and all threads; and column counts that are not multiples of 16 or 64, and
-K not a multiple of the 128-row blocks.  The own GEMM alone (_kernels.sgemm_bias) is
-checked on every shape class of both its codes (AVX-512 and AVX2), whichever this CPU
-runs: 1 row, 2-8 rows, 9-128 and more, N below, at and past multiples of the 8, 16 and
-64 column panels, odd K, strided rows."""
+The paths: one row (GEMV, wide panels), 2-255 rows (each layer's columns shared
+between threads), 256 rows and more (row blocks, each through the whole network); with
+the own GEMM and with the BLAS; with 1, 2 and all threads; and column counts that are
+not multiples of 16 or 64.  The own GEMM alone (_kernels.sgemm_bias) is checked on
+every shape class of both its codes (AVX-512 and AVX2), whichever this CPU runs: 1
+row, 2-8 rows, 9-128 and more, N below, at and past multiples of the 8, 16 and 64
+column panels, odd K, K past the depth up to which W is read in place (2049: packed
+in blocks of 128 rows on AVX-512), strided rows."""
 import multiprocessing
 import os
 import threading
@@ -184,7 +184,7 @@ def test_the_own_gemm_runs_where_the_cpu_has_avx2_and_fma():
 
 GEMM_ROWS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 24, 25, 64, 127, 128, 241]
 GEMM_COLS = [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 24, 33, 63, 64, 65, 88, 100, 257, 512]
-GEMM_DEPTHS = [1, 3, 7, 50, 255, 257, 784]
+GEMM_DEPTHS = [1, 3, 7, 50, 255, 257, 784, 2049]
 
 
 @pytest.mark.parametrize("own", [True, False], ids=["own-sgemm", "blas"])
