@@ -52,20 +52,28 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
                          const Drop* drop, int helpers) noexcept nogil:
     """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU, ELU).
     With drop (not NULL): Ad := A ⊙ m, the dropout mask, row by row while A is in cache.
-    helpers: how many of fastmlp's helper threads share the GEMM (_parallel_train.pxi)."""
+    helpers: how many of fastmlp's helper threads share the GEMM (_parallel_train.pxi).
+    On one thread, float32 batches that sgemm.h serves go through it, the bias in its
+    accumulators (as an inference pass: _dense)."""
     cdef Py_ssize_t i, j
     cdef floating* z
+    cdef bint biased = False
     if B == 1:
         # Z = X @ W  (one row: GEMV)
         _gemv_rowvec(n_in, n_out, <floating>1, X, W, <floating>0, Z)
+    elif floating is float and helpers == 0 and _own_sgemm and B <= _own_sgemm_rows:
+        # Z = X @ W + b
+        _affine(X, n_in, W, n_out, b, Z, n_out, B, n_in, n_out, True)
+        biased = True
     else:
         # Z = X @ W
         _gemm_shared(c'n', c'n', B, n_out, n_in, <floating>1, X, n_in, W, n_out,
                      <floating>0, Z, n_out, helpers)
     for i in range(B):
         z = Z + i * n_out
-        for j in range(n_out):
-            z[j] += b[j]
+        if not biased:
+            for j in range(n_out):
+                z[j] += b[j]
         _act_row(z, A + i * n_out, n_out, act, alpha)
         if drop != NULL:
             _drop_row(A + i * n_out, Ad + i * n_out, n_out, drop.stream, i, drop.thr,
