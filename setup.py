@@ -5,6 +5,7 @@ makes every kernel entry point re-check the shapes, dtypes and contiguity of the
 arrays it is handed, for hunting bugs.  Release builds use neither, nor
 -ffast-math or -march=native.
 """
+import glob
 import os
 
 import numpy as np
@@ -23,6 +24,8 @@ extensions = [
         # libm need not set errno (so sqrt becomes one vector instruction); this
         # changes no result and no floating-point state, unlike -ffast-math
         extra_compile_args=["-fno-math-errno", "-ffp-contract=off"],
+        # the C headers (sgemm.h includes the others): a change rebuilds every module
+        depends=sorted(glob.glob("csrc/*.h")),
     )
     for name in ("_kernels", "_optim", "_search")
 ]

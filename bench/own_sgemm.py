@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""fastmlp's own float32 GEMM (csrc/sgemm.h) against the BLAS, one layer at a time.
+"""fastmlp's own float32 GEMMs (csrc/sgemm.h, sgemm_tn.h) against the BLAS, one layer
+at a time.
 
     python bench/own_sgemm.py                 layers of 784-512-256-10 and 50-256-256-2
-    python bench/own_sgemm.py --rows 1,8,64   other batch sizes
+    python bench/own_sgemm.py --rows 1,8,64   other batch sizes (forward table)
 
 One thread throughout (the BLAS pools limited by threadpoolctl).  For every dense layer
 Z = X @ W + b of the two networks and every batch size: NumPy's X @ W (no bias), the
@@ -11,6 +12,12 @@ BLAS call fastmlp makes (scipy's sgemm or sgemv, then a bias loop) and sgemm.h
 C loop of repeated calls (about 2 ms each), so other processes on the machine cost
 little; the ratio BLAS / own > 1 means the own GEMM is faster.  X, W and b start on
 64-byte boundaries, as a Network's W do (fastmlp.network.aligned_empty).
+
+A second table times a training step's weight-gradient GEMM of every layer with the
+SGD update folded in, W := -lr · Xᵀ @ δ + W, at batches of 32, 128 and 256: the BLAS
+call fastmlp makes without its own code and the path it takes on this CPU
+(_kernels.sgemm_tn: sgemm_tn.h for whole 64-column panels on AVX-512, the BLAS for
+the rest and elsewhere).
 """
 import sys
 import time
@@ -78,6 +85,27 @@ def main(argv):
                     t_own = best(lambda r: _kernels.sgemm_bias(X, W, b, Z, True, r)) \
                         if own else float("nan")
                     print(f"{K:>4}×{N:<5} {B:>5} {fmt(t_np):>12} {fmt(t_blas):>12} "
+                          f"{fmt(t_own) if own else '—':>12} {t_blas / t_own:>8.2f}×")
+    weight_gradients(rng)
+
+
+def weight_gradients(rng):
+    own = _kernels.HAVE_OWN_SGEMM_TN
+    print()
+    print(f"weight gradients W := -lr·Xᵀ@δ + W; own code: "
+          f"{'avx512' if own else 'none on this CPU (the BLAS throughout)'}")
+    print(f"{'layer K×N':>10} {'batch':>5} {'BLAS':>12} {'own':>12} {'BLAS/own':>9}")
+    with threadpool_limits(1):
+        for sizes in NETS:
+            for K, N in zip(sizes[:-1], sizes[1:]):
+                W = aligned(rng.standard_normal((K, N)))
+                for B in (32, 128, 256):
+                    X = aligned(rng.standard_normal((B, K)))
+                    D = aligned(rng.standard_normal((B, N)) * 1e-3)
+                    t_blas = best(lambda r: _kernels.sgemm_tn(X, D, W, -1e-6, 1.0, False, r))
+                    t_own = best(lambda r: _kernels.sgemm_tn(X, D, W, -1e-6, 1.0, True, r)) \
+                        if own else float("nan")
+                    print(f"{K:>4}×{N:<5} {B:>5} {fmt(t_blas):>12} "
                           f"{fmt(t_own) if own else '—':>12} {t_blas / t_own:>8.2f}×")
 
 

@@ -234,9 +234,10 @@ def forward_calls_blas(Py_ssize_t B, bint f64):
 
 
 def use_own_sgemm(bint on):
-    """Inference forward passes in float32 use sgemm.h (on = True, where the CPU has
-    AVX-512, or AVX2 and FMA) or the BLAS; returns the previous setting.  For tests
-    and benchmarks."""
+    """Float32 forward passes (inference and one-thread training steps) use sgemm.h
+    (on = True, where the CPU has AVX-512, or AVX2 and FMA), and training steps'
+    weight gradients sgemm_tn.h (AVX-512), or the BLAS for both; returns the previous
+    setting.  For tests and benchmarks."""
     global _own_sgemm
     before = _own_sgemm
     _own_sgemm = on and HAVE_OWN_SGEMM

@@ -225,6 +225,7 @@ FM_TARGET static void fm_sgemm_bias512(int M, int N, int K, const float *A, int 
     }
 }
 
+#include "sgemm_tn.h"
 #include "sgemm_avx2.h"
 
 /* which code this CPU runs: 512 (AVX-512F and FMA), 2 (AVX2 and FMA, sgemm_avx2.h) or
@@ -253,10 +254,27 @@ static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const fl
         fm2_sgemm_bias(M, N, K, A, lda, W, ldw, b, C, ldc);
 }
 
+/* whether this CPU runs fm_sgemm_tn (sgemm_tn.h: AVX-512 only) */
+static int fm_sgemm_tn_ok(void) { return fm_sgemm_isa() == 512; }
+
+/* C := alpha · Aᵀ · B + beta · C by sgemm_tn.h (fm_sgemm_tn_ok() first) */
+static void fm_sgemm_tn(int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc)
+{
+    fm_sgemm_tn512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 #else
 #define FM_HAVE_SGEMM 0
 static int fm_sgemm_isa(void) { return 0; }
 static int fm_sgemm_ok(void) { return 0; }
+static int fm_sgemm_tn_ok(void) { return 0; }
+static void fm_sgemm_tn(int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc)
+{
+    (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda; (void)B; (void)ldb;
+    (void)beta; (void)C; (void)ldc;
+}
 static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const float *W,
                           int ldw, const float *b, float *C, int ldc)
 {
