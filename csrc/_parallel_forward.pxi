@@ -38,10 +38,12 @@ cdef enum:
     ROW_BLOCK = 128         # rows per block when the batch is cut into rows
     COLUMN_ALIGN = 64       # column blocks are whole panels of sgemm.h
     # a layer is shared by output columns only from this much work (below it, waking
-    # a helper costs more than it saves; AMD EPYC, one forward pass with 1 helper vs
-    # none: one row through 784-128-10 0.61-0.65x when split, 784-512-10 1.2-1.5x;
-    # 8 rows through 50-128-2 0.65x, through 784-512-10 1.7x)
-    MIN_SPLIT_WORK_ROW = 131072     # one row: K·N (the weights it reads)
+    # a helper costs more than it saves; AMD EPYC Zen 3, one forward pass with 1
+    # helper vs none: 8 rows through 50-128-2 0.65x, through 784-512-10 1.7x).  One
+    # row reads each weight once: with each thread claiming the same columns call
+    # after call (workers.h), its share of W stays in its core's L2 (Zen 4, compiled
+    # forward with 1 helper / none: 784-128-10 2.80 / 4.31 us, 784-512-10 9.8 / 20.2)
+    MIN_SPLIT_WORK_ROW = 65536      # one row: K·N (the weights it reads)
     MIN_SPLIT_WORK = 524288         # more rows: B·K·N
     OWN_SGEMM_ROWS = 128    # sgemm.h up to this many rows, the BLAS above (AVX-512)
     OWN_SGEMM_ROWS_AVX2 = 320   # the same for sgemm_avx2.h (Zen 3, one thread, own /
