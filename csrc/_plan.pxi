@@ -108,14 +108,19 @@ cdef class Plan:
             else:
                 with nogil:
                     _forward_shared(self, <float*>x, <float*>o, B, logits, helpers)
+        elif not training:
+            if self.f64:
+                with nogil:
+                    _inference_rows(self, <double*>x, <double*>o, 0, B, logits)
+            else:
+                with nogil:
+                    _inference_rows(self, <float*>x, <float*>o, 0, B, logits)
         elif self.f64:
             with nogil:
-                _plan_forward(self, <double*>x, <double*>o, B, logits, training, key, step,
-                              0, not training)
+                _plan_forward(self, <double*>x, <double*>o, B, logits, True, key, step)
         else:
             with nogil:
-                _plan_forward(self, <float*>x, <float*>o, B, logits, training, key, step,
-                              0, not training)
+                _plan_forward(self, <float*>x, <float*>o, B, logits, True, key, step)
 
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double l2, cnp.ndarray dX, bint inputs_only=False,
