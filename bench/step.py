@@ -616,6 +616,7 @@ def bench_predict(cfg, report, extras):
     ref = NumpyMLP(sizes, "relu", None, "cross_entropy", flat0)
     out = np.empty((1, 10), np.float32)
     plan = net._plan
+    helpers = fastmlp._workers.helpers(None)     # the public call's thread choice
 
     def torch_predict():
         with torch.no_grad():
@@ -628,7 +629,7 @@ def bench_predict(cfg, report, extras):
         print(f"WARNING: {label}: the predicted classes differ")
     cs = [Contender("predict", lambda: net.predict(x)),
           Contender("forward", lambda: net.forward(x)),
-          Contender("direct", lambda: plan.forward(x, out)),
+          Contender("direct", lambda: plan.forward(x, out, helpers=helpers)),
           Contender("torch", torch_predict),
           Contender("numpy", lambda: ref._forward(x)[-1].argmax(axis=1))]
     if threadpool_limits is not None:
