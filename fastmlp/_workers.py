@@ -26,7 +26,7 @@ MAX_HELPERS = 15
 _lock = threading.Lock()
 _started = 0
 _cores = None
-_UNCHANGED = contextlib.nullcontext()      # a context that sets nothing (reusable)
+UNCHANGED = contextlib.nullcontext()      # a context that sets nothing (reusable)
 
 
 def usable_cores():
@@ -45,8 +45,10 @@ def helpers(n_threads=None):
     given, else the thread count of an enclosing call that fixed one (fit(n_threads=1)
     keeps its evaluations on one thread), else every usable core but this one; never
     more threads than usable cores."""
-    cores = usable_cores()
+    cores = _cores or usable_cores()
     if n_threads is None:
+        if not _threads._pinned and _started >= cores - 1:   # the usual case, at once
+            return min(cores - 1, MAX_HELPERS) if _kernels.HAVE_HELPERS else 0
         n_threads = _threads.pinned() or cores
     want = min(n_threads, cores, MAX_HELPERS + 1) - 1
     if want <= 0 or not _kernels.HAVE_HELPERS:
@@ -63,11 +65,11 @@ def blas_threads(rows, width, f64, helpers, n_threads=None):
     itself; with helpers sharing the pass, each BLAS call in it runs on one thread."""
     mnk = rows * width
     if not _kernels.forward_calls_blas(rows, f64):
-        return _UNCHANGED
+        return UNCHANGED
     if not helpers:
         return _threads.limit(mnk, n_threads)
     if mnk <= _threads.OPENBLAS_SINGLE:
-        return _UNCHANGED
+        return UNCHANGED
     return _threads.limit(mnk, 1)
 
 

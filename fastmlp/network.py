@@ -285,12 +285,16 @@ class Network(InputsMixin, InputDerivativesMixin, ConversionsMixin, DropoutMixin
         """forward() on an array already validated (and scaled).  check=False returns
         a non-finite output instead of raising (scikit-learn's early stopping scores a
         diverged epoch from it)."""
-        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        out = np.empty((X.shape[0], self._sizes[-1]), self._dtype)
         helpers = _workers.helpers(n_threads)
-        with self._lock, _workers.blas_threads(X.shape[0], self._widest_w,
-                                               self._dtype == np.float64, helpers,
-                                               n_threads):
-            self._plan.forward(X, out, helpers=helpers)
+        blas = _workers.blas_threads(X.shape[0], self._widest_w, self._dtype == np.float64,
+                                     helpers, n_threads)
+        with self._lock:
+            if blas is _workers.UNCHANGED:      # fastmlp's own GEMM serves every layer
+                self._plan.forward(X, out, helpers=helpers)
+            else:
+                with blas:
+                    self._plan.forward(X, out, helpers=helpers)
         if check:
             self._check_finite(out, X, name)
         return out
