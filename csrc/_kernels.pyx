@@ -53,15 +53,17 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
     """Z := X @ W + b ;  A := act(Z).  Z aliases A unless the layer keeps Z (GELU, ELU).
     With drop (not NULL): Ad := A ⊙ m, the dropout mask, row by row while A is in cache.
     helpers: how many of fastmlp's helper threads share the GEMM (_parallel_train.pxi).
-    On one thread, float32 batches that sgemm.h serves go through it, the bias in its
-    accumulators (as an inference pass: _dense)."""
+    On one thread (and the BLAS on one: own_kernels_unshared), float32 batches that
+    sgemm.h serves go through it, the bias in its accumulators (as an inference pass:
+    _dense)."""
     cdef Py_ssize_t i, j
     cdef floating* z
     cdef bint biased = False
     if B == 1:
         # Z = X @ W  (one row: GEMV)
         _gemv_rowvec(n_in, n_out, <floating>1, X, W, <floating>0, Z)
-    elif floating is float and helpers == 0 and _own_sgemm and B <= _own_sgemm_rows:
+    elif (floating is float and helpers == 0 and _own_unshared and _own_sgemm
+            and B <= _own_sgemm_rows):
         # Z = X @ W + b
         _affine(X, n_in, W, n_out, b, Z, n_out, B, n_in, n_out, True)
         biased = True

@@ -31,6 +31,20 @@ cdef enum:
     OWN_TN_MAX_OUT = 1 << 21
 
 cdef bint _own_tn = fm_sgemm_tn_ok()
+# a step no helper shares runs its GEMMs on the own kernels (one thread) only when the
+# BLAS would run one thread too: off where fastmlp cannot set the BLAS's threads
+cdef bint _own_unshared = True
+
+
+def own_kernels_unshared(bint on):
+    """Whether training steps that no helper thread shares use fastmlp's own GEMMs
+    (on: their BLAS runs one thread, as fastmlp._workers.step_threads arranges where it
+    can set the BLAS's threads) or the BLAS with whatever threads it has (off); returns
+    the previous setting."""
+    global _own_unshared
+    before = _own_unshared
+    _own_unshared = on
+    return before
 
 
 cdef void _gemm_op(char ta, char tb, int M, int N, int K, floating alpha,
@@ -94,6 +108,9 @@ cdef void _gemm_shared(char ta, char tb, int M, int N, int K, floating alpha,
     is large enough to pay for the hand-off."""
     cdef _Gemm g
     cdef int side, blocks
+    if helpers <= 0 and not _own_unshared:     # the BLAS with its own threads
+        _gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
     if helpers <= 0 or <double>M * N * K < SHARED_GEMM_MIN:
         _gemm_op(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
         return

@@ -96,6 +96,9 @@ class step_threads:
             # usual count: a user's threadpoolctl limit of 1 keeps the step on one thread
             n = _threads.pinned() or _threads.usual()
         self.helpers = helpers(n) if n is not None and n > 1 else 0
+        if not self.helpers and not _threads.available():
+            # the BLAS keeps threads fastmlp cannot set: unshared steps leave it the GEMMs
+            _kernels.own_kernels_unshared(False)
         self._blas = _threads.limit(mnk, 1 if self.helpers else n_threads)
 
     def __enter__(self):

@@ -204,6 +204,28 @@ def test_step_threads_choice():
             assert _workers.step_threads(1 << 30, None).helpers == want
 
 
+def test_unshared_steps_leave_a_blas_they_cannot_limit_its_gemms(h, monkeypatch):
+    """Where fastmlp cannot set the BLAS's threads, a step no helper shares must not
+    run its GEMMs on the own one-thread kernels (the BLAS may have several): step_threads
+    turns them off.  Either way a float32 gradient agrees with float64."""
+    before = _kernels.own_kernels_unshared(True)
+    try:
+        monkeypatch.setattr(_threads, "available", lambda: False)
+        assert _workers.step_threads(1 << 30, None).helpers == 0
+        assert _kernels.own_kernels_unshared(True) is False    # it was turned off
+        net = fastmlp.Network([40, 70, 3], seed=4)
+        ref = net.astype(np.float64)
+        rng = np.random.default_rng(5)
+        X, y = rng.standard_normal((33, 40)), rng.integers(0, 3, 33)
+        ref.gradient(X, y)
+        for own in (False, True):
+            _kernels.own_kernels_unshared(own)
+            net.gradient(X.astype(np.float32), y)
+            assert h.rel_err(net.grads, ref.grads) < 1e-4, own
+    finally:
+        _kernels.own_kernels_unshared(before)
+
+
 def test_helpers_sleep_once_training_stops(helpers):
     """Between shared steps the helpers spin (the next job comes within microseconds);
     once training stops they go to sleep (workers.h: after 20 ms without a job)."""
