@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """fastmlp's automatic BLAS threads against 1 thread and all threads, quiet and busy.
 
-    python bench/busy.py              (about 1 minute)
+    python bench/busy.py              (about 2 minutes)
     python bench/busy.py --quick      (about 20 s)
     python bench/busy.py --markdown   the table as Markdown (for the README)
 
@@ -72,7 +72,7 @@ def run_phase(busy, quick, pool):
             out.append((f"train_step {label}", res))
         contenders = fit_contenders(pool)
         if contenders is not None:
-            res = measure(contenders, rounds=1 if quick else 3, samples=1, sample_s=0,
+            res = measure(contenders, rounds=1 if quick else 7, samples=1, sample_s=0,
                           warm_s=0, settle=0.3, calibrate=False)
             out.append(("fit 1 epoch, MNIST-24k 784-512-256-10 b128", res))
     finally:

@@ -14,8 +14,9 @@ second core for about 0.1 s, which a helper thread started next would have to sh
 The two setups alternate over --rounds rounds (default 3); a setup's time is its minimum
 over rounds.
 
-  OpenBLAS   what fastmlp did before its shared steps: the step's GEMMs on OpenBLAS's
-             own threads (the count fastmlp._threads chooses), the update on this thread.
+  OpenBLAS   what fastmlp did before its shared steps: every GEMM of the step on
+             OpenBLAS's own threads (the count fastmlp._threads chooses), the update on
+             this thread.
   shared     what fastmlp does now (fastmlp._workers.step_threads): the BLAS on one
              thread, each large GEMM cut into one block per thread and the optimizer
              update into ranges, run on this thread and the helper threads.
@@ -57,6 +58,8 @@ def worker(sizes, batch, optimizer, setup):
 
         fastmlp.Network._step_threads = (
             lambda net, rows, n_threads=None: Blas(rows * net._widest_w, n_threads))
+        # every GEMM to the BLAS (not the own one-thread kernels of unshared steps)
+        fastmlp._kernels.own_kernels_unshared(False)
     sizes = [int(s) for s in sizes.split("-")]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((batch, sizes[0])).astype(np.float32)
