@@ -60,11 +60,17 @@ def _check_net(net):
         raise TypeError(f"net must be a fastmlp Network, got {type(net).__name__}")
 
 
-def _check_eps(eps):
-    """A step in (0, 1]: the stencil reaches 3·eps, and a longer one means nothing."""
+def _check_eps(eps, dtype):
+    """A step in [the dtype's machine epsilon, 1]: the stencil reaches 3·eps, and a
+    longer one means nothing; a shorter one leaves most values unchanged, and the
+    difference quotient of one rounding step overflows (eps = 5e-324 gave -inf)."""
     eps = check_scalar(eps, "eps", minimum=0.0, allow_zero=False)
     if eps > 1:
         raise ValueError(f"eps must be at most 1 (a difference step), got {eps}")
+    tiny = float(np.finfo(dtype).eps)
+    if eps < tiny:
+        raise ValueError(f"eps must be at least {tiny:.3g} ({np.dtype(dtype).name}'s "
+                         f"machine epsilon: a shorter step changes nothing), got {eps}")
     return eps
 
 
@@ -79,7 +85,8 @@ def numerical_gradient(net, X, y, eps=None, wrt="params", n_coords=None, seed=No
 
     wrt="params" gives a flat vector laid out like net.params (W0, b0, W1, ...);
     wrt="inputs" gives ∂L/∂X with the shape of X.  eps defaults to 1e-2, or 1e-3
-    for networks with ReLU-type kinks.  Computed in the network's own dtype.
+    for networks with ReLU-type kinks; a given eps lies between the dtype's machine
+    epsilon and 1.  Computed in the network's own dtype.
     n_coords: difference only that many coordinates, drawn at random (seed) from each
     weight matrix and each bias vector (wrt="inputs": from X); the others are NaN.
     progress: a callable f(done, total, seconds) called as coordinates are finished.
@@ -104,7 +111,7 @@ def _numerical(net, X, y, eps, wrt, n_coords=None, seed=None, progress=None,
     _check_net(net)
     if not isinstance(wrt, str) or wrt not in ("params", "inputs"):
         raise ValueError(f"wrt must be 'params' or 'inputs', got {wrt!r}")
-    h = default_eps(net) if eps is None else _check_eps(eps)
+    h = default_eps(net) if eps is None else _check_eps(eps, net.dtype)
     X = net._inputs(X)
     T, labels = net._targets(y, X.shape[0])
     if n_coords is not None:
@@ -118,6 +125,7 @@ def _numerical(net, X, y, eps, wrt, n_coords=None, seed=None, progress=None,
         grad, kinked = fwd.input_gradient(h, coords, tick)
         checked = np.zeros(X.size, bool)
         checked[coords] = True
+        _check_quotients(grad.ravel()[coords], h)
         return net._to_user_units(grad), kinked, checked.reshape(X.shape)
     blocks = []
     for l, layer in enumerate(net.layers):
@@ -140,7 +148,15 @@ def _numerical(net, X, y, eps, wrt, n_coords=None, seed=None, progress=None,
         kinked[offset + coords] = k
         checked[offset + coords] = True
         offset += layer.n_out if is_bias else layer.n_in * layer.n_out
+    _check_quotients(grad[checked], h)
     return grad.astype(net.dtype), kinked, checked
+
+
+def _check_quotients(values, h):
+    """No silent inf: finite losses whose difference over 2·eps overflows raise."""
+    if not np.all(np.isfinite(values)):
+        raise FloatingPointError(f"the difference quotients over eps = {h:g} overflow "
+                                 "(the loss is too large for a step this short)")
 
 
 def _sample(n, n_coords, rng):
@@ -428,7 +444,7 @@ def check_gradients(net, X, y, eps=None, tolerance=None, rel_floor=None, n_coord
     rel_floor = check_scalar(1e-5 if rel_floor is None else rel_floor, "rel_floor",
                              minimum=0.0)
     if eps is not None:
-        _check_eps(eps)
+        _check_eps(eps, np.float64)
     ref = net if net.dtype == np.float64 else net.astype(np.float64)
     fixed = {} if dropout_step is None else {"dropout_step": dropout_step}
     _, analytic = ref.gradient(X, y, **fixed)

@@ -266,9 +266,22 @@ def test_numerical_gradient_rejects_bad_arguments(h, rng):
     net, X, y = _net_and_data(h, rng, "tanh", "mse")
     with pytest.raises(ValueError, match="wrt"):
         numerical_gradient(net, X, y, wrt="weights")
-    for eps in (0.0, -1e-3, float("nan"), float("inf")):
+    for eps in (0.0, -1e-3, float("nan"), float("inf"), 5e-324, 1e-17):
         with pytest.raises(ValueError, match="eps"):
             numerical_gradient(net, X, y, eps=eps)
+    # the bound is the network's dtype's machine epsilon (the fuzz found -inf at 5e-324)
+    with pytest.raises(ValueError, match="eps"):
+        numerical_gradient(net.astype(np.float32), X, y, eps=1e-8)
+    assert np.all(np.isfinite(numerical_gradient(net, X, y, eps=3e-16)))
+
+
+def test_overflowing_difference_quotients_raise():
+    """A difference quotient that overflows is an error that names eps, not an inf in
+    the result (no silent inf; eps itself is bounded below by the dtype's epsilon)."""
+    from fastmlp.gradcheck import _check_quotients
+    _check_quotients(np.array([1e300, -2.0]), 1e-3)
+    with pytest.raises(FloatingPointError, match="eps"):
+        _check_quotients(np.array([1.0, -np.inf]), 1e-3)
 
 
 @pytest.mark.parametrize("out_act", ["sigmoid", "tanh", "softmax", "gelu", "softplus"])
