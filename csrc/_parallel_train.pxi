@@ -10,11 +10,13 @@
 # doing the GEMMs, its idle worker held the second core through the update.
 #
 # Each block is the same one-thread kernel over a slice of the output, and the BLAS
-# never splits the inner (K) dimension, so the sums are those of one thread.  On an
-# AVX-512 CPU the float32 weight-gradient GEMMs (Xᵀ @ δ) run sgemm_tn.h instead of the
-# BLAS (_gemm_op), shared or not.  A
-# helper that is late (descheduled) leaves its blocks to the caller (workers.h), so
-# on a busy machine the step runs at one-thread speed or better.
+# never splits the inner (K) dimension, so the sums are those of one thread.  A helper
+# that is late (descheduled) leaves its blocks to the caller (workers.h), so on a busy
+# machine the step runs at one-thread speed or better.
+#
+# On an AVX-512 CPU the float32 weight-gradient GEMMs (Xᵀ @ δ) run sgemm_tn.h instead
+# of the BLAS (_gemm_op), shared or not; a step on one thread also runs its forward
+# GEMMs on sgemm.h (_layer_forward).
 
 cdef extern from "sgemm.h" nogil:
     int fm_sgemm_tn_ok()
