@@ -43,13 +43,13 @@ def usable_cores():
 def helpers(n_threads=None):
     """How many helper threads may take part in a forward pass: n_threads - 1 if
     given, else the thread count of an enclosing call that fixed one (fit(n_threads=1)
-    keeps its evaluations on one thread), else every usable core but this one; never
-    more threads than usable cores."""
+    keeps its evaluations on one thread), else the BLAS's usual count less one (a
+    user's limit, OPENBLAS_NUM_THREADS=1 or threadpoolctl, as in the Dask workers,
+    keeps the pass on one thread), else every usable core but this one; never more
+    threads than usable cores."""
     cores = _cores or usable_cores()
     if n_threads is None:
-        if not _threads._pinned and _started >= cores - 1:   # the usual case, at once
-            return min(cores - 1, MAX_HELPERS) if _kernels.HAVE_HELPERS else 0
-        n_threads = _threads.pinned() or cores
+        n_threads = (_threads.pinned() if _threads._pinned else _threads.usual()) or cores
     want = min(n_threads, cores, MAX_HELPERS + 1) - 1
     if want <= 0 or not _kernels.HAVE_HELPERS:
         return 0

@@ -124,7 +124,24 @@ def test_helpers_start_on_first_use_and_respect_n_threads():
     assert _kernels.helpers_running() >= 1
     assert _workers.helpers(1) == 0
     assert _workers.helpers(2) == 1
-    assert _workers.helpers(None) == min(_workers.usable_cores() - 1, _workers.MAX_HELPERS)
+
+
+@pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
+                    reason="one core, or no helper threads on this platform")
+def test_helpers_follow_a_users_blas_limit():
+    """Without n_threads, a forward pass takes as many threads as the BLAS's usual count
+    (every usable core by default): a user's limit of one (threadpoolctl, as here, or
+    OPENBLAS_NUM_THREADS=1, as in fastmlp.distributed's workers) keeps it on one."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastmlp import _threads
+    if not _threads.available():
+        pytest.skip("scipy's BLAS exposes no thread control")
+    every = min(_workers.usable_cores() - 1, _workers.MAX_HELPERS)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert _workers.helpers(None) == 0
+        assert _workers.helpers(2) == 1             # an explicit count still wins
+    with threadpoolctl.threadpool_limits(_workers.usable_cores(), user_api="blas"):
+        assert _workers.helpers(None) == every
 
 
 @pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
@@ -136,13 +153,13 @@ def test_idle_helpers_sleep_until_a_job_wakes_them(h):
     import time
     net = fastmlp.Network([784, 512, 10], "relu", "cross_entropy", seed=0)
     X = np.random.default_rng(1).standard_normal((1, 784)).astype(np.float32)
-    net.predict_proba(X)
+    net.predict_proba(X, n_threads=2)
     deadline = time.monotonic() + 5
     while _kernels.helpers_asleep() < _kernels.helpers_running() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _kernels.helpers_asleep() == _kernels.helpers_running() >= 1
     for _ in range(200):
-        out = net.predict_proba(X)
+        out = net.predict_proba(X, n_threads=2)
         if _kernels.helpers_asleep() == 0:
             break
         time.sleep(0.001)
