@@ -139,6 +139,14 @@ def pinned():
     return current() if _pinned > 0 else None
 
 
+def automatic():
+    """The count a call without n_threads starts from: an enclosing call's explicit
+    count (the CLI's --threads, fit(n_threads=1)), else the BLAS's usual count (a
+    user's limit, threadpoolctl or OPENBLAS_NUM_THREADS, holds); None when neither can
+    be read."""
+    return (current() if _pinned > 0 else None) or usual()     # pinned(), inlined
+
+
 def check_threads(n_threads, name="n_threads"):
     """None (automatic) or a whole number >= 1."""
     return None if n_threads is None else check_size(n_threads, name)

@@ -49,7 +49,7 @@ def helpers(n_threads=None):
     threads than usable cores."""
     cores = _cores or usable_cores()
     if n_threads is None:
-        n_threads = (_threads.pinned() if _threads._pinned else _threads.usual()) or cores
+        n_threads = _threads.automatic() or cores
     want = min(n_threads, cores, MAX_HELPERS + 1) - 1
     if want <= 0 or not _kernels.HAVE_HELPERS:
         return 0
@@ -83,8 +83,8 @@ class step_threads:
     OpenBLAS's idle worker spins on the second core after each GEMM, through the
     update and the Python between steps; a helper that shares the GEMMs also shares
     the update.  bench/shared_step.py times both (AMD EPYC Zen 4,
-    OpenBLAS / shared: 1.02x to 1.17x on six workloads, 784-512-256-10 batch 128 with
-    Adam 2.19 / 1.97 ms)."""
+    OpenBLAS / shared: 1.16x to 1.38x on six workloads, 784-512-256-10 batch 128 with
+    Adam 2.06 / 1.70 ms)."""
 
     __slots__ = ("helpers", "_blas")
 
@@ -92,9 +92,8 @@ class step_threads:
         # not load-aware: a helper that other processes deschedule takes fewer blocks
         # (workers.h), where an OpenBLAS worker held up the whole GEMM
         n, _ = _threads.choose(mnk, n_threads, load_aware=False)
-        if n is None:   # an enclosing call's n_threads (the CLI's --threads), else the
-            # usual count: a user's threadpoolctl limit of 1 keeps the step on one thread
-            n = _threads.pinned() or _threads.usual()
+        if n is None:   # a user's threadpoolctl limit of 1 keeps the step on one thread
+            n = _threads.automatic()
         self.helpers = helpers(n) if n is not None and n > 1 else 0
         if not self.helpers and not _threads.available():
             # the BLAS keeps threads fastmlp cannot set: unshared steps leave it the GEMMs
