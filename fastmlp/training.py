@@ -15,7 +15,6 @@ A NaN or inf loss or gradient stops the run with DivergenceError naming the epoc
 and step, before the bad update, so the weights are those of the last finite step.
 Ctrl-C stops it too, keeping the weights and the history so far.
 """
-import contextlib
 import math
 import time
 
@@ -205,10 +204,11 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
         seed=None, validation_data=None, validation_fraction=0.0, early_stopping=False,
         patience=5, min_delta=1e-4, callbacks=None, verbose=0, schedule=None,
         clip_norm=None, weight_decay=0.0, standardize=True, sample_weight=None,
-        print_fn=print, threads=contextlib.nullcontext):
+        print_fn=print, threads=None):
     """Network.fit (documented there); print_fn receives the progress lines; threads()
-    gives the context each epoch runs in (Network._step_threads: the helper threads
-    that share each step, its .helpers, and the BLAS threads), made again every epoch."""
+    gives the context each epoch runs in, made again every epoch: the helper threads
+    that share each step (its .helpers) and the BLAS threads (default: the network's
+    choice for batch_size, Network._step_threads; Network.fit passes its n_threads)."""
     epochs = check_size(epochs, "epochs")
     batch_size = check_size(batch_size, "batch_size")
     patience = check_size(patience, "patience")
@@ -317,6 +317,8 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
 
     net._optimizer = opt
     stopper = EarlyStopping(patience, min_delta) if early_stopping else None
+    if threads is None:
+        threads = lambda: net._step_threads(batch_size)     # noqa: E731
     t_start = time.perf_counter()
     batches = (SparseBatches(net, X, (T, labels, weights), batch_size) if sparse
                else Batches((X, T, labels, weights), batch_size))
@@ -326,7 +328,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
             lr_now = opt.current_lr
             with threads() as step:
                 loss = _epoch(net, opt, batches, rng.permutation(n) if shuffle else None,
-                              epoch, history, getattr(step, "helpers", 0))
+                              epoch, history, step.helpers)
             try:
                 record = {"epoch": epoch, "loss": loss,
                           metric_name(net): _train_metric(net, probe), "lr": lr_now}
