@@ -263,6 +263,19 @@ def use_own_sgemm(bint on):
     return before
 
 
+cdef int _leading(float[:, :] a):
+    """The row stride of `a` in floats (its leading dimension), or -1 unless its
+    columns are contiguous and its rows whole floats apart, forward (what the GEMMs'
+    test entry points take)."""
+    if (a.strides[1] != sizeof(float) or a.strides[0] < 0
+            or a.strides[0] % sizeof(float)):
+        return -1
+    return <int>(a.strides[0] // sizeof(float))
+
+
+_ROWS_ERROR = "columns must be contiguous, rows whole floats apart, forward"
+
+
 def sgemm_bias(float[:, :] X, float[:, :] W, float[:] b, float[:, :] Z, bint own,
                int repeat=1):
     """Z := X @ W + b, `repeat` times, by sgemm.h (own) or the BLAS and a bias loop;
@@ -272,17 +285,11 @@ def sgemm_bias(float[:, :] X, float[:, :] W, float[:] b, float[:, :] Z, bint own
         raise ValueError("shapes do not match")
     if B < 1 or K < 1 or N < 1:
         raise ValueError("empty")
-    if (X.strides[1] != sizeof(float) or W.strides[1] != sizeof(float)
-            or Z.strides[1] != sizeof(float) or b.strides[0] != sizeof(float)
-            or X.strides[0] < 0 or W.strides[0] < 0 or Z.strides[0] < 0
-            or X.strides[0] % sizeof(float) or W.strides[0] % sizeof(float)
-            or Z.strides[0] % sizeof(float)):
-        raise ValueError("columns must be contiguous, rows whole floats apart, forward")
+    cdef int ldx = _leading(X), ldw = _leading(W), ldz = _leading(Z)
+    if ldx < 0 or ldw < 0 or ldz < 0 or b.strides[0] != sizeof(float):
+        raise ValueError(_ROWS_ERROR)
     if own and not HAVE_OWN_SGEMM:
         raise RuntimeError("this CPU has neither AVX-512 nor AVX2 with FMA")
-    cdef int ldx = <int>(X.strides[0] // sizeof(float))
-    cdef int ldw = <int>(W.strides[0] // sizeof(float))
-    cdef int ldz = <int>(Z.strides[0] // sizeof(float))
     with nogil:
         for t in range(repeat):
             _affine(&X[0, 0], ldx, &W[0, 0], ldw, &b[0], &Z[0, 0], ldz, B, K, N, own)

@@ -147,16 +147,11 @@ def sgemm_tn(float[:, :] A, float[:, :] B, float[:, :] C, float alpha, float bet
         raise ValueError("shapes do not match")
     if M < 1 or N < 1 or K < 1:
         raise ValueError("empty")
-    if (A.strides[1] != sizeof(float) or B.strides[1] != sizeof(float)
-            or C.strides[1] != sizeof(float) or A.strides[0] < 0 or B.strides[0] < 0
-            or C.strides[0] < 0 or A.strides[0] % sizeof(float)
-            or B.strides[0] % sizeof(float) or C.strides[0] % sizeof(float)):
-        raise ValueError("columns must be contiguous, rows whole floats apart, forward")
+    cdef int lda = _leading(A), ldb = _leading(B), ldc = _leading(C)
+    if lda < 0 or ldb < 0 or ldc < 0:
+        raise ValueError(_ROWS_ERROR)
     if own and not HAVE_OWN_SGEMM_TN:
         raise RuntimeError("this CPU has no AVX-512")
-    cdef int lda = <int>(A.strides[0] // sizeof(float))
-    cdef int ldb = <int>(B.strides[0] // sizeof(float))
-    cdef int ldc = <int>(C.strides[0] // sizeof(float))
     before = use_own_sgemm(own)
     try:
         with nogil:
