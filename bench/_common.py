@@ -263,11 +263,14 @@ def blas_line():
     """fastmlp's BLAS (scipy's OpenBLAS): the core type it picked, its thread pool, and
     fastmlp's rule for one thread (imports fastmlp and threadpoolctl only when called)."""
     try:
-        from fastmlp import _threads
+        from fastmlp import _kernels, _threads
         pool = _threads._api[2] if _threads.available() else "?"
         rule = f"one thread below M·N·K = {_threads.small_gemm():,} (fastmlp._threads)"
+        isa = _kernels.own_isa()
+        own = (f"fastmlp's own float32 GEMMs: {isa or 'none on this CPU'}"
+               + (f" (FASTMLP_ISA={isa})" if os.environ.get("FASTMLP_ISA") else ""))
     except ImportError:
-        pool, rule = "?", "fastmlp not importable"
+        pool, rule, own = "?", "fastmlp not importable", ""
     try:
         from threadpoolctl import threadpool_info
         libs = [lib for lib in threadpool_info() if "scipy" in lib.get("filepath", "")]
@@ -275,4 +278,5 @@ def blas_line():
         libs = []
     core = libs[0].get("architecture", "?") if libs else "? (threadpoolctl not installed)"
     return (f"BLAS: scipy's OpenBLAS, core {core}, pool of {pool} threads, {rule}; "
-            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
+            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}"
+            + (f"\n{own}" if own else ""))

@@ -4,6 +4,11 @@ at a time.
 
     python bench/own_sgemm.py                 layers of 784-512-256-10 and 50-256-256-2
     python bench/own_sgemm.py --rows 1,8,64   other batch sizes (forward table)
+    FASTMLP_ISA=avx2 OPENBLAS_CORETYPE=Haswell python bench/own_sgemm.py
+                                              the AVX2 codes against OpenBLAS's AVX2
+                                              kernels, on an AVX-512 CPU: what a CPU
+                                              without AVX-512 runs (a Zen 4 core runs
+                                              256-bit FMAs at Zen 3's rate, 2 a cycle)
 
 One thread throughout (the BLAS pools limited by threadpoolctl).  For every dense layer
 Z = X @ W + b of the two networks and every batch size: NumPy's X @ W (no bias), the
@@ -17,7 +22,7 @@ A second table times a training step's weight-gradient GEMM of every layer with 
 SGD update folded in, W := -lr · Xᵀ @ δ + W, at batches of 32, 128 and 256: the BLAS
 call fastmlp makes without its own code and the path it takes on this CPU
 (_kernels.sgemm_tn: sgemm_tn.h for whole 64-column panels on AVX-512, the BLAS for
-the rest and elsewhere).
+the rest; sgemm_tn_avx2.h from 8 columns on AVX2).
 """
 import sys
 import time
@@ -27,6 +32,8 @@ from threadpoolctl import threadpool_limits
 
 from fastmlp import _kernels
 from fastmlp.network import aligned_empty
+
+from _common import blas_line, cpu_model
 
 NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
 
@@ -63,8 +70,8 @@ def main(argv):
     if "--rows" in argv:
         rows = [int(r) for r in argv[argv.index("--rows") + 1].split(",")]
     own = _kernels.HAVE_OWN_SGEMM
-    print(f"own GEMM: {_kernels.OWN_SGEMM_ISA or 'none on this CPU'}; one thread; "
-          "min over 9 rounds of time.thread_time")
+    print(f"CPU: {cpu_model()}\n{blas_line()}")
+    print("one thread; min over 9 rounds of time.thread_time")
     print(f"{'layer K×N':>10} {'rows':>5} {'numpy X@W':>12} {'fastmlp BLAS':>12} "
           f"{'own':>12} {'BLAS/own':>9}")
     rng = np.random.default_rng(0)
@@ -90,10 +97,9 @@ def main(argv):
 
 
 def weight_gradients(rng):
-    own = _kernels.HAVE_OWN_SGEMM_TN
+    own = _kernels.HAVE_OWN_SGEMM
     print()
-    print(f"weight gradients W := -lr·Xᵀ@δ + W; own code: "
-          f"{'avx512' if own else 'none on this CPU (the BLAS throughout)'}")
+    print("weight gradients W := -lr·Xᵀ@δ + W")
     print(f"{'layer K×N':>10} {'batch':>5} {'BLAS':>12} {'own':>12} {'BLAS/own':>9}")
     with threadpool_limits(1):
         for sizes in NETS:

@@ -13,11 +13,14 @@
 # A job that no helper joins in time runs on the calling thread alone (workers.h), so
 # a busy machine costs nothing beyond the one-thread time.
 
+import os
+
 from cpython.pycapsule cimport PyCapsule_New
 
 cdef extern from "sgemm.h" nogil:
     int fm_sgemm_ok()
     int fm_sgemm_isa()
+    int fm_sgemm_use_isa(int isa)
     void fm_sgemm_bias(int M, int N, int K, const float* A, int lda, const float* W,
                        int ldw, const float* b, float* C, int ldc)
 
@@ -239,10 +242,49 @@ HAVE_HELPERS = bool(FM_HAVE_WORKERS)
 # the one pool, for the other compiled modules that share work (_optim's updates)
 HELPER_POOL = PyCapsule_New(&fm_the_pool, "fastmlp.helper_pool", NULL)
 HAVE_OWN_SGEMM = bool(fm_sgemm_ok())
-OWN_SGEMM_ISA = {512: "avx512", 2: "avx2"}.get(fm_sgemm_isa(), "")
+_ISA_CODES = {"avx512": 512, "avx2": 2}
+_ISA_NAMES = {code: name for name, code in _ISA_CODES.items()}
+OWN_SGEMM_ISA = _ISA_NAMES.get(fm_sgemm_isa(), "")     # the CPU's
+# the codes the own GEMMs can run here (an AVX-512 CPU also runs the AVX2 one)
+OWN_SGEMM_ISAS = {"avx512": ("avx512", "avx2"), "avx2": ("avx2",)}.get(OWN_SGEMM_ISA, ())
 cdef bint _own_sgemm = HAVE_OWN_SGEMM
-cdef int _own_sgemm_rows = OWN_SGEMM_ROWS_AVX2 if fm_sgemm_isa() == 2 else OWN_SGEMM_ROWS
-cdef int _own_panel = 64 if fm_sgemm_isa() == 512 else 0    # sgemm.h's AVX-512 panels
+cdef int _own_sgemm_rows = OWN_SGEMM_ROWS
+cdef int _own_panel = 0
+
+
+cdef void _isa_chosen():
+    """the settings that follow from the code the own GEMMs run"""
+    global _own_sgemm_rows, _own_panel
+    _own_sgemm_rows = OWN_SGEMM_ROWS_AVX2 if fm_sgemm_isa() == 2 else OWN_SGEMM_ROWS
+    _own_panel = 64 if fm_sgemm_isa() == 512 else 0    # sgemm.h's AVX-512 panels
+
+
+_isa_chosen()
+
+
+def own_isa():
+    """The code fastmlp's own float32 GEMMs run now: "avx512", "avx2" or "" (none)."""
+    return _ISA_NAMES.get(fm_sgemm_isa(), "")
+
+
+def use_isa(str isa):
+    """Runs fastmlp's own float32 GEMMs on `isa`, one of OWN_SGEMM_ISAS ("avx2" on an
+    AVX-512 CPU runs the code that CPUs without AVX-512 run); returns the previous
+    one.  For tests and benchmarks, not while another thread computes."""
+    before = own_isa()
+    if isa not in OWN_SGEMM_ISAS or not fm_sgemm_use_isa(_ISA_CODES[isa]):
+        raise ValueError(f"isa must be one of {OWN_SGEMM_ISAS} on this CPU, got {isa!r}")
+    _isa_chosen()
+    return before
+
+
+# FASTMLP_ISA=avx2 on an AVX-512 CPU runs what CPUs without AVX-512 run (benchmarks of
+# the AVX2 code, with OPENBLAS_CORETYPE=Haswell for the BLAS's AVX2 kernels)
+if os.environ.get("FASTMLP_ISA"):
+    if os.environ["FASTMLP_ISA"] not in OWN_SGEMM_ISAS:
+        raise ValueError(f"FASTMLP_ISA must be one of {OWN_SGEMM_ISAS} on this CPU, "
+                          f"got {os.environ['FASTMLP_ISA']!r}")
+    use_isa(os.environ["FASTMLP_ISA"])
 
 
 def forward_calls_blas(Py_ssize_t B, bint f64):
@@ -255,8 +297,8 @@ def forward_calls_blas(Py_ssize_t B, bint f64):
 def use_own_sgemm(bint on):
     """Float32 forward passes (inference and one-thread training steps) use sgemm.h
     (on = True, where the CPU has AVX-512, or AVX2 and FMA), and training steps'
-    weight gradients sgemm_tn.h (AVX-512), or the BLAS for both; returns the previous
-    setting.  For tests and benchmarks."""
+    weight gradients sgemm_tn.h, or the BLAS for both; returns the previous setting.
+    For tests and benchmarks."""
     global _own_sgemm
     before = _own_sgemm
     _own_sgemm = on and HAVE_OWN_SGEMM

@@ -14,25 +14,19 @@
 # that is late (descheduled) leaves its blocks to the caller (workers.h), so on a busy
 # machine the step runs at one-thread speed or better.
 #
-# On an AVX-512 CPU the float32 weight-gradient GEMMs (Xᵀ @ δ) run sgemm_tn.h instead
-# of the BLAS (_gemm_op), shared or not; a step on one thread also runs its forward
-# GEMMs on sgemm.h (_layer_forward).
+# Where the CPU has AVX-512 (or AVX2 and FMA), the float32 weight-gradient GEMMs
+# (Xᵀ @ δ) run sgemm_tn.h (sgemm_tn_avx2.h) instead of the BLAS (_gemm_op), shared or
+# not; a step on one thread also runs its forward GEMMs on sgemm.h (_layer_forward).
 
 cdef extern from "sgemm.h" nogil:
-    int fm_sgemm_tn_ok()
+    int fm_sgemm_tn_cols(int M, int N)
     void fm_sgemm_tn(int M, int N, int K, float alpha, const float* A, int lda,
                      const float* B, int ldb, float beta, float* C, int ldc)
 
 cdef enum:
     SHARED_GEMM_MIN = 262144    # M·N·K below which a GEMM runs on the caller alone
     SHARED_GEMM_ALIGN = 16      # block edges (rows or columns) are multiples of this
-    # sgemm_tn.h serves outputs (blocks of dW) of fewer elements than this: it streams
-    # A once per 64-column panel of C, which the BLAS's blocking beats once A and C
-    # outgrow the caches (Zen 4, one thread, BLAS / own: 1024x1024 from 256 rows
-    # 1.04, 1024x4096 0.97, 4096x4096 0.92)
-    OWN_TN_MAX_OUT = 1 << 21
 
-cdef bint _own_tn = fm_sgemm_tn_ok()
 # a step no helper shares runs its GEMMs on the own kernels (one thread) only when the
 # BLAS would run one thread too: off where fastmlp cannot set the BLAS's threads
 cdef bint _own_unshared = True
@@ -52,17 +46,14 @@ def own_kernels_unshared(bint on):
 cdef void _gemm_op(char ta, char tb, int M, int N, int K, floating alpha,
                    const floating* A, int lda, const floating* B, int ldb,
                    floating beta, floating* C, int ldc) noexcept nogil:
-    """_gemm (one thread), but Aᵀ @ B in float32 by sgemm_tn.h where the CPU has
-    AVX-512 and the output is below OWN_TN_MAX_OUT elements, unless
-    use_own_sgemm(False).  Its whole 64-column panels, that is: the last panel's
-    cost is that of a whole one, so the columns past it go to the BLAS (784x100 from
-    33 rows: 0.93x the BLAS's time with the own tail).  Zen 4, one thread, BLAS /
-    own: 784x128 from 32 rows 1.16, from 256 rows 1.20; 784x512 from 128 rows 1.08;
-    512x256 from 128 rows 1.14."""
+    """_gemm (one thread), but Aᵀ @ B in float32 by sgemm_tn.h (AVX-512) or
+    sgemm_tn_avx2.h, unless use_own_sgemm(False): the columns fm_sgemm_tn_cols gives
+    them (outputs below a size, see sgemm.h), the rest by the BLAS.  Zen 4, one
+    thread, BLAS / own: 784x128 from 32 rows 1.16, from 256 rows 1.20; 784x512 from
+    128 rows 1.08; 512x256 from 128 rows 1.14."""
     cdef int head
-    if (floating is float and ta == c't' and tb == c'n' and _own_tn and _own_sgemm
-            and <Py_ssize_t>M * N < OWN_TN_MAX_OUT):
-        head = N - N % 64
+    if floating is float and ta == c't' and tb == c'n' and _own_sgemm:
+        head = fm_sgemm_tn_cols(M, N)
         if head > 0:
             fm_sgemm_tn(M, head, K, alpha, A, lda, B, ldb, beta, C, ldc)
         if head == N:
@@ -134,9 +125,6 @@ cdef void _gemm_shared(char ta, char tb, int M, int N, int K, floating alpha,
     fm_run(&fm_the_pool, _gemm_task, &g, (side + g.width - 1) // g.width, helpers)
 
 
-HAVE_OWN_SGEMM_TN = bool(fm_sgemm_tn_ok())
-
-
 def sgemm_tn(float[:, :] A, float[:, :] B, float[:, :] C, float alpha, float beta,
              bint own, int repeat=1):
     """C := alpha · Aᵀ @ B + beta · C, `repeat` times, by sgemm_tn.h's path (own, as a
@@ -150,8 +138,8 @@ def sgemm_tn(float[:, :] A, float[:, :] B, float[:, :] C, float alpha, float bet
     cdef int lda = _leading(A), ldb = _leading(B), ldc = _leading(C)
     if lda < 0 or ldb < 0 or ldc < 0:
         raise ValueError(_ROWS_ERROR)
-    if own and not HAVE_OWN_SGEMM_TN:
-        raise RuntimeError("this CPU has no AVX-512")
+    if own and not HAVE_OWN_SGEMM:
+        raise RuntimeError("this CPU has neither AVX-512 nor AVX2 with FMA")
     before = use_own_sgemm(own)
     try:
         with nogil:

@@ -227,10 +227,11 @@ FM_TARGET static void fm_sgemm_bias512(int M, int N, int K, const float *A, int 
 
 #include "sgemm_tn.h"
 #include "sgemm_avx2.h"
+#include "sgemm_tn_avx2.h"
 
 /* which code this CPU runs: 512 (AVX-512F and FMA), 2 (AVX2 and FMA, sgemm_avx2.h) or
  * 0 (neither: the callers use the BLAS) */
-static int fm_sgemm_isa(void)
+static int fm_sgemm_cpu_isa(void)
 {
     static int isa = -1;
     if (isa < 0) {
@@ -240,6 +241,26 @@ static int fm_sgemm_isa(void)
               : __builtin_cpu_supports("avx2") ? 2 : 0;
     }
     return isa;
+}
+
+/* the code the own GEMMs run: the CPU's, or AVX2 on an AVX-512 CPU after
+ * fm_sgemm_use_isa(2) (tests and benchmarks: the code AVX2 machines run) */
+static int fm_isa_chosen = -1;
+
+static int fm_sgemm_isa(void)
+{
+    return fm_isa_chosen < 0 ? fm_sgemm_cpu_isa() : fm_isa_chosen;
+}
+
+/* runs the own GEMMs on `isa` (512 or 2) from now on, if this CPU can; returns whether
+ * it can.  Not while another thread is inside them. */
+static int fm_sgemm_use_isa(int isa)
+{
+    int cpu = fm_sgemm_cpu_isa();
+    if (!((isa == 512 && cpu == 512) || (isa == 2 && cpu != 0)))
+        return 0;
+    fm_isa_chosen = isa;
+    return 1;
 }
 
 static int fm_sgemm_ok(void) { return fm_sgemm_isa() != 0; }
@@ -254,21 +275,42 @@ static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const fl
         fm2_sgemm_bias(M, N, K, A, lda, W, ldw, b, C, ldc);
 }
 
-/* whether this CPU runs fm_sgemm_tn (sgemm_tn.h: AVX-512 only) */
-static int fm_sgemm_tn_ok(void) { return fm_sgemm_isa() == 512; }
+/* How many leading columns of an M×N output fm_sgemm_tn computes (the rest are the
+ * caller's, for the BLAS).  Both codes stream A once per panel of C, which the BLAS's
+ * blocking beats once A and C outgrow the caches: the AVX-512 code serves outputs
+ * below 2^21 elements (Zen 4, one thread, BLAS / own: 1024x1024 from 256 rows 1.04,
+ * 1024x4096 0.97, 4096x4096 0.92), the AVX2 one below 2^17 (Zen 4 running it against
+ * OpenBLAS's Haswell kernels: 784x128 from 32 rows 1.07, 256x256 from 128 rows 1.05,
+ * 512x256 0.90, 784x512 from 64 rows 0.96).  AVX-512: whole 64-column panels (the
+ * last panel costs a whole one, so the columns past them go to the BLAS: 784x100 from
+ * 33 rows, 0.93x the BLAS's time with the own tail); AVX2: all columns from 8. */
+static int fm_sgemm_tn_cols(int M, int N)
+{
+    size_t out = (size_t)M * N;
+    switch (fm_sgemm_isa()) {
+    case 512: return out < ((size_t)1 << 21) ? N - N % FM_NR : 0;
+    case 2: return out < ((size_t)1 << 17) && N >= 8 ? N : 0;
+    default: return 0;
+    }
+}
 
-/* C := alpha · Aᵀ · B + beta · C by sgemm_tn.h (fm_sgemm_tn_ok() first) */
+/* C := alpha · Aᵀ · B + beta · C by sgemm_tn.h or sgemm_tn_avx2.h, for
+ * N = fm_sgemm_tn_cols(M, N) >= 1 */
 static void fm_sgemm_tn(int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc)
 {
-    fm_sgemm_tn512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (fm_sgemm_isa() == 512)
+        fm_sgemm_tn512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        fm2_sgemm_tn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #else
 #define FM_HAVE_SGEMM 0
 static int fm_sgemm_isa(void) { return 0; }
+static int fm_sgemm_use_isa(int isa) { (void)isa; return 0; }
 static int fm_sgemm_ok(void) { return 0; }
-static int fm_sgemm_tn_ok(void) { return 0; }
+static int fm_sgemm_tn_cols(int M, int N) { (void)M; (void)N; return 0; }
 static void fm_sgemm_tn(int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc)
 {

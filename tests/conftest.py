@@ -427,6 +427,28 @@ def h():
     return H
 
 
+def _own_codes():
+    from fastmlp import _kernels
+    return [isa for isa in _kernels.OWN_SGEMM_ISAS] + ["blas"]
+
+
+@pytest.fixture(params=_own_codes(), ids=lambda isa: isa if isa == "blas" else "own-" + isa)
+def own_code(request):
+    """Runs the test on each code the float32 GEMMs can take on this CPU: fastmlp's own
+    (AVX-512 and AVX2 on an AVX-512 CPU, so that the AVX2 code is tested there too)
+    and the BLAS; yields "avx512", "avx2" or "blas"."""
+    from fastmlp import _kernels
+    own = request.param != "blas"
+    before = _kernels.use_own_sgemm(own)
+    isa = _kernels.use_isa(request.param) if own else None
+    try:
+        yield request.param
+    finally:
+        if isa:
+            _kernels.use_isa(isa)
+        _kernels.use_own_sgemm(before)
+
+
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch (skips the test where it is not installed), one thread, float64."""

@@ -34,13 +34,6 @@ SHAPES = [
 ROWS = [1, 2, 3, 5, 7, 8, 9, 13, 64, 128, 255, 256, 257, 1031]
 
 
-@pytest.fixture(params=[True, False], ids=["own-sgemm", "blas"])
-def own_sgemm(request):
-    before = _kernels.use_own_sgemm(request.param)
-    yield request.param
-    _kernels.use_own_sgemm(before)
-
-
 def reference(h, net, X):
     return h.np_forward(net, X)[1][-1]
 
@@ -48,7 +41,7 @@ def reference(h, net, X):
 @pytest.mark.parametrize("sizes, act, loss", SHAPES, ids=lambda v: str(v))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_threads", [1, 2, None])
-def test_forward_matches_numpy(h, own_sgemm, sizes, act, loss, dtype, n_threads):
+def test_forward_matches_numpy(h, own_code, sizes, act, loss, dtype, n_threads):
     net = fastmlp.Network(sizes, act, loss, dtype=dtype, seed=0)
     rng = np.random.default_rng(len(sizes))
     tol = 1e-12 if dtype == np.float64 else 2e-5
@@ -56,7 +49,7 @@ def test_forward_matches_numpy(h, own_sgemm, sizes, act, loss, dtype, n_threads)
         X = rng.standard_normal((B, sizes[0])).astype(dtype)
         out = net.forward(X, n_threads=n_threads)
         assert out.dtype == dtype and out.shape == (B, sizes[-1])
-        assert h.rel_err(out, reference(h, net, X)) < tol, (B, own_sgemm)
+        assert h.rel_err(out, reference(h, net, X)) < tol, (B, own_code)
 
 
 def test_the_logits_a_fused_loss_takes_are_shared_as_well(h):
@@ -204,14 +197,12 @@ GEMM_COLS = [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 24, 33, 63, 64, 65, 88, 100, 257,
 GEMM_DEPTHS = [1, 3, 7, 50, 255, 257, 784, 2049]
 
 
-@pytest.mark.parametrize("own", [True, False], ids=["own-sgemm", "blas"])
 @pytest.mark.parametrize("M", GEMM_ROWS)
-def test_sgemm_bias_matches_float64_numpy_on_every_shape_class(own, M):
+def test_sgemm_bias_matches_float64_numpy_on_every_shape_class(own_code, M):
     """Z := X @ W + b against float64 NumPy, elementwise within the float32 bound
     (K + 2)·eps·(|X|@|W| + |b|); X, W and Z are views with strided rows, and the
     columns of Z's parent array past N must be left alone."""
-    if own and not _kernels.HAVE_OWN_SGEMM:
-        pytest.skip("no AVX-512 or AVX2 with FMA on this CPU")
+    own = own_code != "blas"
     rng = np.random.default_rng(M)
     eps = np.finfo(np.float32).eps
     for N in GEMM_COLS:
@@ -228,11 +219,11 @@ def test_sgemm_bias_matches_float64_numpy_on_every_shape_class(own, M):
             X64, W64, b64 = X.astype(np.float64), W.astype(np.float64), b.astype(np.float64)
             ref = X64 @ W64 + b64
             bound = (K + 2) * eps * (np.abs(X64) @ np.abs(W64) + np.abs(b64))
-            assert np.all(np.abs(Z - ref) <= bound), (M, N, K, own)
-            assert np.all(parent[:, N:] == 7.0), (M, N, K, own)
+            assert np.all(np.abs(Z - ref) <= bound), (M, N, K, own_code)
+            assert np.all(parent[:, N:] == 7.0), (M, N, K, own_code)
 
 
-def test_large_batches_through_the_own_gemm_row_blocks(h, own_sgemm):
+def test_large_batches_through_the_own_gemm_row_blocks(h, own_code):
     """Batches cut into row blocks of more than 128 rows (B > 32 blocks of 128), each
     block through sgemm.h on an AVX2 CPU (up to OWN_SGEMM_ROWS_AVX2 rows)."""
     for sizes in ([50, 256, 256, 2], [7, 33, 65, 3]):

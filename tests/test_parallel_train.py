@@ -6,6 +6,7 @@ element ranges.  The references: PyTorch autograd for the shared gradient, and t
 update on one thread, whose agreement with torch.optim tests/test_optim.py checks (the
 shared update must equal it bit for bit: every pass is elementwise).  The block and
 range edges are exercised with sizes that are not multiples of 16."""
+import os
 import re
 import threading
 import time
@@ -277,6 +278,63 @@ def test_fused_sgd_step_shared_matches_torch(h, torch_ref, helpers):
     ref_losses = ref.sgd_steps(batches, 0.05)
     assert np.allclose(losses, ref_losses, rtol=1e-12, atol=0)
     assert h.rel_err(net.get_params(), ref.flat(ref.parameters())) < 1e-12
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one-thread", "shared"])
+def test_float32_steps_on_every_gemm_code_match_torch(h, torch_ref, own_code, shared):
+    """float32 gradients and fused SGD steps, on each code the GEMMs can take here
+    (own_code: both own codes on an AVX-512 CPU, and the BLAS), blockwise against
+    PyTorch autograd in float64 from the same float32 parameters.  The layer widths
+    give every layer a tail of columns past the 8-, 16- and 64-column tiles, and a
+    batch of 40 rows a last tile of fewer than 6."""
+    n = _workers.helpers(2) if shared else 0
+    if shared and n == 0:
+        pytest.skip("one usable core (or no helper threads on this platform)")
+    net = fastmlp.Network([257, 203, 75, 9], "tanh", "cross_entropy", dtype=np.float32,
+                          seed=5, l2=1e-3)
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 257)).astype(np.float32)
+    y = rng.integers(0, 9, 40)
+    value, grad = _plan_gradient(net, X, y, n)
+    ref_value, ref_grad, _ = torch_ref(net).loss_and_grads(X, y)
+    assert abs(value - ref_value) <= 1e-5 * abs(ref_value)
+    for block, err in h.blockwise_rel_err(net, grad, ref_grad).items():
+        assert err < 1e-4, (block, err)
+    before = net.get_params().astype(np.float64)
+    net.train_step(X, y, lr=0.5, n_threads=n + 1)
+    assert h.rel_err(net.get_params(), before - 0.5 * ref_grad) < 1e-5
+
+
+def test_use_isa_takes_only_a_code_this_cpu_runs():
+    with pytest.raises(ValueError, match="isa must be one of"):
+        _kernels.use_isa("sse2")
+    if "avx512" not in _kernels.OWN_SGEMM_ISAS:
+        with pytest.raises(ValueError, match="isa must be one of"):
+            _kernels.use_isa("avx512")
+    for isa in _kernels.OWN_SGEMM_ISAS:
+        before = _kernels.use_isa(isa)
+        try:
+            assert _kernels.own_isa() == isa
+        finally:
+            _kernels.use_isa(before)
+    assert _kernels.own_isa() == _kernels.OWN_SGEMM_ISA
+
+
+@pytest.mark.parametrize("isa", ["avx2", "avx3"])
+def test_fastmlp_isa_chooses_the_code_at_import(tmp_path, isa):
+    """FASTMLP_ISA=avx2 runs the AVX2 code from the start (on any CPU that has it); a
+    name this CPU cannot run stops the import with an error that names the variable."""
+    import subprocess
+    import sys
+    code = "from fastmlp import _kernels; print(_kernels.own_isa())"
+    env = dict(os.environ, FASTMLP_ISA=isa)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    if isa == "avx2" and "avx2" in _kernels.OWN_SGEMM_ISAS:
+        assert proc.returncode == 0 and proc.stdout.split() == ["avx2"], proc.stderr
+    else:
+        assert proc.returncode != 0
+        assert "FASTMLP_ISA must be one of" in proc.stderr
 
 
 def test_optimizer_step_on_user_vectors_matches_numpy():

@@ -1,11 +1,14 @@
 """fastmlp's own weight-gradient GEMM, C := alpha·Aᵀ@B + beta·C in float32
-(csrc/sgemm_tn.h, AVX-512 CPUs), against float64 NumPy.
+(csrc/sgemm_tn.h on AVX-512 CPUs, sgemm_tn_avx2.h on AVX2 ones; an AVX-512 CPU runs
+both here), against float64 NumPy.
 
-The shapes cross every edge of the code: 1-5 rows past a multiple of the 6-row tiles,
-columns below, at and past the 64-column panels (the columns past the last whole
-panel go to the BLAS), K past the 1024-row blocks, strided rows; beta = 0 must not
-read C (NaN there stays out of the result), and the columns of C's parent array past
-N are left alone.  Training steps go through this code in every float32 test
+The shapes cross every edge of the codes: 1-5 rows past a multiple of the 6-row tiles,
+columns below, at and past the 64-column panels (AVX-512: the columns past the last
+whole panel go to the BLAS) and the 8- and 16-column tiles (AVX2: below 8 columns the
+BLAS, a last n < 8 columns through the tile that ends at N), K past the 1024- and
+256-row blocks, strided rows, outputs past the AVX2 code's size limit (the BLAS);
+beta = 0 must not read C (NaN there stays out of the result), and the columns of C's
+parent array past N are left alone.  Training steps go through this code in every float32 test
 (tests/conftest.py runs one thread; tests/test_parallel_train.py shares the steps)."""
 import numpy as np
 import pytest
@@ -13,16 +16,14 @@ import pytest
 from fastmlp import _kernels
 
 ROWS = [1, 5, 6, 7, 13, 64, 127, 785]
-COLS = [1, 10, 31, 32, 63, 64, 65, 100, 128, 161]
-DEPTHS = [1, 3, 32, 129, 1025]
+COLS = [1, 7, 8, 9, 10, 15, 16, 17, 24, 31, 32, 63, 64, 65, 100, 128, 161, 200]
+DEPTHS = [1, 3, 32, 129, 257, 1025]
 
 
-@pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
 @pytest.mark.parametrize("beta", [0.0, 1.0, 0.875])
 @pytest.mark.parametrize("M", ROWS)
-def test_sgemm_tn_matches_float64_numpy(own, beta, M):
-    if own and not _kernels.HAVE_OWN_SGEMM_TN:
-        pytest.skip("no AVX-512 on this CPU")
+def test_sgemm_tn_matches_float64_numpy(own_code, beta, M):
+    own = own_code != "blas"
     rng = np.random.default_rng(M)
     eps = np.finfo(np.float32).eps
     alpha = -0.37
@@ -45,8 +46,8 @@ def test_sgemm_tn_matches_float64_numpy(own, beta, M):
             scale = abs(alpha) * (np.abs(A64.T) @ np.abs(B64)) + (abs(beta) * np.abs(C0)
                                                                   if beta else 0.0)
             bound = (K + 3) * eps * scale
-            assert np.all(np.abs(C - ref) <= bound), (M, N, K, beta, own)
-            assert np.all(parent[:, N:] == 7.0), (M, N, K, beta, own)
+            assert np.all(np.abs(C - ref) <= bound), (M, N, K, beta, own_code)
+            assert np.all(parent[:, N:] == 7.0), (M, N, K, beta, own_code)
 
 
 def test_sgemm_tn_checks_its_arguments():
