@@ -16,7 +16,7 @@ BLAS call fastmlp makes (scipy's sgemm or sgemv, then a bias loop) and sgemm.h
 (_kernels.sgemm_bias).  Each time is the minimum over rounds of time.thread_time of a
 C loop of repeated calls (about 2 ms each), so other processes on the machine cost
 little; the ratio BLAS / own > 1 means the own GEMM is faster.  X, W and b start on
-64-byte boundaries, as a Network's W do (fastmlp.network.aligned_empty).
+64-byte boundaries, as a Network's W do (fastmlp._aligned.aligned_empty).
 
 A second table times a training step's weight-gradient GEMM of every layer with the
 SGD update folded in, W := -lr · Xᵀ @ δ + W, at batches of 32, 128 and 256: the BLAS
@@ -31,7 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fastmlp import _kernels
-from fastmlp.network import aligned_empty
+from fastmlp._aligned import aligned_empty
 
 from _common import blas_line, cpu_model
 

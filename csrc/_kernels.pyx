@@ -22,6 +22,8 @@ from _dropout cimport Drop, _drop_row, _stream
 
 import numpy as np
 
+from fastmlp._aligned import aligned_empty
+
 cnp.import_array()
 
 ACTIVATION_CODES = {

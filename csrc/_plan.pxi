@@ -69,14 +69,14 @@ cdef class Plan:
             return
         dtype = np.float64 if self.f64 else np.float32
         widest = max(self.sizes[l + 1] for l in range(self.n_layers))
-        work = [np.empty(batch * widest, dtype=dtype),
-                np.empty(batch * widest, dtype=dtype)]
+        # on cache lines: helper threads write column blocks of them (_parallel_*.pxi)
+        work = [aligned_empty(batch * widest, dtype), aligned_empty(batch * widest, dtype)]
         self.delta0 = <char*>_ptr(work[0])
         self.delta1 = <char*>_ptr(work[1])
         for l in range(self.n_layers):
-            a = np.empty(batch * self.sizes[l + 1], dtype=dtype)
-            z = np.empty_like(a) if _keeps_z(self.act[l]) else a
-            ad = np.empty_like(a) if self.rate[l] > 0 else a
+            a = aligned_empty(batch * self.sizes[l + 1], dtype)
+            z = aligned_empty(a.size, dtype) if _keeps_z(self.act[l]) else a
+            ad = aligned_empty(a.size, dtype) if self.rate[l] > 0 else a
             work += [a, z, ad]
             self.A[l] = <char*>_ptr(a)
             self.Z[l] = <char*>_ptr(z)

@@ -40,6 +40,7 @@
 #define FM2_SMALL_M 12    /* up to this many rows (6 if N < 64): W read in place */
 #define FM2_SMALL_M_L2 24 /* ... and up to this many, if W fits in L2 (FM2_L2_FLOATS) */
 #define FM2_L2_FLOATS (128 * 1024)
+#define FM2_GEMV_NB 1024  /* one row: columns summed at a time (4 KB, in L1) */
 
 #define FM2_TARGET __attribute__((target("avx2,fma")))
 #define FM2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
@@ -260,16 +261,13 @@ FM2_INLINE void fm2_gemv4(const int pf, int n, const float *x, const float *w0, 
     }
 }
 
-/* y[0:n] := b[0:n] + x · W[:, 0:n], n a multiple of 8: one row.  y stays in L1 while
- * W streams past, 4 of its rows at a time (4 sequential reads; wider tiles of
- * accumulators, reading W in short pieces of many rows, were slower here).  A W too
- * big for L2 has the rows 8 further on prefetched (a 784×128 piece of a 784×512 W:
- * 9.3 -> 6.5 µs on Zen 3); the prefetches slow a W in L1 or L2 (50×256: 0.51 ->
- * 0.70 µs), so smaller ones go without. */
-FM2_TARGET static void fm2_gemv(int n, int K, const float *x, const float *W, int ldw,
-                                const float *b, float *y)
+/* y[0:n] := b[0:n] + x · W[:, 0:n], n a multiple of 8 (at most FM2_GEMV_NB), summed
+ * in y: fm2_gemv's work on one block of columns.  With far, the rows 8 further on are
+ * prefetched. */
+FM2_INLINE void fm2_gemv_block(int far, int n, int K, const float *x, const float *W,
+                               int ldw, const float *b, float *y)
 {
-    int j, k = 0, far = (size_t)K * n >= 96 * 1024;    /* 384 KB of floats */
+    int j, k = 0;
     for (j = 0; j < n; j += 8)
         _mm256_storeu_ps(y + j, _mm256_loadu_ps(b + j));
     if (far)
@@ -283,6 +281,30 @@ FM2_TARGET static void fm2_gemv(int n, int K, const float *x, const float *W, in
         for (j = 0; j < n; j += 8)
             _mm256_storeu_ps(y + j, _mm256_fmadd_ps(a, _mm256_loadu_ps(w + j),
                                                     _mm256_loadu_ps(y + j)));
+    }
+}
+
+/* y[0:n] := b[0:n] + x · W[:, 0:n], n a multiple of 8: one row.  The sums stay in L1
+ * while W streams past, 4 of its rows at a time (4 sequential reads; wider tiles of
+ * accumulators, reading W in short pieces of many rows, were slower here).  They are
+ * kept in a local array, FM2_GEMV_NB columns at a time, and y is written once: summed
+ * in y itself, a y whose first or last cache line another thread's columns share (a
+ * one-row pass cut into column blocks, _parallel_forward.pxi) bounced between the two
+ * cores on every 4 rows of W (784×128 in two blocks of 64 columns, with one helper:
+ * 5.5 µs, against 3.9 µs alone and 2.2 µs with the local sums; Zen 4 running this
+ * code).  A W too big for L2 has the rows 8 further on prefetched (a 784×128 piece
+ * of a 784×512 W: 9.3 -> 6.5 µs on Zen 3); the prefetches slow a W in L1 or L2
+ * (50×256: 0.51 -> 0.70 µs), so smaller ones go without. */
+FM2_TARGET static void fm2_gemv(int n, int K, const float *x, const float *W, int ldw,
+                                const float *b, float *y)
+{
+    float acc[FM2_GEMV_NB] __attribute__((aligned(32)));
+    int j0, j, m, far = (size_t)K * n >= 96 * 1024;    /* 384 KB of floats */
+    for (j0 = 0; j0 < n; j0 += FM2_GEMV_NB) {
+        m = n - j0 < FM2_GEMV_NB ? n - j0 : FM2_GEMV_NB;
+        fm2_gemv_block(far, m, K, x, W + j0, ldw, b + j0, acc);
+        for (j = 0; j < m; j += 8)
+            _mm256_storeu_ps(y + j0 + j, _mm256_load_ps(acc + j));
     }
 }
 

@@ -223,6 +223,17 @@ def test_sgemm_bias_matches_float64_numpy_on_every_shape_class(own_code, M):
             assert np.all(parent[:, N:] == 7.0), (M, N, K, own_code)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_one_row_through_layers_wider_than_a_block_of_sums(h, own_code, n_threads):
+    """One row through layers of more than 1024 outputs (sgemm_avx2.h sums a row
+    1024 columns at a time) and of odd widths, whole or cut into column blocks."""
+    for sizes in ([64, 2056, 3], [700, 1100, 1030, 5]):
+        net = fastmlp.Network(sizes, "tanh", "mse", dtype=np.float32, seed=4)
+        X = np.random.default_rng(5).standard_normal((1, sizes[0])).astype(np.float32)
+        out = net.forward(X, n_threads=n_threads)
+        assert h.rel_err(out, reference(h, net, X)) < 2e-5, (sizes, own_code)
+
+
 def test_large_batches_through_the_own_gemm_row_blocks(h, own_code):
     """Batches cut into row blocks of more than 128 rows (B > 32 blocks of 128), each
     block through sgemm.h on an AVX2 CPU (up to OWN_SGEMM_ROWS_AVX2 rows)."""
