@@ -180,7 +180,8 @@ class Optimizer:
 
         params and grads: 1-D C-contiguous arrays of one float dtype and length.
         decay_mask: optional bool/uint8 array, weight decay only where it is true.
-        A NaN or inf gradient raises FloatingPointError and updates nothing.
+        params must be finite (ValueError); a NaN or inf in grads raises
+        FloatingPointError (naming grads) and updates nothing.
         """
         for name, arr in (("params", params), ("grads", grads)):
             if not isinstance(arr, np.ndarray) or arr.ndim != 1 or not arr.flags.c_contiguous \
@@ -191,6 +192,8 @@ class Optimizer:
                              f"got {grads.dtype} {grads.shape}")
         if not params.flags.writeable:
             raise ValueError("params must be writeable")
+        if not np.isfinite(params).all():
+            raise ValueError("params contains NaN or infinity")
         if decay_mask is not None:
             mask = as_array(decay_mask, "decay_mask")
             if mask.dtype.kind not in "biuf":
@@ -201,12 +204,13 @@ class Optimizer:
             if mask.dtype.kind == "f" and not np.all(np.isfinite(mask)):
                 raise ValueError("decay_mask contains NaN or infinity")
             decay_mask = np.ascontiguousarray(mask != 0, dtype=np.uint8)
-        self._apply(params, grads, decay_mask)
+        self._apply(params, grads, decay_mask, grads_name="grads")
 
-    def _apply(self, params, grads, mask, helpers=0):
+    def _apply(self, params, grads, mask, helpers=0, grads_name="the gradient"):
         """The update on arrays already known to be right (fit's hot path); helpers:
         helper threads that share it (from a training step that shares its GEMMs with
-        them: while OpenBLAS's own threads hold the cores, it measured no faster).
+        them: while OpenBLAS's own threads hold the cores, it measured no faster);
+        grads_name: what the error for a NaN/inf gradient calls it.
 
         The kernel writes nothing it cannot prove finite; when its bound cannot rule
         out overflow (a huge learning rate or huge weights) it answers "unsafe", and
@@ -214,7 +218,7 @@ class Optimizer:
         """
         with self._lock:
             self._bind(params)
-            self._apply_locked(params, grads, mask, helpers)
+            self._apply_locked(params, grads, mask, helpers, grads_name)
 
     def _check_vector(self, params):
         """Refuse `params` if the state belongs to another live vector; the bound one."""
@@ -235,7 +239,7 @@ class Optimizer:
             self.t = 0
             self._state = self._new_state(params)
 
-    def _apply_locked(self, params, grads, mask, helpers=0):
+    def _apply_locked(self, params, grads, mask, helpers=0, grads_name="the gradient"):
         lr = self.lr * _check_factor(self.schedule, self.t)
         if mask is None:                  # the kernels take a mask: decay everywhere
             if self._ones is None or self._ones.size != params.size:
@@ -252,7 +256,7 @@ class Optimizer:
                                          f"parameters (learning rate lr={lr:g} too large?); "
                                          "they were left as they were")
         if status == _BAD_GRAD:
-            raise FloatingPointError("the gradient contains NaN or infinity; "
+            raise FloatingPointError(f"{grads_name} contains NaN or infinity; "
                                      "the parameters were not updated")
         self.t += 1
 

@@ -349,7 +349,7 @@ def test_nonfinite_gradient_raises_and_changes_nothing(torch, h, rng, name, cls,
     copy = p.copy()
     poisoned = grads[4].copy()
     poisoned[N_PARAMS // 2] = bad
-    with pytest.raises(FloatingPointError, match="NaN or inf"):
+    with pytest.raises(FloatingPointError, match="grads contains NaN or inf"):
         opt.step(p, poisoned)
     assert np.array_equal(p, copy)
     assert opt.t == 4
@@ -357,6 +357,18 @@ def test_nonfinite_gradient_raises_and_changes_nothing(torch, h, rng, name, cls,
         opt.step(p, g)
     ref = _run_torch(torch, kind, p0, grads, wd=wd, **kw)
     assert h.rel_err(p, ref) < 1e-10
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nonfinite_params_are_refused_by_name(bad):
+    """A NaN/inf already in params is the caller's input, not an overflow of the update:
+    ValueError naming params, nothing changed (it was FloatingPointError blaming the
+    learning rate)."""
+    opt = Adam(lr=0.1)
+    p = np.array([bad, 1.0, 1.0])
+    with pytest.raises(ValueError, match="params contains NaN or infinity"):
+        opt.step(p, np.full(3, 0.5))
+    assert opt.t == 0 and np.array_equal(p[1:], [1.0, 1.0])
 
 
 def test_huge_but_finite_gradient_is_not_called_nonfinite():
