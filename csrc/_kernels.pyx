@@ -359,6 +359,10 @@ cdef extern from *:
 
 def all_finite(cnp.ndarray a):
     """True when no element of the contiguous float array is NaN or ±inf."""
+    return _all_finite(a)
+
+
+cdef bint _all_finite(cnp.ndarray a):
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
     cdef void* p = _ptr(a)
     cdef bint ok
@@ -371,6 +375,24 @@ def all_finite(cnp.ndarray a):
         with nogil:
             ok = fastmlp_all_finite_f(p, n)
     return ok
+
+
+def ready_matrix(x, dtype, Py_ssize_t n_cols, Py_ssize_t max_rows):
+    """True when x is already what the kernels take, every element finite: exactly an
+    ndarray, 2-D, C-contiguous, aligned, in native byte order, of dtype (an np.dtype,
+    float32 or float64), with n_cols columns and 1 to max_rows rows.  False: the
+    caller's full check (fastmlp._validation.check_matrix) decides, and names what is
+    wrong.  One compiled call for the common case of every forward and training step."""
+    if type(x) is not np.ndarray or not isinstance(dtype, cnp.dtype):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int want = (<cnp.dtype>dtype).type_num
+    if (cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_TYPE(a) != want
+            or (want != cnp.NPY_FLOAT and want != cnp.NPY_DOUBLE)
+            or not cnp.PyArray_ISCARRAY_RO(a)      # C-contiguous, aligned, native order
+            or a.shape[1] != n_cols or a.shape[0] < 1 or a.shape[0] > max_rows):
+        return False
+    return _all_finite(a)
 
 
 def first_label_outside(cnp.ndarray labels, intp n_classes):

@@ -148,10 +148,8 @@ def check_matrix(x, name, dtype, n_cols, allow_vector=True):
     A 1-D array of length n_cols is taken as one row when allow_vector is set.
     Fortran-ordered, strided and other-precision float arrays are copied.
     """
-    if (type(x) is np.ndarray and x.ndim == 2 and x.dtype == dtype and x.shape[1] == n_cols
-            and 0 < x.shape[0] <= MAX_DIM and x.flags.c_contiguous):
-        check_finite(x, name)       # already what the kernels take: only the values left
-        return x
+    if _kernels.ready_matrix(x, dtype, n_cols, MAX_DIM):
+        return x                    # already what the kernels take, and finite
     arr = as_array(x, name)
     _check_float_dtype(arr, name)
     if arr.ndim == 1 and allow_vector and arr.shape[0] == n_cols:

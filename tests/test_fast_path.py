@@ -48,6 +48,35 @@ def test_every_layout_gives_the_numpy_answer(dtype):
     np.testing.assert_allclose(net.predict_proba(X.astype(other)), P, atol=1e-5, rtol=0)
 
 
+class _Subclass(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ready_matrix_takes_only_what_the_kernels_take(dtype):
+    """The compiled fast check says yes only for an exact, C-contiguous, aligned,
+    native-order, finite (rows, 6) array of the dtype; anything else goes to the full
+    check (and an unaligned batch there still gives the NumPy answer)."""
+    d = np.dtype(dtype)
+    X = np.arange(12, dtype=dtype).reshape(2, 6)
+    assert _kernels.ready_matrix(X, d, 6, 10)
+    raw = np.zeros(X.nbytes + 1, np.uint8)
+    unaligned = raw[1:].view(dtype).reshape(2, 6)
+    unaligned[...] = X
+    other = np.float64 if dtype == np.float32 else np.float32
+    for bad in (X.tolist(), X[:, ::2], np.asfortranarray(X), X.astype(other),
+                X.astype(d.newbyteorder()), X.reshape(1, 2, 6), X[:0], unaligned,
+                X.view(_Subclass), np.where(X == 5, np.nan, X).astype(dtype),
+                np.where(X == 5, -np.inf, X).astype(dtype)):
+        assert not _kernels.ready_matrix(bad, d, 6, 10)
+    assert not _kernels.ready_matrix(X, d, 5, 10)            # columns
+    assert not _kernels.ready_matrix(X, d, 6, 1)             # rows above the limit
+    assert not _kernels.ready_matrix(X, dtype, 6, 10)        # a type, not an np.dtype
+    assert not _kernels.ready_matrix(X.astype(np.int32), np.dtype(np.int32), 6, 10)
+    net = fastmlp.Network([6, 4, 3], dtype=dtype, seed=0)
+    np.testing.assert_array_equal(net.predict_proba(unaligned), net.predict_proba(X))
+
+
 def test_a_contiguous_batch_is_still_fully_checked():
     net = fastmlp.Network([4, 3, 2], seed=0)
     before = net.get_params()
