@@ -4,6 +4,10 @@
     python bench/busy.py              (about 2 minutes)
     python bench/busy.py --quick      (about 20 s)
     python bench/busy.py --markdown   the table as Markdown (for the README)
+    python bench/busy.py --fit-pair 6 only the busy one-epoch fit, automatic against all
+                                      threads, 6 of each in alternating order (about
+                                      15 s): how far apart two runs of the same steps
+                                      fall next to the spinning process
 
 Target (issue 16): on bench/step.py's training workloads, fastmlp with its automatic
 thread choice is never slower than the better of 1 thread and all threads by more than
@@ -20,6 +24,7 @@ moments when the spinner happened to be descheduled).  A fit of one epoch on MNI
 (when ../shared/data/mnist is there) is timed the same way, one call per block.
 """
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -83,10 +88,37 @@ def run_phase(busy, quick, pool):
     return [(label, {k: pick(c) for k, c in res.items()}) for label, res in out]
 
 
+def fit_pair(rounds, pool):
+    """The busy fit row's two contenders that run the same steps (automatic and all
+    threads), one fit each per round, the order flipped every round."""
+    contenders = fit_contenders(pool)
+    if contenders is None:
+        print(f"no MNIST at {DATA}")
+        return
+    pair = [c for c in contenders if c.key in ("auto", "all")]
+    times = {c.key: [] for c in pair}
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        for r in range(rounds):
+            for c in (pair if r % 2 == 0 else pair[::-1]):
+                t0 = time.perf_counter()
+                c.fn()
+                times[c.key].append(time.perf_counter() - t0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    for key, name in (("auto", "automatic"), ("all", f"{pool} threads")):
+        ts = times[key]
+        print(f"{name:>12}: median {fmt_time(statistics.median(ts))}; each: "
+              + ", ".join(fmt_time(t) for t in ts))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--fit-pair", type=int, metavar="N", default=0)
     args = ap.parse_args(argv)
     if not _threads.available():
         print("scipy's BLAS exposes no thread control: nothing to compare")
@@ -94,6 +126,9 @@ def main(argv=None):
     pool = _threads._api[2]
     print(cpu_line())
     print(f"pool of {pool} BLAS threads; busy = one process spinning on a core")
+    if args.fit_pair:
+        fit_pair(args.fit_pair, pool)
+        return
     rows, met = [], []
     for phase in ("quiet", "busy"):
         for label, t in run_phase(phase == "busy", args.quick, pool):
