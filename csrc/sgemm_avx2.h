@@ -45,6 +45,17 @@
 #define FM2_TARGET __attribute__((target("avx2,fma")))
 #define FM2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
+/* c[0:n] += c[u·n : u·n + n] for u in [1, U): U sets of partial sums into the first */
+FM2_INLINE void fm2_fold(const int n, const int U, __m256 *c)
+{
+    int u, r;
+#pragma GCC unroll 8
+    for (u = 1; u < U; u++)
+#pragma GCC unroll 12
+        for (r = 0; r < n; r++)
+            c[r] = _mm256_add_ps(c[r], c[u * n + r]);
+}
+
 /* C[0:R, 0:8V] := init[0:R, 0:8V] + A[0:R, 0:kc] · W[0:kc, 0:8V]; row r of init is at
  * init + r·ldi (ldi = 0: the bias, for every row).  All 8V columns are read and
  * written.  R, V and U are constants once inlined: the loops unroll and c[] is
@@ -99,11 +110,7 @@ FM2_INLINE void fm2_tile(const int R, const int V, const int U, int kc, const fl
                 c[r * V + v] = _mm256_fmadd_ps(a, w[v], c[r * V + v]);
         }
     }
-#pragma GCC unroll 8
-    for (u = 1; u < U; u++)
-#pragma GCC unroll 8
-        for (r = 0; r < R * V; r++)
-            c[r] = _mm256_add_ps(c[r], c[u * R * V + r]);
+    fm2_fold(R * V, U, c);
 #pragma GCC unroll 8
     for (r = 0; r < R; r++)
 #pragma GCC unroll 8

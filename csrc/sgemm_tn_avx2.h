@@ -64,11 +64,7 @@ FM2_INLINE void ft2_tile(const int R, const int V, const int U, int kc, float al
                       c + u * R * V);
     for (; k < kc; k++)
         ft2_rank1(R, V, A + (size_t)k * lda, B + (size_t)k * ldb, c);
-#pragma GCC unroll 8
-    for (u = 1; u < U; u++)
-#pragma GCC unroll 12
-        for (r = 0; r < R * V; r++)
-            c[r] = _mm256_add_ps(c[r], c[u * R * V + r]);
+    fm2_fold(R * V, U, c);
 #pragma GCC unroll 6
     for (r = 0; r < R; r++)
 #pragma GCC unroll 2
