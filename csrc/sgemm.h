@@ -22,9 +22,11 @@
  * (N not a multiple of 64) are masked.
  *
  * CPUs with AVX2 and FMA but no AVX-512 run sgemm_avx2.h instead (fm_sgemm_bias picks
- * at run time; fm_sgemm_isa() says which).  fm_sgemm_ok() says whether the CPU runs
- * either; where it does not (or the compiler is not GCC/Clang on x86-64), the callers
- * use the BLAS.
+ * at run time; fm_sgemm_isa() says which, and fm_sgemm_use_isa(2) makes an AVX-512 CPU
+ * run the AVX2 code, for tests and benchmarks).  fm_sgemm_ok() says whether the CPU
+ * runs either; where it does not (or the compiler is not GCC/Clang on x86-64), the
+ * callers use the BLAS.  The weight-gradient GEMM has the same two codes (sgemm_tn.h,
+ * sgemm_tn_avx2.h; fm_sgemm_tn).
  */
 #ifndef FASTMLP_SGEMM_H
 #define FASTMLP_SGEMM_H
