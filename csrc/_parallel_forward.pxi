@@ -279,12 +279,17 @@ def use_isa(str isa):
 
 
 # FASTMLP_ISA=avx2 on an AVX-512 CPU runs what CPUs without AVX-512 run (benchmarks of
-# the AVX2 code, with OPENBLAS_CORETYPE=Haswell for the BLAS's AVX2 kernels)
+# the AVX2 code, with OPENBLAS_CORETYPE=Haswell for the BLAS's AVX2 kernels).  A code
+# this CPU cannot run is refused with a warning, not an error: a setting copied to
+# another machine must not stop every program that imports fastmlp there.
 if os.environ.get("FASTMLP_ISA"):
-    if os.environ["FASTMLP_ISA"] not in OWN_SGEMM_ISAS:
-        raise ValueError(f"FASTMLP_ISA must be one of {OWN_SGEMM_ISAS} on this CPU, "
-                          f"got {os.environ['FASTMLP_ISA']!r}")
-    use_isa(os.environ["FASTMLP_ISA"])
+    if os.environ["FASTMLP_ISA"] in OWN_SGEMM_ISAS:
+        use_isa(os.environ["FASTMLP_ISA"])
+    else:
+        import warnings
+        warnings.warn(f"FASTMLP_ISA must be one of {OWN_SGEMM_ISAS} on this CPU, got "
+                      f"{os.environ['FASTMLP_ISA']!r}; fastmlp runs "
+                      f"{OWN_SGEMM_ISA or 'the BLAS'} instead", RuntimeWarning)
 
 
 def forward_calls_blas(Py_ssize_t B, bint f64):
