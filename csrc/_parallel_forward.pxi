@@ -72,7 +72,6 @@ ctypedef struct _Rows:      # the whole network, the batch cut into row blocks
     const char* X
     char* out
     int B, rows
-    Py_ssize_t n_in, n_out
     bint logits, f64
 
 
@@ -175,7 +174,6 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
         rows.B = B
         rows.logits = logits
         rows.f64 = floating is double
-        rows.n_in, rows.n_out = p.sizes[0], p.sizes[L]
         rows.rows = max(<int>ROW_BLOCK, (B + FM_MAX_CHUNKS - 1) // FM_MAX_CHUNKS)
         fm_run(&fm_the_pool, _rows_task, &rows, (B + rows.rows - 1) // rows.rows, helpers)
         return

@@ -134,17 +134,12 @@ def usual():
     return _outer if _depth > 0 else _api[0]()
 
 
-def pinned():
-    """The count an enclosing call fixed with an explicit n_threads, else None."""
-    return current() if _pinned > 0 else None
-
-
 def automatic():
     """The count a call without n_threads starts from: an enclosing call's explicit
     count (the CLI's --threads, fit(n_threads=1)), else the BLAS's usual count (a
     user's limit, threadpoolctl or OPENBLAS_NUM_THREADS, holds); None when neither can
     be read."""
-    return (current() if _pinned > 0 else None) or usual()     # pinned(), inlined
+    return (current() if _pinned > 0 else None) or usual()
 
 
 def check_threads(n_threads, name="n_threads"):
