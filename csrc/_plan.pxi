@@ -91,6 +91,26 @@ cdef class Plan:
         dropout = (key, step): the training forward, with that step's masks.
         helpers > 0 (inference only): up to that many helper threads share the work
         (_parallel_forward.pxi); every BLAS call must then run on one thread."""
+        self._forward(X, out, logits, dropout, helpers)
+
+    def infer(self, cnp.ndarray X, int helpers=0):
+        """A new (B, n_out) array holding the inference output for X (probabilities
+        under a fused loss): forward() and the output array in one call, the common
+        path of predict.  X: C-contiguous, of the plan's dtype, sizes[0] columns."""
+        cdef int dtype = cnp.NPY_DOUBLE if self.f64 else cnp.NPY_FLOAT
+        if (cnp.PyArray_NDIM(X) != 2 or cnp.PyArray_TYPE(X) != dtype
+                or not cnp.PyArray_IS_C_CONTIGUOUS(X) or X.shape[0] < 1
+                or X.shape[1] != self.sizes[0]):
+            raise ValueError(f"X must be a C-contiguous {'float64' if self.f64 else 'float32'} "
+                             f"matrix of at least one row and {self.sizes[0]} columns")
+        cdef cnp.npy_intp dims[2]
+        dims[0], dims[1] = X.shape[0], self.sizes[self.n_layers]
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, dtype, 0)
+        self._forward(X, out, False, None, helpers)
+        return out
+
+    cdef _forward(self, cnp.ndarray X, cnp.ndarray out, bint logits, tuple dropout,
+                  int helpers):
         cdef int B = X.shape[0]
         cdef bint training = dropout is not None
         cdef uint64_t key = dropout[0] if training else 0

@@ -5,8 +5,8 @@ Network (fastmlp/network.py), kept apart so that file reads as the data path."""
 import numpy as np
 import scipy.sparse
 
-from . import _tables
-from ._validation import as_array, check_matrix, check_targets
+from . import _kernels, _tables
+from ._validation import MAX_DIM, as_array, check_matrix, check_targets
 from .preprocessing import Standardizer
 
 
@@ -28,6 +28,9 @@ class InputsMixin:
         self._scaler = value
 
     def _inputs(self, X, name="X"):
+        if self._scaler is None and _kernels.ready_matrix(X, self._dtype, self._sizes[0],
+                                                          MAX_DIM):
+            return X        # already what the kernels take, and finite
         if type(X) is not np.ndarray or X.dtype.kind in "iub":
             X = self._table(X, name)
         X = check_matrix(X, name, self.dtype, self.sizes[0])

@@ -199,16 +199,15 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
         """forward() on an array already validated (and scaled).  check=False returns
         a non-finite output instead of raising (scikit-learn's early stopping scores a
         diverged epoch from it)."""
-        out = np.empty((X.shape[0], self._sizes[-1]), self._dtype)
         helpers = _workers.helpers(n_threads)
         blas = _workers.blas_threads(X.shape[0], self._widest_w, self._dtype == np.float64,
                                      helpers, n_threads)
         with self._lock:
             if blas is _workers.UNCHANGED:      # fastmlp's own GEMM serves every layer
-                self._plan.forward(X, out, helpers=helpers)
+                out = self._plan.infer(X, helpers)
             else:
                 with blas:
-                    self._plan.forward(X, out, helpers=helpers)
+                    out = self._plan.infer(X, helpers)
         if check:
             self._check_finite(out, X, name)
         return out

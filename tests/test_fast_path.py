@@ -96,3 +96,24 @@ def test_a_contiguous_batch_is_still_fully_checked():
     with pytest.raises(ValueError, match="y must have shape"):
         net.train_step(X, np.zeros(4, int), lr=0.1)
     np.testing.assert_array_equal(net.get_params(), before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plan_infer_allocates_the_output_and_refuses_what_it_cannot_index(h, dtype):
+    """Plan.infer (the compiled path of predict: the output array and the forward pass
+    in one call) gives the NumPy answer at 1 row, a few rows and a batch cut into row
+    blocks, and refuses, without touching memory, any X whose layout it would misread."""
+    rng = np.random.default_rng(2)
+    net = fastmlp.Network([30, 16, 5], dtype=dtype, seed=0)
+    for rows, helpers in [(1, 0), (1, 1), (7, 0), (300, 1)]:
+        X = rng.standard_normal((rows, 30)).astype(dtype)
+        out = net._plan.infer(X, helpers)
+        assert out.shape == (rows, 5) and out.dtype == dtype and out.flags.c_contiguous
+        assert h.rel_err(out, h.np_forward(net, X)[1][-1]) < h.tol(dtype)
+    X = np.ones((4, 30), dtype)
+    other = np.float64 if dtype == np.float32 else np.float32
+    strided = np.ones((4, 60), dtype)[:, ::2]
+    for bad in (strided, np.asfortranarray(X), X.astype(other), X[:0], X.reshape(2, 2, 30),
+                X[0], np.ones((4, 29), dtype)):
+        with pytest.raises(ValueError, match="X must be a C-contiguous"):
+            net._plan.infer(bad)
