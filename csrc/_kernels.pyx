@@ -395,6 +395,20 @@ def ready_matrix(x, dtype, Py_ssize_t n_cols, Py_ssize_t max_rows):
     return _all_finite(a)
 
 
+def ready_labels(y, Py_ssize_t batch, intp n_classes):
+    """True when y is already the class labels the kernels take: exactly an ndarray,
+    1-D, C-contiguous, aligned, native intp, of length batch, every label in [0,
+    n_classes).  False: the caller's full check (fastmlp._validation.check_labels)
+    decides, and names what is wrong."""
+    if type(y) is not np.ndarray:
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>y
+    if (cnp.PyArray_NDIM(a) != 1 or cnp.PyArray_TYPE(a) != cnp.NPY_INTP
+            or not cnp.PyArray_ISCARRAY_RO(a) or a.shape[0] != batch):
+        return False
+    return first_label_outside(a, n_classes) < 0
+
+
 def first_label_outside(cnp.ndarray labels, intp n_classes):
     """Index of the first label (contiguous intp) outside [0, n_classes), or -1."""
     cdef Py_ssize_t i, n = cnp.PyArray_SIZE(labels)

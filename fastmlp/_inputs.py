@@ -46,6 +46,9 @@ class InputsMixin:
         return X.toarray() if scipy.sparse.issparse(X) else X
 
     def _targets(self, y, batch, name="y"):
+        if (self._loss.name == "cross_entropy" and "classes" not in self.training
+                and _kernels.ready_labels(y, batch, self._sizes[-1])):
+            return None, y      # already what the kernels take
         if "classes" in self.training or type(y) is not np.ndarray:
             y = self._class_indices(_tables.as_targets(y), name)
         return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)

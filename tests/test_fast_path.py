@@ -117,3 +117,30 @@ def test_plan_infer_allocates_the_output_and_refuses_what_it_cannot_index(h, dty
                 X[0], np.ones((4, 29), dtype)):
         with pytest.raises(ValueError, match="X must be a C-contiguous"):
             net._plan.infer(bad)
+
+
+def test_ready_labels_takes_only_what_the_kernels_take():
+    """The compiled label check says yes only for an exact, contiguous, native intp
+    array of the batch's length with every label in [0, n_classes); anything else goes
+    to the full check, which names the problem."""
+    y = np.array([0, 2, 1, 2], np.intp)
+    assert _kernels.ready_labels(y, 4, 3)
+    raw = np.zeros(y.nbytes + 1, np.uint8)
+    unaligned = raw[1:].view(np.intp)
+    unaligned[...] = y
+    for bad in (y.tolist(), y.astype(np.int32), y.astype(np.float64), y[::2], y[:3],
+                y.reshape(2, 2), y.astype(np.dtype(np.intp).newbyteorder()), unaligned,
+                np.array([0, 3, 1, 2], np.intp), np.array([0, -1, 1, 2], np.intp)):
+        assert not _kernels.ready_labels(bad, 4, 3), bad
+    net = fastmlp.Network([2, 4, 3], seed=0)
+    X = np.ones((4, 2), np.float32)
+    before = net.get_params()
+    with pytest.raises(ValueError, match=r"y holds class label 3, outside \[0, 3\)"):
+        net.train_step(X, np.array([0, 3, 1, 2], np.intp), lr=0.1)
+    with pytest.raises(ValueError, match=r"y must have shape \(4,\)"):
+        net.train_step(X, y[:3], lr=0.1)
+    np.testing.assert_array_equal(net.get_params(), before)
+    # the full check takes the rest: the same step from int32 labels as from intp
+    a, b = net.copy(), net.copy()
+    assert a.train_step(X, y, lr=0.1) == b.train_step(X, y.astype(np.int32), lr=0.1)
+    np.testing.assert_array_equal(a.get_params(), b.get_params())
