@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _invert_models, _threads
+from . import _invert_box as _box, _invert_models, _threads
+from ._invert_box import fixed_features, search_box, training_vector
 from ._search import distinct_rows, minimize_rows
 from ._validation import as_array, check_allocation, check_scalar, check_size, make_rng
 
@@ -125,9 +126,9 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
                  "margin" if exact_objective in ("closest", "nearest") else objective,
                  margin, mask, atol, rtol)
     goal.classes = classes
-    lo, hi = _bounds(net, bounds, n_in)
+    lo, hi = search_box(net, bounds, n_in)
     x0 = None if x0 is None else _vector(x0, "x0", n_in)
-    fixed_mask, fixed_values = _fixed(fixed, x0, n_in, lo, hi, names)
+    fixed_mask, fixed_values = fixed_features(net, fixed, x0, lo, hi, names)
     free = ~fixed_mask
     if not free.any():
         raise ValueError("every feature is fixed: nothing is left to search over")
@@ -154,7 +155,7 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
     if reg > 0 or exact_objective == "nearest":
         x_ref = _reference(net, x_ref, x0, n_in)
 
-    X = _starts(net, n_restarts, x0, starts, lo, hi, rng,       # (R, n_in), user units
+    X = _box.starts(net, n_restarts, x0, starts, lo, hi, rng,   # (R, n_in), user units
                 None if probed is None else probed["starts"])
     X[:, fixed_mask] = fixed_values[fixed_mask]
 
@@ -214,16 +215,23 @@ def invert(net, target=None, *, class_index=None, target_class=None, min_prob=0.
             max_iter=max_iter, ftol=tol, gtol=gtol, aim=aim)
     if net.scaler is not None:
         U = center[free_cols] + spread[free_cols] * U
-    X[:, free_cols] = np.clip(U, lo[free_cols], hi[free_cols])
+    X[:, free_cols] = U
+    X = _box.inside(net, X, lo, hi)
     result = _result(net, goal, X, int(iterations.max()), calls, distinct_tol, lo, hi, spread,
                      reg)
     if exact_objective is None or (method == "auto" and (result.success or reg > 0 or not (
             np.isfinite(lo[free]).all() and np.isfinite(hi[free]).all()))):
         return result
+    from .exact.model import WideBoxError
     from .exact.solve import exact_invert
-    return exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, result,
-                        objective=exact_objective, x_ref=x_ref, spread=spread, norm=norm,
-                        time_limit=time_limit, probed=probed)
+    try:
+        return exact_invert(net, goal, lo, hi, fixed_mask, fixed_values, result,
+                            objective=exact_objective, x_ref=x_ref, spread=spread,
+                            norm=norm, time_limit=time_limit, probed=probed)
+    except WideBoxError:
+        if method == "auto":        # as for infinite bounds: the search's answer
+            return result
+        raise
 
 
 def _exact_request(net, method, objective, norm, time_limit):
@@ -368,38 +376,6 @@ def _vector(v, name, n):
     return arr
 
 
-def _bounds(net, bounds, n_in):
-    if isinstance(bounds, str):
-        if bounds != "training":
-            raise ValueError(f"bounds must be 'training', None, (lo, hi) or an (n_in, 2) "
-                             f"array, got {bounds!r}")
-        if "input_min" in net.training or "input_max" in net.training:
-            lo = _training_vector(net, "input_min", n_in)
-            hi = _training_vector(net, "input_max", n_in)
-            bad = np.flatnonzero(~(lo <= hi))
-            if bad.size:
-                i = bad[0]
-                raise ValueError(f"net.training: input_min[{i}] = {lo[i]} exceeds "
-                                 f"input_max[{i}] = {hi[i]}")
-            return lo, hi
-        bounds = None
-    if bounds is None:
-        return np.full(n_in, -np.inf), np.full(n_in, np.inf)
-    b = as_array(bounds, "bounds", np.float64)
-    if b.shape == (2,):
-        b = np.tile(b, (n_in, 1))
-    if b.shape != (n_in, 2):
-        raise ValueError(f"bounds must be a (lo, hi) pair or have shape ({n_in}, 2), "
-                         f"got {b.shape}")
-    if np.any(np.isnan(b)):
-        raise ValueError("bounds contain NaN")
-    bad = np.flatnonzero(b[:, 0] > b[:, 1])
-    if bad.size:
-        i = bad[0]
-        raise ValueError(f"bounds for feature {i}: lo = {b[i, 0]} > hi = {b[i, 1]}")
-    return b[:, 0].copy(), b[:, 1].copy()
-
-
 def _class_index(class_index, target_class, classes):
     """The output index of the class asked for by index, or by label."""
     if target_class is not None:
@@ -419,113 +395,35 @@ def _class_index(class_index, target_class, classes):
     return class_index
 
 
-def _training_vector(net, key, n_in):
-    """net.training[key] as n_in finite float64 values: a model file or a user may
-    have put anything there, and the search reads these arrays without bounds checks."""
-    if key not in net.training:
-        raise ValueError(f"net.training has no {key!r} (input_min and input_max go "
-                         "together)")
-    try:
-        arr = np.array(net.training[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        arr = None
-    if arr is None or arr.shape != (n_in,) or not np.all(np.isfinite(arr)):
-        value = net.training[key]
-        got = (f"{len(value)} values" if isinstance(value, (list, tuple, np.ndarray))
-               else repr(value)[:60])
-        raise ValueError(f"net.training[{key!r}] must hold {n_in} finite numbers (one per "
-                         f"input), got {got}")
-    return arr
-
-
-def _fixed(fixed, x0, n_in, lo, hi, names=None):
-    mask = np.zeros(n_in, bool)
-    values = np.zeros(n_in)
-    if fixed is None:
-        return mask, values
-    if isinstance(fixed, dict):
-        fixed = {_feature(i, names): v for i, v in fixed.items()}
-        for i, v in fixed.items():
-            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n_in:
-                raise ValueError(f"fixed: feature index {i!r} is not in [0, {n_in})")
-            v = check_scalar(v, f"fixed[{i}]")
-            mask[i], values[i] = True, v
-    else:
-        mask = as_array(fixed, "fixed", bool)
-        if mask.shape != (n_in,):
-            raise ValueError(f"fixed must be a dict or a mask of {n_in} booleans, "
-                             f"got shape {mask.shape}")
-        if x0 is None:
-            raise ValueError("a fixed mask takes the fixed values from x0: give x0")
-        values = x0.copy()
-    outside = np.flatnonzero(mask & ((values < lo) | (values > hi)))
-    if outside.size:
-        i = outside[0]
-        raise ValueError(f"fixed value {values[i]} of feature {i} lies outside its bounds "
-                         f"[{lo[i]}, {hi[i]}]")
-    return mask, values
-
-
-def _feature(key, names):
-    """A feature index from an index or a feature name."""
-    if isinstance(key, str):
-        if not names:
-            raise ValueError(f"fixed: feature {key!r} is a name, but the model knows no "
-                             "feature names (fit it on a DataFrame); use the index")
-        if key not in names:
-            raise ValueError(f"fixed: no feature named {key!r}; the model's features are "
-                             f"{names[:20]}")
-        return names.index(key)
-    return key
-
-
 def _reference(net, x_ref, x0, n_in):
     if x_ref is not None:
         return _vector(x_ref, "x_ref", n_in)
     if x0 is not None:
         return x0
     if "input_mean" in net.training:
-        return _training_vector(net, "input_mean", n_in)
+        return training_vector(net, "input_mean", n_in)
     return net.scaler.mean if net.scaler is not None else np.zeros(n_in)
-
-
-def _starts(net, n_restarts, x0, starts, lo, hi, rng, corners=None):
-    """n_restarts starting rows: x0, the rows of `starts`, the exact method's `corners`
-    (fastmlp.exact.branch.bound_corners), then random points."""
-    n_in = net.sizes[0]
-    rows = [] if x0 is None else [x0]
-    if starts is not None:
-        S = as_array(starts, "starts", np.float64)
-        if S.ndim != 2 or S.shape[1] != n_in:
-            raise ValueError(f"starts must have shape (k, {n_in}), got {S.shape}")
-        if not np.all(np.isfinite(S)):
-            raise ValueError("starts contains NaN or infinity")
-        rows += list(S[: n_restarts - len(rows)])
-    if corners is not None:
-        rows += list(corners[: n_restarts - len(rows)])
-    n_random = n_restarts - len(rows)
-    if n_random > 0:
-        center = (net.scaler.mean if net.scaler is not None else
-                  _training_vector(net, "input_mean", n_in) if "input_mean" in net.training
-                  else np.zeros(n_in))
-        spread = net.scaler.scale if net.scaler is not None else np.ones(n_in)
-        R = center + spread * rng.standard_normal((n_random, n_in))
-        finite = np.isfinite(lo) & np.isfinite(hi)
-        R[:, finite] = rng.uniform(lo[finite], hi[finite], (n_random, int(finite.sum())))
-        rows += list(R)
-    X = np.array(rows[:n_restarts], dtype=np.float64)
-    return np.clip(X, lo, hi)
 
 
 # -- the answer -----------------------------------------------------------------------
 
 def _result(net, goal, X, n_iter, n_evaluations, distinct_tol, lo, hi, spread, reg):
-    outputs = net.forward(X).astype(np.float64)
-    residuals = goal.residuals(outputs)
+    # X lies inside the inputs the network takes (_invert_box.inside); its output can
+    # still overflow inside the network far out in a wide box: such rows are dropped
+    outputs = net._forward_prepared(net._inputs(X), check=False).astype(np.float64)
+    finite = np.isfinite(outputs).all(axis=1)
+    if not finite.any():
+        raise FloatingPointError(
+            f"the network's output overflows {net.dtype.name} at every point the search "
+            f"reached (|x| up to {np.abs(X).max():.3g}): narrow the bounds, or use float64")
+    with np.errstate(invalid="ignore"):
+        residuals = np.where(finite, goal.residuals(outputs), np.inf)
     order = np.argsort(residuals, kind="stable")
+    order = order[finite[order]]
     # two solutions are the same when they differ by less than distinct_tol of each
     # feature's scale (the bounds' width where finite, else the training spread)
-    width = np.where(np.isfinite(hi - lo), hi - lo, spread)
+    with np.errstate(over="ignore"):      # a box wider than the float64 range
+        width = np.where(np.isfinite(hi - lo), hi - lo, spread)
     width = np.where(width > 0, width, 1.0)
     kept = distinct_rows(X / width, order.astype(np.intp), distinct_tol)
     solutions = [(X[i].copy(), outputs[i], float(residuals[i])) for i in kept]

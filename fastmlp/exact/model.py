@@ -28,6 +28,11 @@ def finite_box(lo, hi, fixed_mask, fixed_values):
     return lo, hi
 
 
+class WideBoxError(ValueError):
+    """The box is too wide for exact answers: its width or the interval bounds of some
+    layer over it overflow float64, so every bound derived from it would be infinite."""
+
+
 class Model:
     def __init__(self, net, lo, hi, time_limit):
         self.net, self.pl, self.lo, self.hi = net, piecewise_linear(net), lo, hi
@@ -36,7 +41,16 @@ class Model:
         self.branch = None             # its statistics, once it ran
         t0 = time.perf_counter()
         # valid for every input in the box; relax: what they give (for spec_bounds)
-        self.boxes, self.relax = tighten_and_relax(self.pl, lo, hi)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.boxes, self.relax = tighten_and_relax(self.pl, lo, hi)
+            width = hi - lo
+        wide = [k for k, (l, u) in enumerate(self.boxes)
+                if not (np.isfinite(l).all() and np.isfinite(u).all())]
+        if wide or not np.isfinite(width).all():
+            where = f"layer {wide[0]}'s bounds" if wide else "its width"
+            raise WideBoxError(f"bounds: the box is too wide for exact answers ({where} "
+                               f"overflow float64 over it; |bound| up to "
+                               f"{max(np.abs(lo).max(), np.abs(hi).max()):.3g}); narrow it")
         self.box_bounds = [(l.copy(), u.copy()) for l, u in self.boxes]
         n_relu = sum(W.shape[1] for W, a in zip(self.pl.Ws, self.pl.alphas) if a != 1.0)
         self.stats = {"relus": n_relu,

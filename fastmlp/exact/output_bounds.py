@@ -40,13 +40,14 @@ def output_bounds(net, bounds="training", fixed=None, x0=None, time_limit=60.0):
     `bounds` (as in invert: "training", a (lo, hi) pair or an (n_in, 2) array; finite),
     with `fixed` features held ({index: value}, or a mask with values from x0).
     time_limit: seconds for all 2 · n_out programs together."""
-    from ..inversion import _bounds, _fixed, _vector
+    from .._invert_box import fixed_features, search_box
     from .._validation import check_scalar
+    from ..inversion import _vector
     n_in, n_out = net.sizes[0], net.sizes[-1]
     time_limit = check_scalar(time_limit, "time_limit", minimum=0.0)
-    lo, hi = _bounds(net, bounds, n_in)
+    lo, hi = search_box(net, bounds, n_in)
     x0 = None if x0 is None else _vector(x0, "x0", n_in)
-    fixed_mask, fixed_values = _fixed(fixed, x0, n_in, lo, hi)
+    fixed_mask, fixed_values = fixed_features(net, fixed, x0, lo, hi)
     lo, hi = finite_box(lo, hi, fixed_mask, fixed_values)
     model = Model(net, lo, hi, time_limit)
     found = {"lower": [], "upper": [], "argmin": [], "argmax": [], "at_argmin": [],
