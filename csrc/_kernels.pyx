@@ -14,7 +14,7 @@
 
 cimport numpy as cnp
 from libc.math cimport log, round
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from _blas cimport floating, _gemm, _gemv_rowvec, _gemv_rowvec_ld
 from _activations cimport *

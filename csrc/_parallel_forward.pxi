@@ -31,6 +31,7 @@ cdef extern from "workers.h" nogil:
         int running
         int busy
         int sleepers
+        int64_t n_posted, n_chunks, n_helped, n_alone
     fm_pool fm_the_pool
     void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
     void fm_helper_loop(fm_pool* p)
@@ -215,6 +216,15 @@ def helper_main():
 def helpers_running():
     """How many helper threads are in their loop (0 where workers.h has no atomics)."""
     return fm_the_pool.running
+
+
+def helper_counts():
+    """What the helper threads have done since the process started (for benchmarks):
+    posted (jobs shared with them), chunks (of those jobs), helped (chunks a helper
+    ran) and alone (jobs run on the calling thread without posting: one chunk, no
+    helper allowed or running, another job in progress, or after a late helper)."""
+    return {"posted": fm_the_pool.n_posted, "chunks": fm_the_pool.n_chunks,
+            "helped": fm_the_pool.n_helped, "alone": fm_the_pool.n_alone}
 
 
 def helpers_asleep():

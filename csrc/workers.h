@@ -87,6 +87,9 @@ typedef struct {
     int stop;
     int sleepers;         /* helpers asleep until woken */
     uint32_t wake_seq;    /* bumped to wake them (the futex word) */
+    /* counts for benchmarks (relaxed atomics): jobs posted to the helpers, their
+       chunks, the chunks helpers ran; jobs run alone (none posted) */
+    int64_t n_posted, n_chunks, n_helped, n_alone;
 } fm_pool;
 
 FM_MAYBE_UNUSED static fm_pool fm_the_pool;
@@ -190,9 +193,13 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
             p->backoff /= 2;         /* helpers on time in FM_FORGIVE jobs in a row */
             p->ontime = 0;
         }
+        __atomic_fetch_add(&p->n_posted, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&p->n_chunks, n, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&p->n_helped, n - mine, __ATOMIC_RELAXED);
         __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
         return;
     }
+    __atomic_fetch_add(&p->n_alone, 1, __ATOMIC_RELAXED);
 #else
     (void)p; (void)max_helpers;
 #endif

@@ -121,6 +121,26 @@ def test_helpers_start_on_first_use_and_respect_n_threads():
 
 @pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
                     reason="one core, or no helper threads on this platform")
+def test_helper_counts_count_what_the_passes_shared():
+    """One row through 784-512-10 with a helper posts one job (the 512 columns of the
+    first layer in 4 blocks of 128; the softmax layer runs alone, not posted); on one
+    thread nothing is posted.  The helper's chunks are some of the posted ones."""
+    net = fastmlp.Network([784, 512, 10], seed=0)
+    X = np.ones((1, 784), np.float32)
+    before = _kernels.helper_counts()
+    for _ in range(20):
+        net.predict(X, n_threads=2)
+    mid = _kernels.helper_counts()
+    assert mid["posted"] + mid["alone"] - before["posted"] - before["alone"] == 20
+    assert mid["chunks"] - before["chunks"] == 4 * (mid["posted"] - before["posted"])
+    assert 0 <= mid["helped"] - before["helped"] <= mid["chunks"] - before["chunks"]
+    for _ in range(5):
+        net.predict(X, n_threads=1)
+    assert _kernels.helper_counts() == mid
+
+
+@pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
+                    reason="one core, or no helper threads on this platform")
 def test_helpers_follow_a_users_blas_limit():
     """Without n_threads, a forward pass takes as many threads as the BLAS's usual count
     (every usable core by default): a user's limit of one (threadpoolctl, as here, or
