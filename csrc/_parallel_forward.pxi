@@ -31,7 +31,7 @@ cdef extern from "workers.h" nogil:
         int running
         int busy
         int sleepers
-        int64_t n_posted, n_chunks, n_helped, n_alone
+        int64_t n_posted, n_chunks, n_helped, n_alone, waited_ns, n_late
     fm_pool fm_the_pool
     void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
     void fm_helper_loop(fm_pool* p)
@@ -221,10 +221,13 @@ def helpers_running():
 def helper_counts():
     """What the helper threads have done since the process started (for benchmarks):
     posted (jobs shared with them), chunks (of those jobs), helped (chunks a helper
-    ran) and alone (jobs run on the calling thread without posting: one chunk, no
-    helper allowed or running, another job in progress, or after a late helper)."""
+    ran), alone (jobs run on the calling thread without posting: one chunk, no
+    helper allowed or running, another job in progress, or after a late helper),
+    waited (seconds callers spent waiting for helpers after their own chunks) and late
+    (jobs whose helper was late: the next ones ran alone, workers.h)."""
     return {"posted": fm_the_pool.n_posted, "chunks": fm_the_pool.n_chunks,
-            "helped": fm_the_pool.n_helped, "alone": fm_the_pool.n_alone}
+            "helped": fm_the_pool.n_helped, "alone": fm_the_pool.n_alone,
+            "waited": fm_the_pool.waited_ns * 1e-9, "late": fm_the_pool.n_late}
 
 
 def helpers_asleep():

@@ -88,8 +88,9 @@ typedef struct {
     int sleepers;         /* helpers asleep until woken */
     uint32_t wake_seq;    /* bumped to wake them (the futex word) */
     /* counts for benchmarks (relaxed atomics): jobs posted to the helpers, their
-       chunks, the chunks helpers ran; jobs run alone (none posted) */
-    int64_t n_posted, n_chunks, n_helped, n_alone;
+       chunks, the chunks helpers ran; jobs run alone (none posted); the time callers
+       waited for helpers after their own chunks, and how many jobs had a late helper */
+    int64_t n_posted, n_chunks, n_helped, n_alone, waited_ns, n_late;
 } fm_pool;
 
 FM_MAYBE_UNUSED static fm_pool fm_the_pool;
@@ -189,6 +190,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
                                                                    : FM_BACKOFF_MAX) : 8;
             __atomic_store_n(&p->solo, p->backoff, __ATOMIC_RELAXED);
             p->ontime = 0;
+            __atomic_fetch_add(&p->n_late, 1, __ATOMIC_RELAXED);
         } else if (mine < n && ++p->ontime >= FM_FORGIVE && p->backoff) {
             p->backoff /= 2;         /* helpers on time in FM_FORGIVE jobs in a row */
             p->ontime = 0;
@@ -196,6 +198,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
         __atomic_fetch_add(&p->n_posted, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&p->n_chunks, n, __ATOMIC_RELAXED);
         __atomic_fetch_add(&p->n_helped, n - mine, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&p->waited_ns, t2 - t1, __ATOMIC_RELAXED);
         __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
         return;
     }
