@@ -17,28 +17,42 @@ class Batches:
         self.size = batch_size = min(batch_size, arrays[0].shape[0])   # no larger than the data
         self.buffers = [None if a is None else np.empty((batch_size,) + a.shape[1:], a.dtype)
                         for a in arrays]
+        # per array, what _kernels.take_rows gathers from and into (a 1-D array as a
+        # column), or None: gathered by np.take (or absent)
+        self._rows = [(_as_rows(a), _as_rows(b))
+                      if a is not None and a.ndim <= 2 and a.flags.c_contiguous else None
+                      for a, b in zip(arrays, self.buffers)]
 
     def __call__(self, order, helpers=0):
         """(X, T, labels) of each batch in turn; order: a permutation of the rows, or None.
         helpers: helper threads that share gathering X's rows (_kernels.take_rows)."""
         n = self.arrays[0].shape[0]
+        if order is not None:
+            order = np.ascontiguousarray(order, dtype=np.intp)     # what take_rows takes
         for start in range(0, n, self.size):
             stop = min(n, start + self.size)
             if order is None:
                 yield tuple(None if a is None else a[start:stop] for a in self.arrays)
-            else:
-                rows = order[start:stop]
-                yield tuple(None if a is None else self._take(a, rows, b[:stop - start], helpers)
-                            for a, b in zip(self.arrays, self.buffers))
+                continue
+            rows, m = order[start:stop], stop - start
+            batch = []
+            for a, out, flat in zip(self.arrays, self.buffers, self._rows):
+                if a is not None:
+                    if m < self.size:                   # the last, shorter batch
+                        out = out[:m]
+                    if flat is None:
+                        a = np.take(a, rows, axis=0, out=out)
+                    else:       # checks every index before copying anything
+                        _kernels.take_rows(flat[0], rows, flat[1][:m] if m < self.size
+                                           else flat[1], helpers)
+                        a = out
+                batch.append(a)
+            yield tuple(batch)
 
-    @staticmethod
-    def _take(a, rows, out, helpers):
-        """out := a[rows]: a 2-D C-contiguous array by _kernels.take_rows (which checks
-        every index), shared with the helpers; anything else by np.take."""
-        if a.ndim == 2 and a.flags.c_contiguous and rows.dtype == np.intp:
-            _kernels.take_rows(a, rows, out, helpers)
-            return out
-        return np.take(a, rows, axis=0, out=out)
+
+def _as_rows(a):
+    """A 2-D array as it is, a 1-D one as a column (rows of one element each)."""
+    return a.reshape(-1, 1) if a.ndim == 1 else a
 
 
 class SparseBatches:

@@ -467,3 +467,28 @@ def test_take_rows_fuzz(helpers):
 
     run()
     assert copied, "no drawn call was valid: the harness tested only refusals"
+
+
+@pytest.mark.parametrize("helpers", [0, 1])
+def test_batches_gather_what_numpy_indexing_gives(helpers):
+    """Batches: each batch of a 2-D array, 1-D labels and weights (gathered by
+    take_rows, a 1-D array as a column), a strided array (np.take) and an absent one,
+    in a shuffled order with a shorter last batch, and in stored order; the same rows
+    as NumPy's fancy indexing."""
+    from fastmlp._batches import Batches
+    rng = np.random.default_rng(3)
+    n, size = 103, 16
+    X = rng.standard_normal((n, 5)).astype(np.float32)
+    labels = rng.integers(0, 4, n).astype(np.intp)
+    weights = rng.random(n)
+    strided = rng.standard_normal((n, 6))[:, ::2]
+    batches = Batches((X, None, labels, weights, strided), size)
+    for order in (rng.permutation(n), rng.permutation(n).astype(np.int32), None):
+        seen = 0
+        for start, got in zip(range(0, n, size), batches(order, helpers)):
+            idx = (np.arange(n) if order is None else order)[start:start + size]
+            assert got[1] is None
+            for a, b in zip((X, labels, weights, strided), got[:1] + got[2:]):
+                np.testing.assert_array_equal(b, a[idx])
+            seen += len(got[0])
+        assert seen == n
