@@ -22,14 +22,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from _common import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 
-
-def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main():

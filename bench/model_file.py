@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import cpu_model
+
 _LOAD = """
 import sys, time
 import fastmlp
@@ -39,7 +41,7 @@ def main():
     small = "--small" in sys.argv
     sizes = [1000, 2000, 1000, 10] if small else [2000, 10000, 2000, 10]
     print(f"fastmlp {fastmlp.__version__}, Python {platform.python_version()}, "
-          f"{platform.processor() or platform.machine()}")
+          f"CPU: {cpu_model()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.npz"
         Network(sizes, dtype=np.float32, seed=0).save(path)
