@@ -17,7 +17,6 @@ References
 
 Every test is deterministic (seeds fixed) and the file takes seconds.
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +25,11 @@ import pytest
 import fastmlp
 from fastmlp import Network, invert, output_bounds
 
+from brute_force import (
+    TINY, box_for, brute_closest, brute_margin, brute_nearest_l1, brute_output_range, pieces,
+    tiny_net)
+
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
-
-_spec = importlib.util.spec_from_file_location(
-    "brute_force", Path(__file__).resolve().parent / "brute_force.py")
-brute_force = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(brute_force)
-tiny_net, pieces = brute_force.tiny_net, brute_force.pieces
-brute_closest, brute_margin = brute_force.brute_closest, brute_force.brute_margin
-brute_output_range = brute_force.brute_output_range
-brute_nearest_l1 = brute_force.brute_nearest_l1
-TINY, box_for = brute_force.TINY, brute_force.box_for
 
 
 def np_outputs(h, net, X, logits=False):

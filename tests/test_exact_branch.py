@@ -2,8 +2,6 @@
 (fastmlp.exact.bounds), against independent references: dense random samples through
 conftest's NumPy forward pass (a certified bound below a sampled value is a bug) and the
 brute force over activation patterns in tests/brute_force.py (exact maxima)."""
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,10 +14,7 @@ from fastmlp.exact.goal import Criterion
 from fastmlp.exact.piecewise import piecewise_linear
 from fastmlp.exact.relu_branch import relu_branch_and_bound
 
-_spec = importlib.util.spec_from_file_location(
-    "brute_force", Path(__file__).resolve().parent / "brute_force.py")
-brute_force = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(brute_force)
+import brute_force
 
 
 def np_logits(h, net, X):

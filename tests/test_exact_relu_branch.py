@@ -4,8 +4,6 @@ bound below the value of a sampled point of its domain is a bug, whatever the va
 α, β and λ), and the brute force over activation patterns in tests/brute_force.py
 (exact maxima: just above one a proof is required, just below it a witness; the class
 margins are checked in tests/test_exact_branch.py, for both searches)."""
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,10 +14,7 @@ from fastmlp.exact.branch import necessary_rows
 from fastmlp.exact.goal import Criterion
 from fastmlp.exact.piecewise import piecewise_linear
 
-_spec = importlib.util.spec_from_file_location(
-    "brute_force", Path(__file__).resolve().parent / "brute_force.py")
-brute_force = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(brute_force)
+import brute_force
 
 NETS = [  # (seed, sizes, activation, alpha, scaler)
     (1, [3, 8, 8, 3], "relu", None, False),

@@ -6,13 +6,11 @@ or, for damage that misses everything that matters, the very same model.
 FASTMLP_FUZZ_FILES=N runs N damaged copies of each valid file (default 150).
 """
 import gzip
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +19,7 @@ from fastmlp import Network, Standardizer, datasets
 from fastmlp import io as fio
 from fastmlp._npz import Member
 
-_spec = importlib.util.spec_from_file_location(
-    "hostile_files", Path(__file__).resolve().parent / "hostile_files.py")
-hostile = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(hostile)
+import hostile_files as hostile
 
 N_MUTATIONS = int(os.environ.get("FASTMLP_FUZZ_FILES", "150"))
 
