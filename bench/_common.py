@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts bench/step.py (and its _step_*.py modules),
-bench/invert.py and bench/mnist.py.
+bench/invert.py and bench/mnist.py (and its _mnist*.py modules).
 
 Not a benchmark itself.  The scripts run as ``python bench/X.py``, so this directory is
 ``sys.path[0]`` and they import it as ``from _common import ...``.  It needs only the
