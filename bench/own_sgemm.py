@@ -15,7 +15,10 @@ Z = X @ W + b of the two networks and every batch size: NumPy's X @ W (no bias),
 BLAS call fastmlp makes (scipy's sgemm or sgemv, then a bias loop) and sgemm.h
 (_kernels.sgemm_bias).  Each time is the minimum over rounds of time.thread_time of a
 C loop of repeated calls (about 2 ms each), so other processes on the machine cost
-little; the ratio BLAS / own > 1 means the own GEMM is faster.  X, W and b start on
+little.  Thread time still varied here by up to 30% from one minute to the next (the
+same kernel, 256×256 from 128 rows: 76 to 108 GFLOPS), so the contenders of a row
+alternate within every round and a slow spell falls on all of them.  The ratio
+BLAS / own > 1 means the own GEMM is faster.  X, W and b start on
 64-byte boundaries, as a Network's W do (fastmlp._aligned.aligned_empty).
 
 A second table times a training step's weight-gradient GEMM of every layer with the
@@ -38,21 +41,31 @@ from _common import blas_line, cpu_model
 NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
 
 
-def best(fn, rounds=9, target=0.002):
+def calls_per_round(fn, target=0.002):
+    """Calls that take about `target` seconds of this thread's time."""
     fn(1)
     reps = 1
-    while True:                           # calls per round: about `target` seconds
+    while True:
         t0 = time.thread_time()
         fn(reps)
         if time.thread_time() - t0 >= target / 2 or reps >= 1 << 20:
-            break
+            return reps
         reps *= 2
-    times = []
-    for _ in range(rounds):
-        t0 = time.thread_time()
-        fn(reps)
-        times.append((time.thread_time() - t0) / reps)
-    return min(times)
+
+
+def best(*fns, rounds=9):
+    """The min over rounds of each fn's time per call.  The fns alternate within every
+    round (each in turn first), so that a spell in which the core runs slower falls on
+    all of them, not on whichever was timed then."""
+    reps = [calls_per_round(fn) for fn in fns]
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        for i in range(len(fns)):
+            j = (i + r) % len(fns)
+            t0 = time.thread_time()
+            fns[j](reps[j])
+            times[j].append((time.thread_time() - t0) / reps[j])
+    return [min(t) for t in times]
 
 
 def aligned(a):
@@ -71,7 +84,8 @@ def main(argv):
         rows = [int(r) for r in argv[argv.index("--rows") + 1].split(",")]
     own = _kernels.HAVE_OWN_SGEMM
     print(f"CPU: {cpu_model()}\n{blas_line()}")
-    print("one thread; min over 9 rounds of time.thread_time")
+    print("one thread; min over 9 rounds of time.thread_time, the contenders of a row "
+          "alternating within each round")
     print(f"{'layer K×N':>10} {'rows':>5} {'numpy X@W':>12} {'fastmlp BLAS':>12} "
           f"{'own':>12} {'BLAS/own':>9}")
     rng = np.random.default_rng(0)
@@ -87,10 +101,10 @@ def main(argv):
                     def numpy_mm(reps):
                         for _ in range(reps):
                             np.matmul(X, W, out=Z)
-                    t_np = best(numpy_mm)
-                    t_blas = best(lambda r: _kernels.sgemm_bias(X, W, b, Z, False, r))
-                    t_own = best(lambda r: _kernels.sgemm_bias(X, W, b, Z, True, r)) \
-                        if own else float("nan")
+                    fns = [numpy_mm, lambda r: _kernels.sgemm_bias(X, W, b, Z, False, r)]
+                    if own:
+                        fns.append(lambda r: _kernels.sgemm_bias(X, W, b, Z, True, r))
+                    t_np, t_blas, t_own = (best(*fns) + [float("nan")])[:3]
                     print(f"{K:>4}×{N:<5} {B:>5} {fmt(t_np):>12} {fmt(t_blas):>12} "
                           f"{fmt(t_own) if own else '—':>12} {t_blas / t_own:>8.2f}×")
     weight_gradients(rng)
@@ -108,9 +122,10 @@ def weight_gradients(rng):
                 for B in (32, 128, 256):
                     X = aligned(rng.standard_normal((B, K)))
                     D = aligned(rng.standard_normal((B, N)) * 1e-3)
-                    t_blas = best(lambda r: _kernels.sgemm_tn(X, D, W, -1e-6, 1.0, False, r))
-                    t_own = best(lambda r: _kernels.sgemm_tn(X, D, W, -1e-6, 1.0, True, r)) \
-                        if own else float("nan")
+                    fns = [lambda r: _kernels.sgemm_tn(X, D, W, -1e-6, 1.0, False, r)]
+                    if own:
+                        fns.append(lambda r: _kernels.sgemm_tn(X, D, W, -1e-6, 1.0, True, r))
+                    t_blas, t_own = (best(*fns) + [float("nan")])[:2]
                     print(f"{K:>4}×{N:<5} {B:>5} {fmt(t_blas):>12} "
                           f"{fmt(t_own) if own else '—':>12} {t_blas / t_own:>8.2f}×")
 
