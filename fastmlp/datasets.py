@@ -329,6 +329,7 @@ class _Rows:
         self.names, self.name, self.targets, self.missing = names, name, targets, missing
         self.values = array("d")
         self.labels = []                 # the single target's cells, stripped
+        self.lines = array("q")          # each row's line in the file
         self.text_target = False         # some target cell is text, not a number
         self.n_rows = self.dropped = 0
 
@@ -348,9 +349,23 @@ class _Rows:
                 self.dropped += 1
                 return
         self.values.extend(values)
+        self.lines.append(line)
         if len(self.targets) == 1:
             self.labels.append(fields[self.targets[0]].strip())
         self.n_rows += 1
+
+    def check_range(self, table, columns, dtype):
+        """A ValueError naming the first cell of `columns` beyond dtype's largest value
+        (it would turn into infinity)."""
+        top = np.finfo(dtype).max
+        with np.errstate(invalid="ignore"):
+            over = np.abs(table[:, columns]) > top
+        if over.any():
+            r, j = np.argwhere(over)[0]
+            raise ValueError(f"{self.name}: line {self.lines[r]}, column "
+                             f"{self.names[columns[j]]!r}: {table[r, columns[j]]:.6g} is "
+                             f"beyond the largest {dtype.name} ({top:.6g}); load it as "
+                             "float64 or rescale the column")
 
     def _slow_row(self, fields, line):
         """The row's values, None to drop it, or a ValueError naming the bad cell."""
@@ -435,7 +450,8 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
         column is a feature.  A single target column may hold text labels
         ("setosa"): y is then an array of str.
     delimiter: the field separator; None picks a tab for .tsv/.tab files, else ",".
-    dtype: np.float32 or np.float64, for X and (numeric) y.
+    dtype: np.float32 or np.float64, for X and (numeric) y; with float32, a cell beyond
+        its largest value (about 3.4e38) is an error naming the cell, not infinity.
 
     Returns X of shape (n, n_features), y, and the list of X's column names.
     Errors are ValueErrors naming the file and, for a bad row or cell, its line
@@ -477,6 +493,8 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
                       "taken as a pandas index column and left out", stacklevel=2)
     if not features:
         raise ValueError(f"{name}: no feature columns: the only column is the target")
+    if dtype != np.float64:
+        rows.check_range(table, features + targets, dtype)
     X = np.ascontiguousarray(table[:, features], dtype=dtype)
     if not targets:
         y = None
