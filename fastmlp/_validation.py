@@ -137,9 +137,17 @@ def _as_c_array(arr, dtype):
     return arr
 
 
-def check_finite(arr, name):
-    if not _kernels.all_finite(arr):
-        raise ValueError(f"{name} contains NaN or infinity")
+def check_finite(arr, name, source=None):
+    """arr holds no NaN or infinity; source: the array arr was cast from, if any (a
+    finite float64 value beyond float32's range becomes inf in the cast)."""
+    if _kernels.all_finite(arr):
+        return
+    if (source is not None and source.dtype.itemsize > arr.dtype.itemsize
+            and np.all(np.isfinite(source))):
+        raise ValueError(f"{name} holds values beyond the largest {arr.dtype.name} "
+                         f"({np.finfo(arr.dtype).max:.4g}), the dtype it is computed in: "
+                         "scale them down, or use float64")
+    raise ValueError(f"{name} contains NaN or infinity")
 
 
 def check_matrix(x, name, dtype, n_cols, allow_vector=True):
@@ -163,9 +171,9 @@ def check_matrix(x, name, dtype, n_cols, allow_vector=True):
         raise ValueError(f"{name} is empty: a batch needs at least one row, got shape {arr.shape}")
     if arr.shape[0] > MAX_DIM:
         raise ValueError(f"{name} has {arr.shape[0]} rows; at most {MAX_DIM} are supported")
-    arr = _as_c_array(arr, dtype)
-    check_finite(arr, name)
-    return arr
+    out = _as_c_array(arr, dtype)
+    check_finite(out, name, arr)
+    return out
 
 
 def check_targets(y, name, loss, n_out, batch, dtype):
@@ -190,7 +198,7 @@ def check_targets(y, name, loss, n_out, batch, dtype):
         raise ValueError(f"{name} must have shape ({batch}, {n_out}){hint} to match the "
                          f"batch and the network's outputs, got shape {np.shape(y)}")
     T = _as_c_array(arr, dtype)
-    check_finite(T, name)
+    check_finite(T, name, arr)
     if loss == "cross_entropy" and T.min() < 0:
         raise ValueError(f"{name}: cross-entropy target rows must be non-negative")
     if loss == "binary_cross_entropy" and (T.min() < 0 or T.max() > 1):

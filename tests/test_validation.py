@@ -70,12 +70,22 @@ def test_X_not_finite(loss, bad, dtype):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-def test_X_too_large_for_dtype_is_not_finite():
-    """float64 values beyond float32's range become inf in a float32 network."""
+@pytest.mark.parametrize("value", [1e300, -3.5e38])
+def test_X_too_large_for_dtype_is_not_finite(value):
+    """float64 values beyond float32's range would become inf in a float32 network:
+    the error says so (not "NaN or infinity", which X does not hold)."""
     net = _net(dtype=np.float32)
     X = _X()
-    X[0, 0] = 1e300
-    with pytest.raises(ValueError, match=r"\bX\b"):
+    X[0, 0] = value
+    for call in (net.forward, net.predict, lambda X: net.loss(X, _good_y("cross_entropy"))):
+        with pytest.raises(ValueError, match=r"^X holds values beyond the largest float32"):
+            call(X)
+    y = np.zeros((6, 4))
+    y[1, 2] = value
+    with pytest.raises(ValueError, match=r"^y holds values beyond the largest float32"):
+        _net("mse", dtype=np.float32).loss(_X(), y)
+    X[0, 0] = np.inf                       # a real infinity is still named as one
+    with pytest.raises(ValueError, match=r"^X contains NaN or infinity"):
         net.forward(X)
 
 
