@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_allocation, check_dtype, check_scalar, check_size, make_rng
+from ._validation import (as_array, check_allocation, check_dtype, check_scalar, check_size,
+                          make_rng)
 
 
 def _finite(values, dtype, noise):
@@ -400,8 +401,8 @@ def _target_column(target, names, name):
     """The index of the target column, given by name or by (possibly negative) index."""
     if isinstance(target, str):
         if target not in names:
-            raise ValueError(f"{name}: no column named {target!r}; the columns are "
-                             + ", ".join(repr(col) for col in names if col))
+            raise ValueError(f"{name}: no column named {target!r} (the target); the "
+                             "columns are " + ", ".join(repr(col) for col in names if col))
         return names.index(target)
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         if not -len(names) <= target < len(names):
@@ -421,6 +422,16 @@ def _target_columns(target, names, name):
     if not columns or len(set(columns)) != len(columns):
         raise ValueError(f"target must name distinct columns, got {target!r}")
     return columns
+
+
+def _one_column_hint(names, delimiter):
+    """For a header read as one column that holds another separator: a hint to pass it."""
+    if len(names) == 1:
+        for sep in (",", ";", "\t", "|"):
+            if sep != delimiter and sep in names[0]:
+                return (f" (with delimiter={delimiter!r} the header is one column; is the "
+                        f"file separated by {sep!r}?)")
+    return ""
 
 
 def _is_index(column):
@@ -464,6 +475,7 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
     name = os.fspath(path)
     if delimiter is None:
         delimiter = "\t" if name.lower().endswith((".tsv", ".tab")) else ","
+    _check_delimiter(delimiter)
     with open(path, newline="", encoding="utf-8-sig") as file:
         records = _csv_records(file, name, delimiter)
         first = next(records, None)
@@ -473,7 +485,10 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
         names = [col.strip() for col in first[1]]
         header = f"{name}: line {first[0]} (header)"
         _check_column_names(names, header, index_column=len(names) > 1)
-        targets = _target_columns(target, names, name)
+        try:
+            targets = _target_columns(target, names, name)
+        except ValueError as exc:
+            raise ValueError(f"{exc}{_one_column_hint(names, delimiter)}") from None
         rows = _Rows(names, name, targets, missing)
         for line, fields in records:
             rows.add(fields, line)
@@ -492,7 +507,8 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
         warnings.warn(f"{name}: the first column has no name and holds distinct integers: "
                       "taken as a pandas index column and left out", stacklevel=2)
     if not features:
-        raise ValueError(f"{name}: no feature columns: the only column is the target")
+        raise ValueError(f"{name}: no feature columns: the only column is the target"
+                         + _one_column_hint(names, delimiter))
     if dtype != np.float64:
         rows.check_range(table, features + targets, dtype)
     X = np.ascontiguousarray(table[:, features], dtype=dtype)
@@ -515,6 +531,27 @@ def _as_cells(arr, what):
     return (arr.astype(np.int64) if arr.dtype.kind == "b" else arr).tolist()
 
 
+def _check_delimiter(delimiter):
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise TypeError(f"delimiter must be one character (not a quote or a line end), "
+                        f"got {delimiter!r}")
+
+
+def _column_labels(labels, name):
+    """Column names from a sequence of strings or integers (a DataFrame's columns)."""
+    if (isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__")
+            or (isinstance(labels, np.ndarray) and labels.ndim != 1)):
+        raise TypeError(f"{name} must be a sequence of column names, got "
+                        f"{type(labels).__name__}")
+    out = []
+    for label in labels:
+        if not isinstance(label, (str, int, np.integer)) or isinstance(label, bool):
+            raise TypeError(f"{name} must hold strings (or integers), got "
+                            f"{type(label).__name__} {label!r:.40}")
+        out.append(str(label))
+    return out
+
+
 def save_csv(path, X, y=None, feature_names=None, target_name="target", delimiter=","):
     """Write X, and y as a last column named `target_name`, as a CSV file with a header.
 
@@ -524,23 +561,29 @@ def save_csv(path, X, y=None, feature_names=None, target_name="target", delimite
     load_csv(path, target=target_name) gives back exactly X and y (as float64; or as
     float32 for float32 inputs read with dtype=np.float32).
     """
-    X = np.asarray(X)
+    _check_delimiter(delimiter)
+    X = as_array(X, "X")
     if X.ndim != 2 or X.size == 0:
         raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
     names = ([f"x{j}" for j in range(X.shape[1])] if feature_names is None
-             else [str(col) for col in feature_names])
+             else _column_labels(feature_names, "feature_names"))
     if len(names) != X.shape[1]:
-        raise ValueError(f"feature_names has {len(names)} names for {X.shape[1]} columns")
+        raise ValueError(f"feature_names has {len(names)} names for the {X.shape[1]} columns "
+                         "of X")
     rows = _as_cells(X, "X")
     if y is not None:
-        y = np.asarray(y)
+        if not isinstance(target_name, str):
+            raise TypeError(f"target_name must be a str, got {type(target_name).__name__}")
+        y = as_array(y, "y")
         if y.shape not in ((X.shape[0],), (X.shape[0], 1)):
             raise ValueError(f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, 1) to "
                              f"match X, got shape {y.shape}")
-        names.append(str(target_name))
         for row, value in zip(rows, _as_cells(y.reshape(-1), "y")):
             row.append(value)
-    _check_column_names(names, "save_csv")
+    _check_column_names(names, "save_csv: feature_names")
+    if y is not None:
+        names.append(target_name)
+        _check_column_names(names, "save_csv: target_name")
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file, delimiter=delimiter, lineterminator="\n")
         writer.writerow(names)

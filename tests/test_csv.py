@@ -209,12 +209,45 @@ def test_save_csv_rejects_bad_input(tmp_path):
     path = tmp_path / "out.csv"
     with pytest.raises(ValueError, match="NaN"):
         datasets.save_csv(path, np.array([[1.0, np.nan]]))
-    with pytest.raises(ValueError, match="2 names for 3 columns"):
+    with pytest.raises(ValueError, match="2 names for the 3 columns of X"):
         datasets.save_csv(path, np.zeros((2, 3)), feature_names=["a", "b"])
     with pytest.raises(ValueError, match="shape"):
         datasets.save_csv(path, np.zeros((2, 3)), y=np.zeros(3))
-    with pytest.raises(ValueError, match="more than once"):
+    with pytest.raises(ValueError, match="target_name: column name 'target' appears more"):
         datasets.save_csv(path, np.zeros((2, 1)), y=[1, 2], feature_names=["target"])
+
+
+@pytest.mark.parametrize("kw, error, match", [
+    ({"feature_names": 3.5}, TypeError, "feature_names must be a sequence"),
+    ({"feature_names": np.array("ab")}, TypeError, "feature_names must be a sequence"),
+    ({"feature_names": [None, "b"]}, TypeError, "feature_names must hold strings"),
+    ({"feature_names": ["a", "a"]}, ValueError, "feature_names: column name 'a'"),
+    ({"target_name": None}, TypeError, "target_name must be a str"),
+    ({"target_name": ""}, ValueError, "target_name: column 3 has an empty name"),
+    ({"delimiter": ";;"}, TypeError, "delimiter must be one character"),
+    ({"delimiter": '"'}, TypeError, "delimiter must be one character"),
+    ({"X": [[1.0, 2.0], [3.0]]}, ValueError, "X is ragged"),
+])
+def test_save_csv_names_the_bad_argument_and_leaves_the_file(tmp_path, kw, error, match):
+    path = tmp_path / "out.csv"
+    path.write_text("before\n")
+    args = {"X": np.zeros((2, 2)), "y": [0, 1], **kw}
+    with pytest.raises(error, match=match):
+        datasets.save_csv(path, **args)
+    assert path.read_text() == "before\n"
+    if "feature_names" in kw:           # integer column labels (a DataFrame's) are names
+        datasets.save_csv(path, np.zeros((2, 2)), feature_names=np.array([0, 1]))
+        assert path.read_text().splitlines()[0] == "0,1"
+
+
+def test_csv_read_with_the_wrong_delimiter_says_so(tmp_path):
+    path = write_rows(tmp_path / "semi.csv", [["a", "b", "y"], ["1", "2", "0"]])
+    with pytest.raises(ValueError, match=r"no column named 'y' \(the target\).*with "
+                                         r"delimiter=';' the header is one column; is the "
+                                         r"file separated by ','\?"):
+        datasets.load_csv(path, target="y", delimiter=";")
+    with pytest.raises(TypeError, match="delimiter must be one character"):
+        datasets.load_csv(path, delimiter="\n")
 
 
 def test_csv_100k_rows_round_trip(tmp_path, rng):

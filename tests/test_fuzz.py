@@ -18,6 +18,7 @@ FASTMLP_FUZZ_EXAMPLES is the number of examples per entry point (default 20).
 import math
 import os
 import re
+import tempfile
 import warnings
 from collections import Counter
 
@@ -132,6 +133,8 @@ def finite(result, seen=0):
         return finite([result.x, result.output, result.residual, result.solutions])
     if isinstance(result, History):
         return finite([{k: v for k, v in r.items() if k != "lr"} for r in result.records])
+    if isinstance(result, fastmlp.OutputBounds):
+        return finite([result.lower, result.upper])
     if isinstance(result, gradcheck.GradientReport):
         return finite([result.max_rel_error, result.rows])
     return True
@@ -192,6 +195,20 @@ def trained_reg():
     r = net("mse", n_out=1)
     r.fit(X_OK, Y_REG, epochs=1, seed=0)
     return r
+
+
+def relu_reg():
+    return Network([N_IN, 4, 1], activation="relu", loss="mse", seed=0)
+
+
+BOX = [[-1.0, 1.0]] * N_IN
+CSV_PATH = os.path.join(tempfile.mkdtemp(prefix="fastmlp-fuzz-"), "table.csv")
+
+
+def good_csv():
+    """A valid table at CSV_PATH (the save_csv entry point may have written another)."""
+    datasets.save_csv(CSV_PATH, X_OK, LABELS, feature_names=["a", "b", "c"], target_name="t")
+    return CSV_PATH
 
 
 X_KIND = ("array", (B, N_IN))
@@ -314,6 +331,24 @@ ENTRY_POINTS = {
                            margin=2.0, n_restarts=2, max_iter=10, seed=0),
                       dict(class_index="size", min_prob="any", objective="name",
                            margin="any")),
+    "invert(exact)": (lambda **a: invert(relu_reg(), **a),
+                      dict(target=[0.3], method="exact", bounds=BOX, x0=None, fixed=None,
+                           norm="l1", time_limit=5.0, n_restarts=2, max_iter=10, seed=0),
+                      dict(target=("array", (1,)), method="name", bounds=("array", (N_IN, 2)),
+                           x0=("array", (N_IN,)), fixed=("array", (N_IN,)), norm="name",
+                           time_limit="any")),
+    "output_bounds": (lambda **a: fastmlp.output_bounds(relu_reg(), **a),
+                      dict(bounds=BOX, fixed=None, x0=None, time_limit=5.0),
+                      dict(bounds=("array", (N_IN, 2)), fixed=("array", (N_IN,)),
+                           x0=("array", (N_IN,)), time_limit="any")),
+    "save_csv": (lambda **a: datasets.save_csv(CSV_PATH, **a),
+                 dict(X=X_OK, y=LABELS, feature_names=["a", "b", "c"], target_name="t",
+                      delimiter=","),
+                 dict(X=X_KIND, y=Y_KIND, feature_names=("array", (N_IN,)),
+                      target_name="name", delimiter="name")),
+    "load_csv": (lambda **a: datasets.load_csv(good_csv(), **a),
+                 dict(target="t", delimiter=",", dtype=np.float32, missing="error"),
+                 dict(target="any", delimiter="name", dtype="dtype", missing="name")),
     "xor": (lambda **a: datasets.xor(**a), dict(n=20, noise=0.1, seed=0, dtype=np.float64),
             dict(n="size", noise="any", seed="any", dtype="dtype")),
     "spirals": (lambda **a: datasets.spirals(**a),
