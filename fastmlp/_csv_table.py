@@ -6,14 +6,15 @@ row's line in the file is kept, so that every error can name the file, the line 
 the column.
 """
 import csv
+import io
 import math
-import os
 import warnings
 from array import array
 
 import numpy as np
 
-from ._validation import as_array, check_dtype
+from ._atomic import write_atomically
+from ._validation import as_array, check_dtype, check_path
 
 # cells read as missing values (case-insensitive, surrounding spaces ignored)
 MISSING = frozenset(["", "na", "n/a", "nan", "null", "none", "?"])
@@ -200,7 +201,7 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
     dtype = check_dtype(dtype)
     if missing not in ("error", "drop"):
         raise ValueError(f"missing must be 'error' or 'drop', got {missing!r}")
-    name = os.fspath(path)
+    name = path = check_path(path)
     if delimiter is None:
         delimiter = "\t" if name.lower().endswith((".tsv", ".tab")) else ","
     _check_delimiter(delimiter)
@@ -289,6 +290,7 @@ def save_csv(path, X, y=None, feature_names=None, target_name="target", delimite
     load_csv(path, target=target_name) gives back exactly X and y (as float64; or as
     float32 for float32 inputs read with dtype=np.float32).
     """
+    path = check_path(path, writing=True)
     _check_delimiter(delimiter)
     X = as_array(X, "X")
     if X.ndim != 2 or X.size == 0:
@@ -312,7 +314,12 @@ def save_csv(path, X, y=None, feature_names=None, target_name="target", delimite
     if y is not None:
         names.append(target_name)
         _check_column_names(names, "save_csv: target_name")
-    with open(path, "w", newline="", encoding="utf-8") as file:
+
+    def write(binary):
+        file = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         writer = csv.writer(file, delimiter=delimiter, lineterminator="\n")
         writer.writerow(names)
         writer.writerows(rows)
+        file.flush()
+        file.detach()           # write_atomically syncs and closes the binary file
+    write_atomically(path, write)

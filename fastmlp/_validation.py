@@ -108,6 +108,24 @@ def check_allocation(n_bytes, what):
                           f"only {format_bytes(available)} of memory are available")
 
 
+def check_path(path, name="path", writing=False):
+    """A file name as str (a str, bytes or os.PathLike): non-empty, without NUL; for a
+    file about to be written, not a directory (checked before anything is written)."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name} must be a file name (str or os.PathLike), got "
+                        f"{type(path).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path or "\0" in path:
+        raise ValueError(f"{name} must be a non-empty file name without NUL characters, "
+                         f"got {path!r}")
+    if writing and (path.endswith(("/", os.sep)) or os.path.isdir(path)):
+        raise IsADirectoryError(f"{name} {path!r} is a directory; a file name is needed")
+    return path
+
+
 def as_array(x, name, dtype=None):
     """np.asarray(x, dtype), with an error naming the argument (a ragged nested list,
     text where numbers belong, an object that is no array)."""

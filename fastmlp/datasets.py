@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ._csv_table import load_csv, save_csv  # noqa: F401  (loaders of this module)
-from ._validation import check_allocation, check_dtype, check_scalar, check_size, make_rng
+from ._validation import (check_allocation, check_dtype, check_path, check_scalar,
+                          check_size, make_rng)
 
 
 def _finite(values, dtype, noise):
@@ -169,7 +170,7 @@ def load_idx(path):
     Malformed files raise ValueError naming the file; a size that cannot fit in
     memory, MemoryError.
     """
-    name = os.fspath(path)
+    name = path = check_path(path)
     with open(path, "rb") as file:
         return _read_idx(_Stream(file, name), name)
 

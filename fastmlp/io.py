@@ -102,7 +102,6 @@ plus one byte per parameter (1.25× the file size for a float32 model).
 import json
 import math
 import numbers
-import os
 import zipfile
 
 import numpy as np
@@ -110,6 +109,7 @@ import numpy as np
 from . import _kernels
 from ._atomic import write_atomically
 from ._npz import Archive, BadMember
+from ._validation import check_path
 from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .network import Network, layers_from
@@ -140,7 +140,7 @@ def save(net, path):
     """
     if not isinstance(net, Network):
         raise TypeError(f"save() needs a fastmlp Network, got {type(net).__name__}")
-    path = _fspath(path)
+    path = check_path(path, writing=True)
     meta, arrays = _serialize(net)
     arrays = {"meta": np.array(meta), **arrays}   # 0-d '<U…': no pickle needed
     write_atomically(path, lambda f: np.savez(f, **arrays))   # no ".npz" appended
@@ -219,11 +219,6 @@ def _check_json(value, where):
                     "dicts with string keys, lists, str, int, float, bool and None")
 
 
-def _fspath(path):
-    path = os.fspath(path)
-    return os.fsdecode(path) if isinstance(path, bytes) else path
-
-
 # ---------------------------------------------------------------------------
 # load
 # ---------------------------------------------------------------------------
@@ -240,7 +235,7 @@ def load(path):
     (see the module docstring), MemoryError naming it if the model it holds does
     not fit in the memory available; OS errors opening it pass through.
     """
-    path = _fspath(path)
+    path = check_path(path)
     with open(path, "rb") as f:          # FileNotFoundError etc. pass through
         try:
             return _read(f)

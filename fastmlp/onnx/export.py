@@ -230,8 +230,12 @@ def _metadata(net, version):
 
 def to_onnx(net, path=None, opset=None):
     """The network as an onnx.ModelProto; also written to `path` when one is given."""
+    from .._atomic import write_atomically
+    from .._validation import check_path
+    if path is not None:
+        path = check_path(path, writing=True)
     model = build_model(net, opset)
     if path is not None:
-        with open(path, "wb") as f:
-            f.write(model.SerializeToString())
+        data = model.SerializeToString()
+        write_atomically(path, lambda f: f.write(data))
     return model
