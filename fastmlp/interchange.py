@@ -12,6 +12,7 @@ scikit-learn and torch are imported only here, when these are called.
 import numpy as np
 
 from .layer import Layer
+from .losses import get_loss
 
 # scikit-learn's hidden activations and output activations, by fastmlp name
 _SKLEARN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -138,6 +139,8 @@ def from_torch(model, loss=None):
     with CrossEntropyLoss on logits) gets a softmax output layer; with
     "binary_cross_entropy" (BCEWithLogitsLoss) a sigmoid one.
     """
+    if loss is not None:
+        get_loss(loss)
     import torch.nn as nn
     from .network import Network
     if not isinstance(model, nn.Sequential):

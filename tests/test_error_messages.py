@@ -192,3 +192,18 @@ def test_infinite_schedule_lengths_are_value_errors(cls, arg):
     with pytest.raises(ValueError, match=arg):            # was OverflowError
         cls(float("inf"))
     assert getattr(cls(4.0), arg) == 4                      # a whole float is fine
+
+
+def test_a_bad_loss_name_is_named_before_a_model_is_read():
+    """from_torch and from_onnx looked an unhashable loss up in a dict ("unhashable
+    type: 'list'"); now the loss is checked first, as Network checks it."""
+    torch = pytest.importorskip("torch", exc_type=ImportError)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    for bad in ([], {}, "nope"):
+        with pytest.raises(ValueError, match=r"^loss must be one of"):
+            Network.from_torch(model, loss=bad)
+        with pytest.raises(ValueError, match=r"^loss must be one of"):
+            Network.from_onnx(b"not read", loss=bad)
+    pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match="model must be a non-empty file name"):
+        Network.from_onnx("")

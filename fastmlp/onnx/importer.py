@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from ..losses import get_loss
 from . import elementwise
 from .tensors import load_model, onnx_module, tensor_array
 
@@ -105,6 +106,8 @@ def from_onnx(model, loss=None):
     binary_cross_entropy, else mse); "cross_entropy" on a model ending in logits gives
     a softmax output layer (as Network.from_torch does).
     """
+    if loss is not None:
+        get_loss(loss)                  # a bad name, before the file is read
     proto, folder, name = load_model(model)
     g = _Graph(proto, folder, name)
     x, n_in = _graph_input(g)

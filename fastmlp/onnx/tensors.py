@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from .._validation import check_path
+
 MAX_MODEL_BYTES = 2**31 - 1          # protobuf's own limit for one message
 
 # TensorProto.DataType -> (NumPy dtype, the typed field holding the values)
@@ -44,6 +46,7 @@ def load_model(source):
     except TypeError:
         raise TypeError("model must be a path, bytes or an onnx.ModelProto, got "
                         f"{type(source).__name__}") from None
+    path = check_path(path, "model")
     size = os.path.getsize(path)     # FileNotFoundError etc. pass through
     if size > MAX_MODEL_BYTES:
         raise ValueError(f"'{path}' is {size} bytes, more than an ONNX protobuf can hold")
