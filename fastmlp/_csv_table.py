@@ -55,8 +55,9 @@ class _Rows:
     """Parses data rows into one float buffer; the target columns' cells are also
     kept as text, so that a column of labels such as 'setosa' can be the target."""
 
-    def __init__(self, names, name, targets, missing):
+    def __init__(self, names, name, targets, missing, hint=""):
         self.names, self.name, self.targets, self.missing = names, name, targets, missing
+        self.hint = hint                 # appended to a wrong field count (the delimiter?)
         self.values = array("d")
         self.labels = []                 # the single target's cells, stripped
         self.lines = array("q")          # each row's line in the file
@@ -66,7 +67,7 @@ class _Rows:
     def add(self, fields, line):
         if len(fields) != len(self.names):
             raise ValueError(f"{self.name}: line {line}: expected {len(self.names)} fields "
-                             f"(one per header column), found {len(fields)}")
+                             f"(one per header column), found {len(fields)}{self.hint}")
         try:
             values = list(map(float, fields))
             if not all(map(math.isfinite, values)):
@@ -153,13 +154,15 @@ def _target_columns(target, names, name):
     return columns
 
 
-def _one_column_hint(names, delimiter):
-    """For a header read as one column that holds another separator: a hint to pass it."""
-    if len(names) == 1:
-        for sep in (",", ";", "\t", "|"):
-            if sep != delimiter and sep in names[0]:
-                return (f" (with delimiter={delimiter!r} the header is one column; is the "
-                        f"file separated by {sep!r}?)")
+def _delimiter_hint(names, delimiter):
+    """For a header whose names hold another usual separator: a hint to pass that one."""
+    for sep in (",", ";", "\t", "|"):
+        if sep != delimiter and any(sep in col for col in names):
+            shape = ("is one column" if len(names) == 1 else
+                     f"has the columns {', '.join(map(repr, names[:4]))}"
+                     + ", ..." * (len(names) > 4))
+            return (f" (with delimiter={delimiter!r} the header {shape}; is the file "
+                    f"separated by {sep!r}?)")
     return ""
 
 
@@ -213,12 +216,15 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
                              "column names")
         names = [col.strip() for col in first[1]]
         header = f"{name}: line {first[0]} (header)"
-        _check_column_names(names, header, index_column=len(names) > 1)
+        try:
+            _check_column_names(names, header, index_column=len(names) > 1)
+        except ValueError as exc:
+            raise ValueError(f"{exc}{_delimiter_hint(names, delimiter)}") from None
         try:
             targets = _target_columns(target, names, name)
         except ValueError as exc:
-            raise ValueError(f"{exc}{_one_column_hint(names, delimiter)}") from None
-        rows = _Rows(names, name, targets, missing)
+            raise ValueError(f"{exc}{_delimiter_hint(names, delimiter)}") from None
+        rows = _Rows(names, name, targets, missing, _delimiter_hint(names, delimiter))
         for line, fields in records:
             rows.add(fields, line)
     if rows.dropped:
@@ -237,7 +243,7 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
                       "taken as a pandas index column and left out", stacklevel=2)
     if not features:
         raise ValueError(f"{name}: no feature columns: the only column is the target"
-                         + _one_column_hint(names, delimiter))
+                         + _delimiter_hint(names, delimiter))
     if dtype != np.float64:
         rows.check_range(table, features + targets, dtype)
     X = np.ascontiguousarray(table[:, features], dtype=dtype)

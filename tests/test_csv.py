@@ -246,6 +246,10 @@ def test_csv_read_with_the_wrong_delimiter_says_so(tmp_path):
                                          r"delimiter=';' the header is one column; is the "
                                          r"file separated by ','\?"):
         datasets.load_csv(path, target="y", delimiter=";")
+    with pytest.raises(ValueError, match=r"line 2: expected 2 fields .* found 1 \(with "
+                                         r"delimiter='a' the header has the columns '', "
+                                         r"',b,y'; is the file separated by ','\?"):
+        datasets.load_csv(path, delimiter="a")
     with pytest.raises(TypeError, match="delimiter must be one character"):
         datasets.load_csv(path, delimiter="\n")
 
