@@ -372,12 +372,15 @@ def test_float32_scores_like_sklearn():
 # -- bad input and parameters ------------------------------------------------------------
 
 @pytest.mark.parametrize("param, value, error, match", [
-    ("hidden_layer_sizes", (10, 0), ValueError, "'hidden_layer_sizes'.*ints >= 1"),
+    ("hidden_layer_sizes", (10, 0), ValueError, r"'hidden_layer_sizes'.*ints in \[1, "),
+    ("hidden_layer_sizes", 2**70, ValueError, r"'hidden_layer_sizes'.*2147483647\]"),
     ("hidden_layer_sizes", "wide", ValueError, "'hidden_layer_sizes'"),
     ("activation", "swish", ValueError, "'activation'.*'relu'"),
     ("solver", "newton", ValueError, "'solver'.*'sgd', 'adam', 'lbfgs'"),
     ("alpha", -1.0, ValueError, "'alpha'.*>= 0"),
     ("alpha", "big", TypeError, "'alpha'.*real number"),
+    ("tol", 10**400, ValueError, "'tol'.*real number"),      # beyond float64, not a crash
+    ("beta_1", 2**70, ValueError, r"'beta_1'.*\[0.0, 1.0\)"),
     ("batch_size", 0, ValueError, "'batch_size'.*>= 1"),
     ("learning_rate", "fast", ValueError, "'learning_rate'.*'constant'"),
     ("learning_rate_init", 0.0, ValueError, "'learning_rate_init'.*> 0"),

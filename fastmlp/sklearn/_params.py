@@ -1,5 +1,6 @@
 """The estimators' parameters, checked when fit starts (scikit-learn's convention):
 each one's type and range, the error naming the parameter."""
+import math
 import numbers
 
 import numpy as np
@@ -11,6 +12,7 @@ ACTIVATION_NAMES = {"logistic": "sigmoid", **{name: name for name in ACTIVATIONS
 SOLVERS = ("sgd", "adam", "lbfgs")
 RATES = ("constant", "invscaling", "adaptive")
 LOSSES = ("squared_error", "poisson")          # MLPRegressor's
+MAX_WIDTH = 2**31 - 1                           # a layer's width: a 32-bit BLAS size
 
 
 def check_params(est):
@@ -31,7 +33,11 @@ def check_params(est):
                   f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             fail(param, f"a real number {bounds}", TypeError)
-        if not np.isfinite(value) or value < low or (low_open and value == low) or \
+        try:
+            value = float(value)            # (an int beyond float64 overflows)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value) or value < low or (low_open and value == low) or \
                 (high is not None and (value > high or (high_open and value == high))):
             fail(param, f"a real number {bounds}")
 
@@ -56,9 +62,9 @@ def check_params(est):
         sizes = list(sizes)
     except TypeError:
         fail("hidden_layer_sizes", "an int or a sequence of ints >= 1", TypeError)
-    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 1 <= s <= MAX_WIDTH
            for s in sizes):
-        fail("hidden_layer_sizes", "an int or a sequence of ints >= 1")
+        fail("hidden_layer_sizes", f"an int or a sequence of ints in [1, {MAX_WIDTH}]")
     activations = est.activation
     if isinstance(activations, str):
         choice("activation", tuple(ACTIVATION_NAMES))
