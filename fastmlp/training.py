@@ -138,16 +138,21 @@ def _prepare(net, X, y, name_X="X", name_y="y", sparse_ok=False):
 
 
 def _sample_weights(sample_weight, n):
-    w = np.asarray(_tables.as_targets(sample_weight))
+    """The weights as float64 scaled to a largest weight of 1: every use of them is
+    relative (each batch's weighted mean, the epoch's mean over batches), and so the
+    sums cannot overflow, whatever their scale (weights of 1e308 summed to inf and
+    turned every row's weight into 0)."""
+    w = as_array(_tables.as_targets(sample_weight), "sample_weight")
     if w.dtype.kind not in "iuf" or w.shape != (n,):
         raise ValueError(f"sample_weight must hold {n} numbers (one per row), got "
                          f"shape {w.shape} and dtype {w.dtype}")
     w = w.astype(np.float64)
     if not np.all(np.isfinite(w)) or w.min() < 0:
         raise ValueError("sample_weight must be finite and non-negative")
-    if w.sum() <= 0:
+    top = w.max()
+    if top <= 0:
         raise ValueError("sample_weight sums to zero: there is nothing to fit")
-    return w
+    return w / top
 
 
 def _sparse_scaler(X):

@@ -93,9 +93,23 @@ def test_sample_weight_is_the_weighted_mean_loss():
     np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-12)
     for bad, match in ((np.ones(3), "sample_weight"), (-w, "non-negative"),
-                       (0 * w, "zero")):
+                       (0 * w, "zero"), ([[1.0, 2.0], [3.0]] * 75, "sample_weight is ragged")):
         with pytest.raises(ValueError, match=match):
             _fit(X, y, [4, 8, 3], sample_weight=bad)
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 1020, 2.0 ** -1060])
+def test_sample_weights_count_relative_to_each_other_at_any_scale(scale):
+    """Weights near float64's largest (or smallest) value: their sums overflowed to inf,
+    every row's weight became 0 and the history's loss NaN, silently.  Only their
+    ratios count: the fit is the one with the same weights near 1, bit for bit (the
+    scales are powers of two, so the ratios are exact)."""
+    X, y = skd.load_iris(return_X_y=True)
+    k = np.random.default_rng(1).integers(1, 4, len(y)).astype(float)
+    a, ha = _fit(X, y, [4, 8, 3], epochs=3, batch_size=32, sample_weight=k * scale)
+    b, hb = _fit(X, y, [4, 8, 3], epochs=3, batch_size=32, sample_weight=k)
+    np.testing.assert_array_equal(a.params, b.params)
+    assert np.all(np.isfinite(ha["loss"])) and ha["loss"] == hb["loss"]
 
 
 def test_sparse_X_is_densified_one_batch_at_a_time(monkeypatch):

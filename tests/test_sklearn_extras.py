@@ -65,6 +65,19 @@ def test_class_weight_refusals():
     assert MLPClassifier().get_params()["class_weight"] is None
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sample_weights_whose_sum_overflows_are_refused(solver):
+    """The loss divides by the weights' sum (alpha too): a sum beyond float64 made every
+    weight 0 and alpha 0, silently; now an error naming sample_weight, before fitting."""
+    X, y = _iris()
+    est = MLPClassifier(solver=solver, max_iter=5)
+    with pytest.raises(ValueError, match="sample_weight .*sums beyond float64"):
+        est.fit(X, y, sample_weight=np.full(len(y), 1e307))
+    assert not hasattr(est, "network_")
+    est.fit(X, y, sample_weight=np.full(len(y), 1e300))      # a large finite sum is fine
+    assert np.isfinite(est.network_.params).all()
+
+
 # -- validation_data and the validation curves ----------------------------------------
 
 def _epoch_by_epoch(cls, X, y, X_val, y_val, epochs, **params):

@@ -94,6 +94,10 @@ class _BaseMLP(_SolverMixin, BaseEstimator):
                                       ensure_non_negative=True)
         T, labels, loss = self._encode(y, first, classes)
         sw = self._weigh_classes(y, sw)
+        if sw is not None and not np.isfinite(sw.sum()):
+            # the loss divides by the sum (and alpha with it, as scikit-learn's does)
+            raise ValueError("sample_weight (times class_weight) sums beyond float64's "
+                             "range: scale the weights down")
         if sw is not None and sw.size and np.all(sw == sw[0]) and sw[0] > 0:
             sw = None                    # equal weights: exactly the unweighted fit
         if first:
