@@ -9,14 +9,15 @@
     datasets       built-in data (xor, two spirals, regression), IDX and CSV loaders
 """
 try:
-    from . import _kernels
+    from . import _kernels  # noqa: F401  (fails here, clearly, without the build)
 except ImportError as exc:       # the source tree, not an installed build
     raise ImportError(
         f"fastmlp's compiled kernels are missing from {__path__[0]}: this is the source "
         "checkout, not an installed build.  Run `pip install .` and import fastmlp from "
         "outside the checkout (or use the `fastmlp` command).") from exc
 
-from . import activations, datasets, gradcheck, inversion, io, losses, optim, preprocessing, training
+from . import (activations, datasets, gradcheck, inversion, io, losses, optim, preprocessing,
+               training)
 from .activations import ACTIVATIONS
 from .gradcheck import check_gradients, numerical_gradient
 from .exact.output_bounds import OutputBounds, output_bounds
@@ -30,7 +31,8 @@ from .training import DivergenceError, History
 
 __version__ = "0.1.0"
 
-__all__ = ["Layer", "Network", "invert", "InversionResult", "output_bounds", "OutputBounds", "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW",
-           "Standardizer", "History", "DivergenceError", "activations", "losses", "optim",
-           "training", "preprocessing", "io", "gradcheck", "check_gradients", "numerical_gradient",
-           "datasets", "__version__"]
+__all__ = ["Layer", "Network", "invert", "InversionResult", "output_bounds", "OutputBounds",
+           "ACTIVATIONS", "LOSSES", "SGD", "Adam", "AdamW", "Standardizer", "History",
+           "DivergenceError", "activations", "losses", "optim", "training", "preprocessing",
+           "io", "gradcheck", "check_gradients", "numerical_gradient", "datasets", "inversion",
+           "__version__"]
