@@ -232,6 +232,10 @@ class Optimizer:
 
     def _bind(self, params):
         """Tie the state to `params`, or refuse if it belongs to another live vector."""
+        if (self._bound is not None and self._bound() is params and self._state is not None
+                and self._state[0].shape == params.shape
+                and self._state[0].dtype == params.dtype):
+            return                        # bound to this very vector (every step of a fit)
         if self._check_vector(params) is not params:
             self._bound = weakref.ref(params)
         if self._state is None or self._state[0].shape != params.shape \
@@ -240,7 +244,9 @@ class Optimizer:
             self._state = self._new_state(params)
 
     def _apply_locked(self, params, grads, mask, helpers=0, grads_name="the gradient"):
-        lr = self.lr * _check_factor(self.schedule, self.t)
+        # the constant schedule (the default) needs no call and no check
+        lr = self.lr if type(self.schedule) is Constant else \
+            self.lr * _check_factor(self.schedule, self.t)
         if mask is None:                  # the kernels take a mask: decay everywhere
             if self._ones is None or self._ones.size != params.size:
                 self._ones = np.ones(params.size, np.uint8)
