@@ -232,11 +232,8 @@ class Optimizer:
 
     def _bind(self, params):
         """Tie the state to `params`, or refuse if it belongs to another live vector."""
-        if (self._bound is not None and self._bound() is params and self._state is not None
-                and self._state[0].shape == params.shape
-                and self._state[0].dtype == params.dtype):
-            return                        # bound to this very vector (every step of a fit)
-        if self._check_vector(params) is not params:
+        if self._bound is None or self._bound() is not params:  # not on each step of a fit
+            self._check_vector(params)
             self._bound = weakref.ref(params)
         if self._state is None or self._state[0].shape != params.shape \
                 or self._state[0].dtype != params.dtype:
