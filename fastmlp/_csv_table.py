@@ -216,15 +216,13 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
                              "column names")
         names = [col.strip() for col in first[1]]
         header = f"{name}: line {first[0]} (header)"
+        hint = _delimiter_hint(names, delimiter)
         try:
             _check_column_names(names, header, index_column=len(names) > 1)
-        except ValueError as exc:
-            raise ValueError(f"{exc}{_delimiter_hint(names, delimiter)}") from None
-        try:
             targets = _target_columns(target, names, name)
         except ValueError as exc:
-            raise ValueError(f"{exc}{_delimiter_hint(names, delimiter)}") from None
-        rows = _Rows(names, name, targets, missing, _delimiter_hint(names, delimiter))
+            raise ValueError(f"{exc}{hint}") from None
+        rows = _Rows(names, name, targets, missing, hint)
         for line, fields in records:
             rows.add(fields, line)
     if rows.dropped:
@@ -243,7 +241,7 @@ def load_csv(path, target=None, delimiter=",", dtype=np.float64, missing="error"
                       "taken as a pandas index column and left out", stacklevel=2)
     if not features:
         raise ValueError(f"{name}: no feature columns: the only column is the target"
-                         + _delimiter_hint(names, delimiter))
+                         + hint)
     if dtype != np.float64:
         rows.check_range(table, features + targets, dtype)
     X = np.ascontiguousarray(table[:, features], dtype=dtype)
