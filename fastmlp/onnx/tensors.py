@@ -42,11 +42,10 @@ def load_model(source):
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _parse(onnx, bytes(source), "the ONNX bytes"), None, "the ONNX bytes"
     try:
-        path = os.fsdecode(os.fspath(source))
+        path = check_path(source, "model")
     except TypeError:
         raise TypeError("model must be a path, bytes or an onnx.ModelProto, got "
                         f"{type(source).__name__}") from None
-    path = check_path(path, "model")
     size = os.path.getsize(path)     # FileNotFoundError etc. pass through
     if size > MAX_MODEL_BYTES:
         raise ValueError(f"'{path}' is {size} bytes, more than an ONNX protobuf can hold")
