@@ -50,6 +50,9 @@ cdef enum:
     # forward with 1 helper / none: 784-128-10 2.80 / 4.31 us, 784-512-10 9.8 / 20.2)
     MIN_SPLIT_WORK_ROW = 65536      # one row: K·N (the weights it reads)
     MIN_SPLIT_WORK = 524288         # more rows: B·K·N
+    # up to this M·N·K OpenBLAS runs a GEMM on one thread whatever its count
+    # (interface/gemm.c; its GEMV from larger sizes still): fastmlp._threads.OPENBLAS_SINGLE
+    OPENBLAS_ONE_THREAD = 262144
     # sgemm.h takes a layer's rows up to this many at a time: a larger batch goes
     # through the network in blocks of this many rows (_inference_rows)
     OWN_SGEMM_ROWS = 128    # AVX-512
@@ -303,11 +306,23 @@ if os.environ.get("FASTMLP_ISA"):
                       f"{OWN_SGEMM_ISA or 'the BLAS'} instead", RuntimeWarning)
 
 
-def forward_calls_blas(Py_ssize_t B, bint f64):
-    """Whether an inference forward pass of B rows calls the BLAS; if not, fastmlp's
-    own GEMM serves every layer and the BLAS's thread count need not be set (which
-    costs ~3 us a call)."""
-    return f64 or not (_own_sgemm and B <= _own_sgemm_rows)
+cdef bint _forward_calls_blas(Plan p, Py_ssize_t B):
+    """Plan.forward_calls_blas: whether an inference pass of B rows through p may give
+    the BLAS a call that OpenBLAS would run on several threads (M·N·K above
+    OPENBLAS_ONE_THREAD): in float64, without the own GEMM, on more rows than it
+    serves, or where a layer's columns past sgemm.h's last whole 64-column panel (the
+    BLAS's, _affine) make such a call.  If not, the BLAS's thread count need not be
+    set (which costs ~3 us a call).  Those columns once went uncounted: 64 rows
+    through 784-100-10 with n_threads=1 kept OpenBLAS's second thread busy throughout
+    (a 64×36×784 call)."""
+    cdef int l, tail
+    if p.f64 or not (_own_sgemm and B <= _own_sgemm_rows):
+        return True
+    for l in range(p.n_layers):
+        tail = p.sizes[l + 1] % _own_panel if _own_panel else 0
+        if <double>B * p.sizes[l] * tail > OPENBLAS_ONE_THREAD:
+            return True
+    return False
 
 
 def use_own_sgemm(bint on):

@@ -93,6 +93,12 @@ cdef class Plan:
         (_parallel_forward.pxi); every BLAS call must then run on one thread."""
         self._forward(X, out, logits, dropout, helpers)
 
+    def forward_calls_blas(self, Py_ssize_t B):
+        """Whether an inference pass of B rows may give the BLAS a call that OpenBLAS
+        would split over several threads (_parallel_forward.pxi); if not, its thread
+        count need not be set."""
+        return _forward_calls_blas(self, B)
+
     def infer(self, cnp.ndarray X, int helpers=0):
         """A new (B, n_out) array holding the inference output for X (probabilities
         under a fused loss): forward() and the output array in one call, the common

@@ -62,13 +62,14 @@ def helpers(n_threads=None):
     return want if want <= _started else _started
 
 
-def blas_threads(rows, width, f64, helpers, n_threads=None):
-    """The BLAS thread count for an inference forward pass of `rows` rows whose widest
-    weight matrix has `width` elements (a context): nothing is set when no BLAS call
-    happens (fastmlp's own GEMM serves every layer) or OpenBLAS runs one thread by
-    itself; with helpers sharing the pass, each BLAS call in it runs on one thread."""
+def blas_threads(plan, rows, width, helpers, n_threads=None):
+    """The BLAS thread count for an inference forward pass of `rows` rows through
+    `plan`, whose widest weight matrix has `width` elements (a context): nothing is
+    set when OpenBLAS would run every BLAS call of the pass on one thread by itself
+    (fastmlp's own GEMM serves the layers, Plan.forward_calls_blas); with helpers
+    sharing the pass, each BLAS call in it runs on one thread."""
     mnk = rows * width
-    if not _kernels.forward_calls_blas(rows, f64):
+    if not plan.forward_calls_blas(rows):
         return UNCHANGED
     if not helpers:
         return _threads.limit(mnk, n_threads)

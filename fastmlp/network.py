@@ -200,8 +200,8 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
         a non-finite output instead of raising (scikit-learn's early stopping scores a
         diverged epoch from it)."""
         helpers = _workers.helpers(n_threads)
-        blas = _workers.blas_threads(X.shape[0], self._widest_w, self._dtype == np.float64,
-                                     helpers, n_threads)
+        blas = _workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
+                                     n_threads)
         with self._lock:
             if blas is _workers.UNCHANGED:      # fastmlp's own GEMM serves every layer
                 out = self._plan.infer(X, helpers)

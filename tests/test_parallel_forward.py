@@ -270,14 +270,57 @@ def test_large_batches_through_the_own_gemm_row_blocks(h, own_code):
 
 
 def test_forward_calls_blas_only_where_the_own_gemm_does_not_serve():
-    """The BLAS's thread count is set around a forward pass only when a BLAS call can
-    happen: float64, no own GEMM on this CPU, or more rows than it serves."""
+    """The BLAS's thread count is set around a forward pass only when OpenBLAS could
+    run one of its calls on several threads (M·N·K above 262,144): float64, no own
+    GEMM on this CPU, more rows than it serves, or the columns past the own AVX-512
+    GEMM's last whole 64-column panel making such a call (hand-computed below)."""
     own = _kernels.HAVE_OWN_SGEMM
-    assert _kernels.forward_calls_blas(1, True)
-    assert _kernels.forward_calls_blas(1, False) == (not own)
-    assert _kernels.forward_calls_blas(100_000, False)
+    plans = {name: fastmlp.Network(sizes, dtype=dtype, seed=0)._plan
+             for name, sizes, dtype in [("f64", [784, 128, 10], np.float64),
+                                        ("panels", [784, 128, 10], np.float32),
+                                        ("tail", [784, 100, 10], np.float32)]}
+    assert plans["f64"].forward_calls_blas(1)
+    assert plans["panels"].forward_calls_blas(1) == (not own)
+    assert plans["panels"].forward_calls_blas(100_000)
+    # 784-100-10: the own GEMM takes 64 columns, the BLAS 36 of 784 rows:
+    # 9 rows give 9·784·36 = 254,016 (one thread), 10 rows 282,240
+    tail = own and _kernels.own_isa() == "avx512"
+    assert plans["tail"].forward_calls_blas(9) == (not own)
+    assert plans["tail"].forward_calls_blas(10) == (tail or not own)
     before = _kernels.use_own_sgemm(False)
     try:
-        assert _kernels.forward_calls_blas(1, False)
+        assert plans["panels"].forward_calls_blas(1)
     finally:
         _kernels.use_own_sgemm(before)
+
+
+@pytest.mark.skipif(not fastmlp._threads.available(),
+                    reason="cannot read the BLAS's thread count here")
+@pytest.mark.parametrize("n_threads", [1, None])
+def test_the_blas_runs_one_thread_inside_a_forward_pass_that_asks_for_it(n_threads):
+    """A pass whose BLAS calls OpenBLAS could split (the 36 columns past the own
+    GEMM's 64 of a 100-wide layer, from 64 rows) runs them on one thread when the
+    call asks for one, or when helper threads share the pass; the count is put back
+    after it."""
+    net = fastmlp.Network([784, 100, 10], dtype=np.float32, seed=0)
+    X = np.random.default_rng(0).standard_normal((64, 784)).astype(np.float32)
+    plan, seen = net._plan, []
+
+    class Spy:              # the Plan, recording the BLAS's count when the pass runs
+        def __getattr__(self, name):
+            return getattr(plan, name)
+
+        def infer(self, X, helpers=0):
+            seen.append((fastmlp._threads.current(), helpers))
+            return plan.infer(X, helpers)
+
+    before = fastmlp._threads.current()
+    net._plan = Spy()
+    try:
+        net.forward(X, n_threads=n_threads)
+    finally:
+        net._plan = plan
+    (count, helpers), = seen
+    if n_threads == 1 or helpers:
+        assert count == 1
+    assert fastmlp._threads.current() == before
