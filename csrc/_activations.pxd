@@ -7,13 +7,35 @@
 #
 # Stability: every form here is finite for |z| up to 1e4 in float32 and float64
 # (sigmoid split on the sign of z, softplus through log1p(exp(-|z|)), softmax with
-# the row max subtracted, GELU through erfc).  Exact libm, no fast-math.
+# the row max subtracted, GELU through erfc).  No fast-math: sigmoid, tanh, ELU,
+# softplus, the exponentials of softmax and exp, and the derivatives that need an
+# exponential run vmath.h's vector code (within ~2 ulps; libm where the CPU lacks
+# AVX2); GELU too in float32 (computed in double), libm's erfc and exp in float64.
 #
 # Header-style (`cdef inline`), compiled into each module that cimports it.
 
-from libc.math cimport exp, expf, expm1, expm1f, log1p, log1pf, tanh, tanhf
+from libc.math cimport exp, expf
 from libc.math cimport erfc, erfcf
 from _blas cimport floating
+
+cdef extern from "vmath.h" nogil:
+    void fm_vexp_f(const float* x, float* y, Py_ssize_t n)
+    void fm_vexp_d(const double* x, double* y, Py_ssize_t n)
+    void fm_vsigmoid_f(const float* x, float* y, Py_ssize_t n)
+    void fm_vsigmoid_d(const double* x, double* y, Py_ssize_t n)
+    void fm_vtanh_f(const float* x, float* y, Py_ssize_t n)
+    void fm_vtanh_d(const double* x, double* y, Py_ssize_t n)
+    void fm_velu_f(const float* x, float* y, Py_ssize_t n, float alpha)
+    void fm_velu_d(const double* x, double* y, Py_ssize_t n, double alpha)
+    void fm_vsoftplus_f(const float* x, float* y, Py_ssize_t n)
+    void fm_vsoftplus_d(const double* x, double* y, Py_ssize_t n)
+    void fm_vsoftplus_slope_f(const float* a, float* y, Py_ssize_t n)
+    void fm_vsoftplus_slope_d(const double* a, double* y, Py_ssize_t n)
+    void fm_vgelu_f(const float* x, float* y, Py_ssize_t n)
+    void fm_vgelu_slope_f(const float* x, float* y, Py_ssize_t n)
+
+cdef enum:
+    VCHUNK = 256        # elements per stack buffer where a vector result is scratch
 
 cdef enum:
     ACT_IDENTITY = 0
@@ -48,20 +70,6 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return exp(x)
 
 
-cdef inline floating _expm1(floating x) noexcept nogil:
-    if floating is float:
-        return expm1f(x)
-    else:
-        return expm1(x)
-
-
-cdef inline floating _log1p(floating x) noexcept nogil:
-    if floating is float:
-        return log1pf(x)
-    else:
-        return log1p(x)
-
-
 cdef inline floating _erfc(floating x) noexcept nogil:
     if floating is float:
         return erfcf(x)
@@ -69,20 +77,26 @@ cdef inline floating _erfc(floating x) noexcept nogil:
         return erfc(x)
 
 
-cdef inline floating _sigmoid(floating z) noexcept nogil:
-    """1 / (1 + e^-z), never exponentiating a positive number."""
-    cdef floating e
-    if z >= 0:
-        return 1 / (1 + _exp(-z))
-    e = _exp(z)
-    return e / (1 + e)
+# y[:n] := f(x[:n]) by vmath.h; y may be x
+cdef inline void _vexp(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fm_vexp_f(x, y, n)
+    else:
+        fm_vexp_d(x, y, n)
 
 
-cdef inline floating _softplus(floating z) noexcept nogil:
-    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|)."""
-    if z > 0:
-        return z + _log1p(_exp(-z))
-    return _log1p(_exp(z))
+cdef inline void _vsigmoid(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fm_vsigmoid_f(x, y, n)
+    else:
+        fm_vsigmoid_d(x, y, n)
+
+
+cdef inline void _vsoftplus(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fm_vsoftplus_f(x, y, n)
+    else:
+        fm_vsoftplus_d(x, y, n)
 
 
 cdef inline void _act_row(const floating* z, floating* a, Py_ssize_t n,
@@ -95,14 +109,12 @@ cdef inline void _act_row(const floating* z, floating* a, Py_ssize_t n,
             for j in range(n):
                 a[j] = z[j]
     elif act == ACT_SIGMOID:
-        for j in range(n):
-            a[j] = _sigmoid(z[j])
+        _vsigmoid(z, a, n)
     elif act == ACT_TANH:
-        for j in range(n):
-            if floating is float:
-                a[j] = tanhf(z[j])
-            else:
-                a[j] = tanh(z[j])
+        if floating is float:
+            fm_vtanh_f(z, a, n)
+        else:
+            fm_vtanh_d(z, a, n)
     elif act == ACT_RELU:
         # loads into locals first: a select on locals vectorizes, a conditional load does not
         for j in range(n):
@@ -113,31 +125,37 @@ cdef inline void _act_row(const floating* z, floating* a, Py_ssize_t n,
             t = z[j]
             a[j] = t * (1 if t > 0 else alpha)
     elif act == ACT_ELU:
-        for j in range(n):
-            a[j] = z[j] if z[j] > 0 else alpha * _expm1(z[j])
+        if floating is float:
+            fm_velu_f(z, a, n, alpha)
+        else:
+            fm_velu_d(z, a, n, alpha)
     elif act == ACT_SOFTPLUS:
-        for j in range(n):
-            a[j] = _softplus(z[j])
+        _vsoftplus(z, a, n)
     elif act == ACT_GELU:
-        # z·Φ(z) with Φ(z) = erfc(-z/√2)/2, accurate in both tails
-        for j in range(n):
-            t = z[j]
-            a[j] = 0.5 * t * _erfc(-t * <floating>_SQRT1_2)
+        # z·Φ(z) with Φ(z) = erfc(-z/√2)/2, accurate in both tails (float32: vmath.h,
+        # in double)
+        if floating is float:
+            fm_vgelu_f(z, a, n)
+        else:
+            for j in range(n):
+                t = z[j]
+                a[j] = 0.5 * t * _erfc(-t * <floating>_SQRT1_2)
     elif act == ACT_SOFTMAX:
         m = z[0]
         for j in range(1, n):
             if z[j] > m:
                 m = z[j]
+        for j in range(n):
+            a[j] = z[j] - m
+        _vexp(a, a, n)
         s = 0
         for j in range(n):
-            a[j] = _exp(z[j] - m)
             s += a[j]
         s = 1 / s
         for j in range(n):
             a[j] *= s
     elif act == ACT_EXP:
-        for j in range(n):
-            a[j] = _exp(z[j])
+        _vexp(z, a, n)
 
 
 cdef inline void _dact_row(const floating* g, const floating* a, const floating* z,
@@ -148,8 +166,9 @@ cdef inline void _dact_row(const floating* g, const floating* a, const floating*
     dz may alias g.  For softmax this is the row's Jacobian-vector product
     dz_j = a_j (g_j - Σ_k g_k a_k).
     """
-    cdef Py_ssize_t j
+    cdef Py_ssize_t j, k, c
     cdef floating s, t
+    cdef floating buf[VCHUNK]
     if act == ACT_IDENTITY:
         if dz != g:
             for j in range(n):
@@ -172,19 +191,45 @@ cdef inline void _dact_row(const floating* g, const floating* a, const floating*
             t = a[j]
             dz[j] = s * (1 if t > 0 else alpha)
     elif act == ACT_ELU:
-        # elu'(z) = α e^z for z <= 0
-        for j in range(n):
-            dz[j] = g[j] if z[j] > 0 else g[j] * alpha * _exp(z[j])
+        # elu'(z) = α e^z for z <= 0, e^z (at min(z, 0)) in a scratch buffer a chunk at
+        # a time (dz may be g)
+        j = 0
+        while j < n:
+            c = min(n - j, <Py_ssize_t>VCHUNK)
+            for k in range(c):
+                t = z[j + k]
+                buf[k] = 0 if t > 0 else t
+            _vexp(buf, buf, c)
+            for k in range(c):
+                dz[j + k] = g[j + k] if z[j + k] > 0 else g[j + k] * alpha * buf[k]
+            j += c
     elif act == ACT_SOFTPLUS:
-        # softplus'(z) = sigmoid(z) = 1 - e^-a
-        for j in range(n):
-            dz[j] = -g[j] * _expm1(-a[j])
+        # softplus'(z) = sigmoid(z) = 1 - e^-a, a chunk at a time (dz may be g)
+        j = 0
+        while j < n:
+            c = min(n - j, <Py_ssize_t>VCHUNK)
+            if floating is float:
+                fm_vsoftplus_slope_f(a + j, buf, c)
+            else:
+                fm_vsoftplus_slope_d(a + j, buf, c)
+            for k in range(c):
+                dz[j + k] = g[j + k] * buf[k]
+            j += c
     elif act == ACT_GELU:
-        # gelu'(z) = Φ(z) + z φ(z)
-        for j in range(n):
-            t = z[j]
-            dz[j] = g[j] * (0.5 * _erfc(-t * <floating>_SQRT1_2)
-                            + t * <floating>_INV_SQRT_2PI * _exp(-0.5 * t * t))
+        # gelu'(z) = Φ(z) + z φ(z) (float32: vmath.h in double, a chunk at a time)
+        if floating is float:
+            j = 0
+            while j < n:
+                c = min(n - j, <Py_ssize_t>VCHUNK)
+                fm_vgelu_slope_f(z + j, buf, c)
+                for k in range(c):
+                    dz[j + k] = g[j + k] * buf[k]
+                j += c
+        else:
+            for j in range(n):
+                t = z[j]
+                dz[j] = g[j] * (0.5 * _erfc(-t * <floating>_SQRT1_2)
+                                + t * <floating>_INV_SQRT_2PI * _exp(-0.5 * t * t))
     elif act == ACT_SOFTMAX:
         s = 0
         for j in range(n):

@@ -38,11 +38,12 @@ cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
     L = Σ_rows Σ_k t_k (lse - z_k) / B, with lse = log Σ_k e^z_k;
     G := (P Σ_k t_k - T) / B  (∂L/∂Z).  Targets are labels (T is NULL) or rows T.
     """
-    cdef Py_ssize_t i, k
+    cdef Py_ssize_t i, k, j, c
     cdef double total = 0, r, s, lse, t_sum
     cdef floating m, p
     cdef floating* z
     cdef floating inv_b = <floating>1 / B
+    cdef floating buf[VCHUNK]
     for i in range(B):
         if row_w != NULL:
             inv_b = <floating>row_w[i]
@@ -52,8 +53,15 @@ cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
             if z[k] > m:
                 m = z[k]
         s = 0
-        for k in range(n):
-            s += _exp(z[k] - m)
+        j = 0
+        while j < n:            # Σ e^(z_k - m), the exponentials a chunk at a time
+            c = min(n - j, <Py_ssize_t>VCHUNK)
+            for k in range(c):
+                buf[k] = z[j + k] - m
+            _vexp(buf, buf, c)
+            for k in range(c):
+                s += buf[k]
+            j += c
         lse = m + log(s)
         if labels != NULL:
             r = lse - z[labels[i]]
@@ -65,7 +73,8 @@ cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
                 r += T[i * n + k] * (lse - z[k])
                 t_sum += T[i * n + k]
         for k in range(n):
-            z[k] = _exp(<floating>(z[k] - lse))
+            z[k] = <floating>(z[k] - lse)
+        _vexp(z, z, n)
         if G != NULL:
             for k in range(n):
                 p = z[k] * <floating>t_sum
@@ -89,21 +98,29 @@ cdef double _loss_sigmoid_bce(floating* Z, const floating* T, floating* G,
     L = Σ_rows Σ_k [softplus(z) - t z] / B  (= -t log p - (1-t) log(1-p), stably);
     G := (P - T) / B  (∂L/∂Z).
     """
-    cdef Py_ssize_t i, k
+    cdef Py_ssize_t i, k, j, c
     cdef double total = 0, r
-    cdef floating z, p
+    cdef floating* z
+    cdef const floating* t
     cdef floating inv_b = <floating>1 / B
+    cdef floating sp[VCHUNK]
     for i in range(B):
         if row_w != NULL:
             inv_b = <floating>row_w[i]
         r = 0
-        for k in range(n):
-            z = Z[i * n + k]
-            r += <double>_softplus(z) - <double>T[i * n + k] * z
-            p = _sigmoid(z)
-            Z[i * n + k] = p
+        j = 0
+        while j < n:            # a chunk of the row at a time: softplus, then σ in place
+            c = min(n - j, <Py_ssize_t>VCHUNK)
+            z = Z + i * n + j
+            t = T + i * n + j
+            _vsoftplus(z, sp, c)
+            for k in range(c):
+                r += <double>sp[k] - <double>t[k] * z[k]
+            _vsigmoid(z, z, c)
             if G != NULL:
-                G[i * n + k] = (p - T[i * n + k]) * inv_b
+                for k in range(c):
+                    G[i * n + j + k] = (z[k] - t[k]) * inv_b
+            j += c
         if row_loss != NULL:
             row_loss[i] = r
         total += r if row_w == NULL else r * row_w[i]
