@@ -21,7 +21,9 @@ alternate within every round and a slow spell falls on all of them.  The ratio
 BLAS / own > 1 means the own GEMM is faster.  X, W and b start on
 64-byte boundaries, as a Network's W do (fastmlp._aligned.aligned_empty).
 
-A second table times a training step's weight-gradient GEMM of every layer with the
+Then the read floor of one row: the time one core takes to read a 200 KB block of
+weights (a helper's half of 784-128-10's first layer) against the own GEMM's one row
+through that half.  A second table times a training step's weight-gradient GEMM of every layer with the
 SGD update folded in, W := -lr · Xᵀ @ δ + W, at batches of 32, 128 and 256: the BLAS
 call fastmlp makes without its own code and the path it takes on this CPU
 (_kernels.sgemm_tn: sgemm_tn.h for whole 64-column panels on AVX-512, the BLAS for
@@ -107,7 +109,34 @@ def main(argv):
                     t_np, t_blas, t_own = (best(*fns) + [float("nan")])[:3]
                     print(f"{K:>4}×{N:<5} {B:>5} {fmt(t_np):>12} {fmt(t_blas):>12} "
                           f"{fmt(t_own) if own else '—':>12} {t_blas / t_own:>8.2f}×")
+    read_floor(rng)
     weight_gradients(rng)
+
+
+def read_floor(rng):
+    """What one row through a layer cannot beat: reading its weights.  With a helper,
+    each core takes half of 784-128-10's first layer (784 × 64 floats, 200 KB, kept in
+    its L2 from call to call); the time for one core to read such a block (OpenBLAS's
+    sasum, one pass) against the own GEMM's one row through it."""
+    from scipy.linalg.blas import sasum
+    W = aligned(rng.standard_normal((784, 128)))
+    half, flat = W[:, :64], aligned(rng.standard_normal(784 * 64))
+    x, b, z = aligned(rng.standard_normal((1, 784))), aligned(np.zeros(64)), \
+        aligned(np.zeros((1, 64)))
+
+    def read(reps):
+        for _ in range(reps):
+            sasum(flat)
+    own = _kernels.HAVE_OWN_SGEMM
+    with threadpool_limits(1):
+        t_read, t_row = (best(read, lambda r: _kernels.sgemm_bias(x, half, b, z, True, r))
+                         if own else (best(read)[0], None))
+    print()
+    print(f"read floor: one core reads 200 KB (784 × 64 floats) in {fmt(t_read).strip()} "
+          f"({flat.nbytes / t_read / 1e9:.0f} GB/s, sasum)" + (
+              f"; one row through 784 × 64 of 784 × 128 (a helper's half) "
+              f"{fmt(t_row).strip()} ({half.size * 4 / t_row / 1e9:.0f} GB/s of W)"
+              if own else ""))
 
 
 def weight_gradients(rng):
