@@ -2,14 +2,14 @@
 """One SGD training step and one forward pass per hidden activation: fastmlp against
 PyTorch, one thread each.
 
-    python bench/activations.py              (about 40 s)
-    python bench/activations.py --quick      (about 15 s)
+    python bench/activations.py              (about 90 s)
+    python bench/activations.py --quick      (about 30 s)
     python bench/activations.py --markdown   the table as Markdown (for the README)
 
 bench/step.py times ReLU networks; this script asks whether the lead holds for the
 other activations, whose exponentials used to run libm's scalar functions (4-15 ns an
-element here) and now run csrc/vmath.h's vector code for sigmoid, tanh and ELU (GELU
-and softplus still scalar).  Both libraries run one thread (fastmlp n_threads=1,
+element here) and now run csrc/vmath.h's vector code (sigmoid, tanh, ELU, softplus,
+and GELU in float32).  Both libraries run one thread (fastmlp n_threads=1,
 torch.set_num_threads(1)), so the table compares the per-core work, not the threading.
 The step: fastmlp ``Network.train_step(X, y, lr)``; PyTorch ``nn.Sequential`` of
 ``nn.Linear`` and the activation, ``CrossEntropyLoss``, zero_grad + forward + loss +
