@@ -10,7 +10,7 @@
 # the row max subtracted, GELU through erfc).  No fast-math: sigmoid, tanh, ELU,
 # softplus, the exponentials of softmax and exp, and the derivatives that need an
 # exponential run vmath.h's vector code (within ~2 ulps; libm where the CPU lacks
-# AVX2); GELU too in float32 (computed in double), libm's erfc and exp in float64.
+# AVX2); GELU too in float32 (within 8 ulps), libm's erfc and exp in float64.
 #
 # Header-style (`cdef inline`), compiled into each module that cimports it.
 
@@ -132,8 +132,7 @@ cdef inline void _act_row(const floating* z, floating* a, Py_ssize_t n,
     elif act == ACT_SOFTPLUS:
         _vsoftplus(z, a, n)
     elif act == ACT_GELU:
-        # z·Φ(z) with Φ(z) = erfc(-z/√2)/2, accurate in both tails (float32: vmath.h,
-        # in double)
+        # z·Φ(z) with Φ(z) = erfc(-z/√2)/2, accurate in both tails (float32: vmath.h)
         if floating is float:
             fm_vgelu_f(z, a, n)
         else:
@@ -203,33 +202,27 @@ cdef inline void _dact_row(const floating* g, const floating* a, const floating*
             for k in range(c):
                 dz[j + k] = g[j + k] if z[j + k] > 0 else g[j + k] * alpha * buf[k]
             j += c
-    elif act == ACT_SOFTPLUS:
-        # softplus'(z) = sigmoid(z) = 1 - e^-a, a chunk at a time (dz may be g)
+    elif act == ACT_SOFTPLUS or (act == ACT_GELU and floating is float):
+        # softplus'(z) = sigmoid(z) = 1 - e^-a; gelu'(z) = Φ(z) + z φ(z) (float32):
+        # vmath.h a chunk at a time into a scratch buffer (dz may be g)
         j = 0
         while j < n:
             c = min(n - j, <Py_ssize_t>VCHUNK)
-            if floating is float:
-                fm_vsoftplus_slope_f(a + j, buf, c)
-            else:
+            if floating is double:
                 fm_vsoftplus_slope_d(a + j, buf, c)
+            elif act == ACT_GELU:
+                fm_vgelu_slope_f(z + j, buf, c)
+            else:
+                fm_vsoftplus_slope_f(a + j, buf, c)
             for k in range(c):
                 dz[j + k] = g[j + k] * buf[k]
             j += c
     elif act == ACT_GELU:
-        # gelu'(z) = Φ(z) + z φ(z) (float32: vmath.h in double, a chunk at a time)
-        if floating is float:
-            j = 0
-            while j < n:
-                c = min(n - j, <Py_ssize_t>VCHUNK)
-                fm_vgelu_slope_f(z + j, buf, c)
-                for k in range(c):
-                    dz[j + k] = g[j + k] * buf[k]
-                j += c
-        else:
-            for j in range(n):
-                t = z[j]
-                dz[j] = g[j] * (0.5 * _erfc(-t * <floating>_SQRT1_2)
-                                + t * <floating>_INV_SQRT_2PI * _exp(-0.5 * t * t))
+        # gelu'(z) = Φ(z) + z φ(z), float64 by libm
+        for j in range(n):
+            t = z[j]
+            dz[j] = g[j] * (0.5 * _erfc(-t * <floating>_SQRT1_2)
+                            + t * <floating>_INV_SQRT_2PI * _exp(-0.5 * t * t))
     elif act == ACT_SOFTMAX:
         s = 0
         for j in range(n):

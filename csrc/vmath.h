@@ -54,6 +54,15 @@ static const float fm_erfc_fit[13] = {
     0x1.854784p-15f,
 };
 
+/* 1/k!: the Taylor coefficients of e^r - 1 (vmath_impl.h's vm_reduce) */
+static const double fm_inv_factorial[14] = {
+    1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
+    1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800,
+};
+
+/* FM_VDISPATCH's PARAMS and ARGS start with it: a comma inside a macro argument */
+#define FM_COMMA ,
+
 #if FM_HAVE_SGEMM
 typedef float fm_v16f __attribute__((vector_size(64)));
 typedef int32_t fm_v16i __attribute__((vector_size(64)));
@@ -105,7 +114,6 @@ typedef int64_t fm_v4l __attribute__((vector_size(32)));
 #define VM_FN(f) f##_d256
 #include "vmath_impl.h"
 
-#define FM_COMMA ,
 /* NAME_f / NAME_d: the code this CPU runs (PARAMS, ARGS: parameters and arguments
  * after n, each starting with FM_COMMA) */
 #define FM_VDISPATCH(NAME, T, SUFFIX, W512, W256, PARAMS, ARGS, SCALAR)           \
@@ -119,7 +127,6 @@ static void NAME##_##SUFFIX(const T *x, T *y, ptrdiff_t n PARAMS)               
     }                                                                             \
 }
 #else
-#define FM_COMMA ,
 #define FM_VDISPATCH(NAME, T, SUFFIX, W512, W256, PARAMS, ARGS, SCALAR)           \
 static void NAME##_##SUFFIX(const T *x, T *y, ptrdiff_t n PARAMS)                 \
 {                                                                                 \

@@ -26,6 +26,7 @@
 #define VM_EXP_HI 710.0             /* exp above: inf */
 #define VM_EM1_LO -40.0             /* expm1 below: -1 (e^-40 < half an ulp of 1) */
 #define VM_TANH_CUT 20.0            /* tanh beyond: ±1 (1 - tanh 20 < 2^-57) */
+#define VM_EXP_DEGREE 13            /* e^r - 1 to r^13/13! */
 #else
 #define VM_MAGIC 0x1.8p23f
 #define VM_BIAS 127
@@ -37,6 +38,7 @@
 #define VM_EXP_HI 89.0f
 #define VM_EM1_LO -25.0f
 #define VM_TANH_CUT 10.0f
+#define VM_EXP_DEGREE 8
 #endif
 #define VM_LOG2E ((VM_T)1.44269504088896340736)
 
@@ -81,32 +83,15 @@ VM_INL VM_V VM_FN(vm_pow2)(VM_I k)
 VM_INL VM_V VM_FN(vm_reduce)(VM_V x, VM_I *k)
 {
     VM_V t = VM_FN(vm_fmac)(x, VM_FN(vm_splat)(VM_LOG2E), VM_MAGIC), kf, r, p;
+    int i;
     kf = t - VM_MAGIC;
     *k = (VM_I)t - (VM_I)VM_FN(vm_splat)(VM_MAGIC);
     r = VM_FN(vm_fma)(kf, VM_FN(vm_splat)(-VM_LN2_HI), x);
     r = VM_FN(vm_fma)(kf, VM_FN(vm_splat)(-VM_LN2_LO), r);
-#if VM_F64
-    p = VM_FN(vm_splat)((VM_T)(1.0 / 6227020800));    /* 1/13! */
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 479001600));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 39916800));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 3628800));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 362880));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 40320));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 5040));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 720));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 120));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 24));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 6));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)0.5);
-#else
-    p = VM_FN(vm_splat)((VM_T)(1.0 / 40320));     /* 1/8! */
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 5040));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 720));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 120));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 24));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)(1.0 / 6));
-    p = VM_FN(vm_fmac)(p, r, (VM_T)0.5);
-#endif
+    p = VM_FN(vm_splat)((VM_T)fm_inv_factorial[VM_EXP_DEGREE]);
+#pragma GCC unroll 16               /* constants in registers, not a loop over a table */
+    for (i = VM_EXP_DEGREE - 1; i >= 2; i--)
+        p = VM_FN(vm_fmac)(p, r, (VM_T)fm_inv_factorial[i]);
     return VM_FN(vm_fma)(r * r, p, r);
 }
 
@@ -249,6 +234,7 @@ VM_INL VM_V VM_FN(vm_ncdf)(VM_V x, VM_V *gauss)
     t = 2 / (2 + a);
     s = 2 * t - 1;
     h = VM_FN(vm_splat)(fm_erfc_fit[12]);
+#pragma GCC unroll 16
     for (i = 11; i >= 0; i--)
         h = VM_FN(vm_fmac)(h, s, fm_erfc_fit[i]);
     e = (VM_T)0.5 * t * VM_FN(vm_exp)(h) * *gauss;          /* ½ erfc(|x|/√2) */
@@ -316,6 +302,7 @@ VM_LOOP(VM_FN(vm_gelu_slope), )
 #undef VM_EXP_HI
 #undef VM_EM1_LO
 #undef VM_TANH_CUT
+#undef VM_EXP_DEGREE
 #undef VM_LOG2E
 #undef VM_T
 #undef VM_F64
