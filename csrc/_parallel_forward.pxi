@@ -16,6 +16,7 @@
 import os
 
 from cpython.pycapsule cimport PyCapsule_New
+from libc.string cimport memset
 
 cdef extern from "sgemm.h" nogil:
     int fm_sgemm_ok()
@@ -31,11 +32,14 @@ cdef extern from "workers.h" nogil:
         int running
         int busy
         int sleepers
+        int backoff, ontime
+        int64_t solo_ns
         int64_t n_posted, n_chunks, n_helped, n_alone, waited_ns, n_late
     fm_pool fm_the_pool
     void fm_run(fm_pool* p, fm_task fn, void* ctx, int n, int max_helpers)
     void fm_helper_loop(fm_pool* p)
     void fm_wake(fm_pool* p)
+    int64_t fm_judge(fm_pool* p, int64_t own_ns, int64_t wait_ns, int helped)
     int FM_HAVE_WORKERS
     int FM_MAX_CHUNKS
 
@@ -231,6 +235,26 @@ def helper_counts():
     return {"posted": fm_the_pool.n_posted, "chunks": fm_the_pool.n_chunks,
             "helped": fm_the_pool.n_helped, "alone": fm_the_pool.n_alone,
             "waited": fm_the_pool.waited_ns * 1e-9, "late": fm_the_pool.n_late}
+
+
+def judge_helpers(events):
+    """The time the jobs after each of `events` would run alone (ns; 0: the helpers
+    were on time), by workers.h's account of late helpers applied to a new pool.  An
+    event is (own_ns, wait_ns, helped): the caller ran its chunks in own_ns, then
+    waited wait_ns for the helpers' chunks, of which they ran some if helped.  For
+    tests of the rule; no thread is involved."""
+    cdef fm_pool pool
+    memset(&pool, 0, sizeof(pool))
+    return [fm_judge(&pool, own, wait, helped) for own, wait, helped in events]
+
+
+def fake_late_helper(int64_t wait_ns):
+    """As if the last job's helper had been wait_ns late, on a pool with no late helper
+    before: the next jobs run alone for the time workers.h's account gives (returned,
+    ns).  For tests."""
+    fm_the_pool.backoff = fm_the_pool.ontime = 0
+    fm_the_pool.solo_ns = fm_judge(&fm_the_pool, 0, wait_ns, 1)
+    return fm_the_pool.solo_ns
 
 
 def helpers_asleep():

@@ -139,6 +139,53 @@ def test_helper_counts_count_what_the_passes_shared():
     assert _kernels.helper_counts() == mid
 
 
+US = 1000      # ns
+
+
+def test_a_late_helper_costs_a_time_alone_not_a_count_of_jobs():
+    """workers.h's account: a helper is late when the caller waited for it more than
+    20 µs and longer than its own chunks took; the jobs after run alone for 4, 8, ...
+    256 times that wait (at most 1 s), and the multiple halves after 64 jobs in a
+    row with a helper on time.  Values by hand."""
+    late = (10 * US, 50 * US, 1)                      # 50 µs wait after 10 µs of own work
+    assert _kernels.judge_helpers([(10 * US, 15 * US, 1),     # short wait: on time
+                                   (100 * US, 50 * US, 1),    # shorter than own work
+                                   late, late, late]) == [0, 0, 200 * US, 400 * US, 800 * US]
+    # the multiple stops at 256; a long wait stops at 1 s
+    assert _kernels.judge_helpers([late] * 9)[-3:] == [256 * 50 * US] * 3
+    assert _kernels.judge_helpers([(0, 400_000 * US, 1)]) == [10 ** 9]
+    assert _kernels.judge_helpers([late, (0, 300_000 * US, 1)]) == [200 * US, 10 ** 9]
+    # 64 jobs helped on time halve the multiple (8 -> 4: the next late one doubles it
+    # to 8); jobs the helpers had no part in forgive nothing
+    on_time, unhelped = (50 * US, 0, 1), (50 * US, 0, 0)
+    assert _kernels.judge_helpers([late, late] + [on_time] * 64 + [late])[-1] == 400 * US
+    assert _kernels.judge_helpers([late, late] + [on_time] * 63 + [late])[-1] == 800 * US
+    assert _kernels.judge_helpers([late, late] + [unhelped] * 64 + [late])[-1] == 800 * US
+    # a late job starts the count of on-time ones again
+    assert _kernels.judge_helpers([late, late] + [on_time] * 63 + [late] + [on_time] * 63
+                                  + [late])[-1] == 1600 * US
+
+
+@pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
+                    reason="one core, or no helper threads on this platform")
+def test_large_jobs_after_a_late_helper_share_again_within_its_cost():
+    """A late helper must not send the next large jobs to one thread: after one 2 ms
+    late, the jobs run alone for 8 ms, about one forward pass of 2,000 rows through
+    784-512-10 (one job each); of 12 such passes most are shared again (counted in
+    jobs, as before, all 12 ran alone: 8 of them after the first late helper).  A
+    second late helper in the passes (a busy or noisy machine) may take two or three."""
+    net = fastmlp.Network([784, 512, 10], seed=0)
+    X = np.ones((2000, 784), np.float32)
+    net.predict(X, n_threads=2)
+    assert _kernels.fake_late_helper(2000 * US) == 8000 * US
+    before = _kernels.helper_counts()
+    for _ in range(12):
+        net.predict(X, n_threads=2)
+    after = _kernels.helper_counts()
+    assert after["alone"] - before["alone"] >= 1
+    assert after["posted"] - before["posted"] >= 6
+
+
 @pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
                     reason="one core, or no helper threads on this platform")
 def test_helpers_follow_a_users_blas_limit():
