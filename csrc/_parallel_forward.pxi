@@ -63,6 +63,10 @@ cdef enum:
     OWN_SGEMM_ROWS_AVX2 = 320   # the same for sgemm_avx2.h (Zen 3, one thread, own /
                                 # BLAS time per layer: 0.49-0.99 at 313 rows, the
                                 # 784x512 layer 1.04 at 512 rows)
+    # sgemm_avx2.h takes a layer (or a block of its columns) whose weights are fewer
+    # than this many floats: OpenBLAS runs larger ones faster (Zen 3, one thread, 256
+    # rows, BLAS / own: 1024x4096 0.90, 4096x4096 0.86; 784x512 from 128 rows 1.12)
+    OWN_AVX2_MAX_W = 1048576
 
 
 ctypedef struct _Columns:   # one layer, its output columns cut into blocks
@@ -94,7 +98,7 @@ cdef void _affine(const floating* X, int ldx, const floating* W, int ldw,
     cdef Py_ssize_t i, j
     cdef floating* z
     cdef int head
-    if floating is float and own:
+    if floating is float and own and (_own_panel or <Py_ssize_t>K * n < OWN_AVX2_MAX_W):
         head = n - n % _own_panel if _own_panel else n
         if head > 0:
             fm_sgemm_bias(B, head, K, X, ldx, W, ldw, b, Z, ldz)
@@ -344,6 +348,8 @@ cdef bint _forward_calls_blas(Plan p, Py_ssize_t B):
         return True
     for l in range(p.n_layers):
         tail = p.sizes[l + 1] % _own_panel if _own_panel else 0
+        if not _own_panel and <double>p.sizes[l] * p.sizes[l + 1] >= OWN_AVX2_MAX_W:
+            tail = p.sizes[l + 1]       # the whole layer is the BLAS's (_affine)
         if <double>B * p.sizes[l] * tail > OPENBLAS_ONE_THREAD:
             return True
     return False

@@ -21,8 +21,16 @@
  *                      6 rows of 784×512, 73 -> 64 µs; 2 rows, 44 -> 37 µs.
  *   larger M           W is copied FM2_KC rows × FM2_NC columns at a time into panels
  *                      of 16 columns (16 KB each, L1) that every 6×16 tile of the rows
- *                      then reads; k blocks are the outer loop, so A's FM2_KC columns
- *                      stay in L2 while every panel of W passes (FM2_MC rows at a time)
+ *                      then reads, the W rows 8 further on prefetched; k blocks are the
+ *                      outer loop, and A's block (FM2_MC rows × FM2_KC columns) is
+ *                      copied to rows FM2_LDQ floats apart, so it stays in L2 while
+ *                      every panel of W passes.  In place, rows of A 4 or 16 KB apart
+ *                      (K = 1024, 4096) shared a few L1 sets with the panel and were
+ *                      read from L2 again and again (Zen 3, one thread, 256 rows,
+ *                      BLAS / own: 1024×4096 0.72 -> 0.86, 4096×1024 0.77 -> 0.83);
+ *                      32 -> 64 columns of W at a time and the prefetch, 0.68-0.84 ->
+ *                      0.90-0.94 on these (the same process, alternating).  Layers of
+ *                      2^20 weights or more still go to the BLAS (_parallel_forward.pxi)
  *
  * Tails never touch memory outside the arrays, and no load or store is masked: tiles
  * read and write whole vectors of 8 columns; the last n = N mod 8 columns are either
@@ -35,12 +43,17 @@
 #define FASTMLP_SGEMM_AVX2_H
 
 #define FM2_KC 256        /* rows of a packed W block: 256 × 16 floats = 16 KB */
-#define FM2_NC 32         /* columns of W packed at a time (2 blocks, 32 KB) */
-#define FM2_MC 240        /* rows per block of A */
+#define FM2_NC 64         /* columns of W packed at a time (4 panels, 64 KB) */
+#define FM2_MC 120        /* rows per block of A */
+#define FM2_LDQ (FM2_KC + 8) /* row stride of a copied block of A (not a power of 2) */
+#define FM2_BUFFER (FM2_KC * FM2_NC + FM2_MC * FM2_LDQ)   /* floats: W's block, A's */
 #define FM2_SMALL_M 12    /* up to this many rows (6 if N < 64): W read in place */
 #define FM2_SMALL_M_L2 24 /* ... and up to this many, if W fits in L2 (FM2_L2_FLOATS) */
 #define FM2_L2_FLOATS (128 * 1024)
 #define FM2_GEMV_NB 1024  /* one row: columns summed at a time (4 KB, in L1) */
+
+#include <stdlib.h>
+#include <string.h>
 
 #define FM2_TARGET __attribute__((target("avx2,fma")))
 #define FM2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
@@ -354,6 +367,9 @@ FM2_TARGET static void fm2_pack(int kc, const float *W, int ldw, int n, float *P
     int k, c, last = n - n % 16;    /* columns [last, n): an 8-column panel */
     for (k = 0; k < kc; k++) {
         const float *w = W + (size_t)k * ldw;
+        if (k + 8 < kc)
+            for (c = 0; c < n; c += 16)
+                _mm_prefetch((const char *)(w + 8 * (size_t)ldw + c), _MM_HINT_T0);
         for (c = 0; c < last; c += 16) {
             float *p = P + (size_t)kc * c + 16 * (size_t)k;
             _mm256_store_ps(p, _mm256_loadu_ps(w + c));
@@ -369,17 +385,22 @@ FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int l
                                       const float *W, int ldw, const float *b, float *C,
                                       int ldc)
 {
-    float P[FM2_KC * FM2_NC] __attribute__((aligned(32)));
-    int i0, i, r, g, m, j0, j, n, width, k0, kc, N8 = N - N % 8;
+    float *P, *Q;
+    const float *a0;
+    int i0, i, r, g, m, j0, j, n, width, k0, kc, lda0, copy_a, N8 = N - N % 8;
     if (M == 1 && N >= 64) {
         fm2_gemv(N8, K, A, W, ldw, b, C);
         if (N8 < N)
             fm2_narrow(1, N - N8, K, A, lda, W + N8, ldw, b + N8, C + N8, ldc);
         return;
     }
-    if (M <= 6 || (N >= 64 && (M <= FM2_SMALL_M
-                                || (M <= FM2_SMALL_M_L2 && (size_t)K * N <= FM2_L2_FLOATS)))) {
-        /* groups of at most 6 rows, as even as can be, each reading all of W */
+    P = NULL;
+    if (!(M <= 6 || (N >= 64 && (M <= FM2_SMALL_M
+                                 || (M <= FM2_SMALL_M_L2 && (size_t)K * N <= FM2_L2_FLOATS)))))
+        P = (float *)aligned_alloc(64, sizeof(float) * FM2_BUFFER);
+    if (!P) {
+        /* groups of at most 6 rows, as even as can be, each reading all of W (also
+           where the buffer could not be had) */
         g = (M + 5) / 6;
         for (i = 0; i < M; i += r) {
             r = (M - i + g - 1) / g;
@@ -389,10 +410,23 @@ FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int l
         }
         return;
     }
+    Q = P + FM2_KC * FM2_NC;
+    /* A's block is copied where rows 4 KB apart would share L1 sets, or where enough
+       panels of W reuse it to repay the copy (64 rows through 784 × 64 columns, two
+       panels: 6% slower copied) */
+    copy_a = lda % 1024 == 0 || N8 >= 2 * FM2_NC;
     for (i0 = 0; i0 < M; i0 += FM2_MC) {
         m = M - i0 < FM2_MC ? M - i0 : FM2_MC;
         for (k0 = 0; k0 < K; k0 += FM2_KC) {
             kc = K - k0 < FM2_KC ? K - k0 : FM2_KC;
+            a0 = A + (size_t)i0 * lda + k0;
+            lda0 = lda;
+            if (copy_a) {
+                for (i = 0; i < m; i++)
+                    memcpy(Q + (size_t)i * FM2_LDQ, a0 + (size_t)i * lda, sizeof(float) * kc);
+                a0 = Q;
+                lda0 = FM2_LDQ;
+            }
             for (j0 = 0; j0 < N8; j0 += FM2_NC) {
                 n = N8 - j0 < FM2_NC ? N8 - j0 : FM2_NC;
                 fm2_pack(kc, W + (size_t)k0 * ldw + j0, ldw, n, P);
@@ -403,7 +437,7 @@ FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int l
                         float *c = C + (size_t)i * ldc + j;
                         r = i0 + m - i < 6 ? i0 + m - i : 6;
                         (width == 16 ? fm2_tiles16 : fm2_tiles8)[r](
-                            kc, A + (size_t)i * lda + k0, lda, p, width, c, ldc,
+                            kc, a0 + (size_t)(i - i0) * lda0, lda0, p, width, c, ldc,
                             k0 == 0 ? b + j : c, k0 == 0 ? 0 : ldc);
                     }
                 }
@@ -413,6 +447,7 @@ FM2_TARGET static void fm2_sgemm_bias(int M, int N, int K, const float *A, int l
             fm2_narrow(m, N - N8, K, A + (size_t)i0 * lda, lda, W + N8, ldw, b + N8,
                        C + (size_t)i0 * ldc + N8, ldc);
     }
+    free(P);
 }
 
 #endif

@@ -341,6 +341,22 @@ def test_forward_calls_blas_only_where_the_own_gemm_does_not_serve():
         _kernels.use_own_sgemm(before)
 
 
+def test_the_avx2_code_leaves_layers_of_a_million_weights_to_the_blas(h, own_code):
+    """On the AVX2 code a layer of 2^20 weights or more goes to the BLAS (faster there),
+    so one row through 1024-1024-10 gives the BLAS a 1024×1024×1 call, above OpenBLAS's
+    one-thread 262,144; 1000-1000-10 stays on the own GEMM.  The AVX-512 code keeps
+    both (1024 columns are whole panels; 1000 leave 40: 40,000).  Either way the
+    output is the float64 reference's."""
+    big, under = (fastmlp.Network(sizes, "tanh", "mse", dtype=np.float32, seed=1)
+                  for sizes in ([1024, 1024, 10], [1000, 1000, 10]))
+    assert big._plan.forward_calls_blas(1) == (own_code != "avx512")
+    assert under._plan.forward_calls_blas(1) == (own_code == "blas")
+    X = np.random.default_rng(2).standard_normal((130, 1024)).astype(np.float32)
+    for rows in (1, 7, 130):
+        out = big.forward(X[:rows], n_threads=1)
+        assert h.rel_err(out, reference(h, big, X[:rows])) < 2e-5, (rows, own_code)
+
+
 @pytest.mark.skipif(not fastmlp._threads.available(),
                     reason="cannot read the BLAS's thread count here")
 @pytest.mark.parametrize("n_threads", [1, None])
