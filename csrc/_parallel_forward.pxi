@@ -32,6 +32,7 @@ cdef extern from "workers.h" nogil:
         int running
         int busy
         int sleepers
+        int dozing
         int backoff, ontime
         int64_t solo_ns
         int64_t n_posted, n_chunks, n_helped, n_alone, waited_ns, n_late
@@ -278,6 +279,7 @@ def reset_helpers():
     fm_the_pool.busy = 0
     fm_the_pool.stop = 0
     fm_the_pool.sleepers = 0
+    fm_the_pool.dozing = 0
 
 
 HAVE_HELPERS = bool(FM_HAVE_WORKERS)

@@ -19,7 +19,10 @@
  * the time; on a quiet one a single hiccup of the helper's core costs a few of its
  * waits, whatever the size of the jobs (counted in jobs, a hiccup during small ones
  * had sent the next large ones, 1024 of them, to one thread: a 1024-4096-4096-1024
- * step at 1.9x its two-thread time, Zen 3).  fm_judge keeps this account.  With the
+ * step at 1.9x its two-thread time, Zen 3).  fm_judge keeps this account.  A job posted
+ * while a helper sleeps is not judged: a helper that joins it late was waking up, not
+ * descheduled (in bench/step.py, whose blocks start after a 0.12 s pause, these wake-ups
+ * were most of the late helpers, and each block's steps then ran alone).  With the
  * helpers awake, the front-and-back claiming gives each thread the same chunks call
  * after call, so each core keeps its share of a layer's weights in its own cache.
  *
@@ -93,6 +96,7 @@ typedef struct {
     int running;          /* helper threads in fm_helper_loop */
     int stop;
     int sleepers;         /* helpers asleep until woken */
+    int dozing;           /* helpers in any sleep (a job posted now waits for them) */
     uint32_t wake_seq;    /* bumped to wake them (the futex word) */
     /* counts for benchmarks (relaxed atomics): jobs posted to the helpers, their
        chunks, the chunks helpers ran; jobs run alone (none posted); the time callers
@@ -175,7 +179,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
 {
     int c;
 #if FM_HAVE_WORKERS
-    int mine = 0, expect = 0;
+    int mine = 0, expect = 0, awake;
     uint64_t w, bits, gen;
     int64_t t0, t1, t2, solo;
     if (n > 1 && max_helpers > 0 && n <= FM_MAX_CHUNKS
@@ -193,6 +197,8 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
         __atomic_store_n(&p->word, (gen << 32) | bits, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) > 0)
             fm_wake(p);        /* they join a later job (this one is likely done first) */
+        /* a helper still waking up when it joins is slow to start, not descheduled */
+        awake = __atomic_load_n(&p->dozing, __ATOMIC_SEQ_CST) == 0;
         t0 = fm_now_ns();
         for (;;) {
             w = __atomic_load_n(&p->word, __ATOMIC_ACQUIRE);
@@ -210,7 +216,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
             FM_PAUSE();
             t2 = fm_now_ns();
         }
-        solo = fm_judge(p, t1 - t0, t2 - t1, mine < n);
+        solo = awake ? fm_judge(p, t1 - t0, t2 - t1, mine < n) : 0;
         if (solo > 0) {
             __atomic_store_n(&p->solo_ns, solo, __ATOMIC_RELAXED);
             __atomic_fetch_add(&p->n_late, 1, __ATOMIC_RELAXED);
@@ -295,14 +301,19 @@ FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
                 __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
                 w = __atomic_load_n(&p->word, __ATOMIC_SEQ_CST);
                 if (!((w & 0xffffffffu) && (w >> 32) != skipped)
-                        && !__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST))
+                        && !__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST)) {
+                    __atomic_add_fetch(&p->dozing, 1, __ATOMIC_SEQ_CST);
                     fm_wait_while(&p->wake_seq, seen, FM_DEEP_SLEEP_NS);
+                    __atomic_sub_fetch(&p->dozing, 1, __ATOMIC_SEQ_CST);
+                }
                 __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
                 idle_since = fm_now_ns() - FM_SPIN_NS;    /* poll, then sleep again */
                 sleep_ns = FM_SLEEP_MIN_NS;
                 continue;
             }
+            __atomic_add_fetch(&p->dozing, 1, __ATOMIC_SEQ_CST);
             fm_sleep_ns(sleep_ns);
+            __atomic_sub_fetch(&p->dozing, 1, __ATOMIC_SEQ_CST);
             if (sleep_ns < FM_SLEEP_MAX_NS)
                 sleep_ns *= 2;
         }
