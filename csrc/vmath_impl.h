@@ -225,18 +225,25 @@ VM_INL VM_V VM_FN(vm_softplus_slope)(VM_V a)
  * from x² exactly: x·x = x2 + lo (an FMA gives lo), e^(-x2/2)·(1 - lo/2).  Computing a²
  * from the rounded a instead would cost a relative error of up to 2a²·eps in the tail
  * (100 ulps at x = -10).  The rounding of a itself only moves s, on which h is smooth. */
-VM_INL VM_V VM_FN(vm_ncdf)(VM_V x, VM_V *gauss)
+VM_INL VM_V VM_FN(vm_erfc_h)(VM_V x, VM_V *t)
 {
-    VM_V x2 = x * x, lo = VM_FN(vm_fma)(x, x, -x2), a, t, s, h, e;
+    /* h and t of erfc(|x|/√2) = t·e^h·e^(-x²/2) */
+    VM_V a = VM_FN(vm_abs)(x) * (VM_T)0.70710678118654752440, s, h;
     int i;
-    *gauss = VM_FN(vm_exp)((VM_T)-0.5 * x2) * VM_FN(vm_fmac)(lo, VM_FN(vm_splat)(-0.5f), 1);
-    a = VM_FN(vm_abs)(x) * (VM_T)0.70710678118654752440;
-    t = 2 / (2 + a);
-    s = 2 * t - 1;
+    *t = 2 / (2 + a);
+    s = 2 * *t - 1;
     h = VM_FN(vm_splat)(fm_erfc_fit[12]);
 #pragma GCC unroll 16
     for (i = 11; i >= 0; i--)
         h = VM_FN(vm_fmac)(h, s, fm_erfc_fit[i]);
+    return h;
+}
+
+VM_INL VM_V VM_FN(vm_ncdf)(VM_V x, VM_V *gauss)
+{
+    VM_V x2 = x * x, lo = VM_FN(vm_fma)(x, x, -x2), t, h, e;
+    *gauss = VM_FN(vm_exp)((VM_T)-0.5 * x2) * VM_FN(vm_fmac)(lo, VM_FN(vm_splat)(-0.5f), 1);
+    h = VM_FN(vm_erfc_h)(x, &t);
     e = (VM_T)0.5 * t * VM_FN(vm_exp)(h) * *gauss;          /* ½ erfc(|x|/√2) */
     return VM_FN(vm_sel)(x > 0, 1 - e, e);
 }
@@ -250,9 +257,26 @@ VM_INL VM_V VM_FN(vm_gelu_arg)(VM_V x)
 
 VM_INL VM_V VM_FN(vm_gelu)(VM_V x)
 {
-    /* x Φ(x) */
-    VM_V g;
-    return x * VM_FN(vm_ncdf)(VM_FN(vm_gelu_arg)(x), &g);
+    /* x Φ(x), as vm_ncdf but with one exponential: e^h·e^(-x²/2) = e^(h + m), m = -x2/2
+     * (exact).  The sum is split into hi + dl exactly (TwoSum), so that its rounding (up
+     * to 100 in the argument: ~200 ulps of the result) does not reach the result, and
+     * 16·ln 2 (as c_hi + c_lo) is added to it and 2^-16 taken at the end, so that a
+     * result below the normal range is rounded once, not twice (15 ulps there without
+     * the shift, 9.4 with it); the x² correction as in vm_ncdf */
+    const VM_T c_hi = (VM_T)11.090354919433594, c_lo = (VM_T)-3.0474469170371776e-08;
+    VM_V c = VM_FN(vm_gelu_arg)(x), x2 = c * c, lo = VM_FN(vm_fma)(c, c, -x2), t, h, m, s1,
+         hi, bb, dl, e;
+    h = VM_FN(vm_erfc_h)(c, &t);
+    m = (VM_T)-0.5 * x2;
+    s1 = m + c_hi;                                /* TwoSum(m, c_hi) */
+    bb = s1 - m;
+    dl = (m - (s1 - bb)) + (c_hi - bb) + c_lo;
+    hi = s1 + h;                                  /* TwoSum(s1, h) */
+    bb = hi - s1;
+    dl += (s1 - (hi - bb)) + (h - bb);
+    e = (VM_T)0.5 * t * VM_FN(vm_exp)(hi) * (1 + (dl - (VM_T)0.5 * lo));
+    e *= (VM_T)1.52587890625e-05;                 /* 2^-16 */
+    return x * VM_FN(vm_sel)(c > 0, 1 - e, e);
 }
 
 VM_INL VM_V VM_FN(vm_gelu_slope)(VM_V x)
