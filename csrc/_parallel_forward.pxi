@@ -66,7 +66,7 @@ cdef enum:
                                 # 784x512 layer 1.04 at 512 rows)
     # sgemm_avx2.h takes a layer (or a block of its columns) whose weights are fewer
     # than this many floats: OpenBLAS runs larger ones faster (Zen 3, one thread, 256
-    # rows, BLAS / own: 1024x4096 0.90, 4096x4096 0.86; 784x512 from 128 rows 1.12)
+    # rows, BLAS / own: 1024x4096 0.93, 4096x4096 0.90; 784x512 from 128 rows 1.14)
     OWN_AVX2_MAX_W = 1048576
 
 

@@ -159,7 +159,8 @@ static inline void fm_wake(fm_pool *p) { (void)p; }
  * caller ran its own chunks in own_ns, then waited wait_ns for the helpers' chunks;
  * helped says whether a helper ran any.  Returns how long the next jobs run alone (0:
  * the helper was on time).  Only the caller that posted the job calls it. */
-FM_MAYBE_UNUSED static int64_t fm_judge(fm_pool *p, int64_t own_ns, int64_t wait_ns, int helped)
+FM_MAYBE_UNUSED static int64_t fm_judge(fm_pool *p, int64_t own_ns, int64_t wait_ns,
+                                        int helped)
 {
     if (wait_ns > FM_LATE_NS && wait_ns > own_ns) {
         p->backoff = !p->backoff ? FM_BACKOFF_MIN
