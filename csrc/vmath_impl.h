@@ -220,11 +220,6 @@ VM_INL VM_V VM_FN(vm_softplus_slope)(VM_V a)
 }
 
 #if !VM_F64
-/* Φ(x) (the normal distribution) and e^(-x²/2), for |x| <= 20: erfc(a) at a = |x|/√2 is
- * t·e^h(s)·e^(-a²) (the fit of fm_erfc_fit, vmath.h), and e^(-a²) = e^(-x²/2) is taken
- * from x² exactly: x·x = x2 + lo (an FMA gives lo), e^(-x2/2)·(1 - lo/2).  Computing a²
- * from the rounded a instead would cost a relative error of up to 2a²·eps in the tail
- * (100 ulps at x = -10).  The rounding of a itself only moves s, on which h is smooth. */
 VM_INL VM_V VM_FN(vm_erfc_h)(VM_V x, VM_V *t)
 {
     /* h and t of erfc(|x|/√2) = t·e^h·e^(-x²/2) */
@@ -239,6 +234,19 @@ VM_INL VM_V VM_FN(vm_erfc_h)(VM_V x, VM_V *t)
     return h;
 }
 
+/* a + b = s + *err exactly (Knuth's TwoSum; no FMA contraction, setup.py) */
+VM_INL VM_V VM_FN(vm_two_sum)(VM_V a, VM_V b, VM_V *err)
+{
+    VM_V s = a + b, bb = s - a;
+    *err = (a - (s - bb)) + (b - bb);
+    return s;
+}
+
+/* Φ(x) (the normal distribution) and e^(-x²/2), for |x| <= 20: erfc(a) at a = |x|/√2 is
+ * t·e^h(s)·e^(-a²) (the fit of fm_erfc_fit, vmath.h), and e^(-a²) = e^(-x²/2) is taken
+ * from x² exactly: x·x = x2 + lo (an FMA gives lo), e^(-x2/2)·(1 - lo/2).  Computing a²
+ * from the rounded a instead would cost a relative error of up to 2a²·eps in the tail
+ * (100 ulps at x = -10).  The rounding of a itself only moves s, on which h is smooth. */
 VM_INL VM_V VM_FN(vm_ncdf)(VM_V x, VM_V *gauss)
 {
     VM_V x2 = x * x, lo = VM_FN(vm_fma)(x, x, -x2), t, h, e;
@@ -264,17 +272,12 @@ VM_INL VM_V VM_FN(vm_gelu)(VM_V x)
      * result below the normal range is rounded once, not twice (15 ulps there without
      * the shift, 9.4 with it); the x² correction as in vm_ncdf */
     const VM_T c_hi = (VM_T)11.090354919433594, c_lo = (VM_T)-3.0474469170371776e-08;
-    VM_V c = VM_FN(vm_gelu_arg)(x), x2 = c * c, lo = VM_FN(vm_fma)(c, c, -x2), t, h, m, s1,
-         hi, bb, dl, e;
+    VM_V c = VM_FN(vm_gelu_arg)(x), x2 = c * c, lo = VM_FN(vm_fma)(c, c, -x2), t, h, hi,
+         d1, d2, e;
     h = VM_FN(vm_erfc_h)(c, &t);
-    m = (VM_T)-0.5 * x2;
-    s1 = m + c_hi;                                /* TwoSum(m, c_hi) */
-    bb = s1 - m;
-    dl = (m - (s1 - bb)) + (c_hi - bb) + c_lo;
-    hi = s1 + h;                                  /* TwoSum(s1, h) */
-    bb = hi - s1;
-    dl += (s1 - (hi - bb)) + (h - bb);
-    e = (VM_T)0.5 * t * VM_FN(vm_exp)(hi) * (1 + (dl - (VM_T)0.5 * lo));
+    hi = VM_FN(vm_two_sum)((VM_T)-0.5 * x2, VM_FN(vm_splat)(c_hi), &d1);
+    hi = VM_FN(vm_two_sum)(hi, h, &d2);
+    e = (VM_T)0.5 * t * VM_FN(vm_exp)(hi) * (1 + ((d1 + c_lo + d2) - (VM_T)0.5 * lo));
     e *= (VM_T)1.52587890625e-05;                 /* 2^-16 */
     return x * VM_FN(vm_sel)(c > 0, 1 - e, e);
 }
