@@ -282,7 +282,7 @@ static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const fl
  * blocking beats once A and C outgrow the caches: the AVX-512 code serves outputs
  * below 2^21 elements (Zen 4, one thread, BLAS / own: 1024x1024 from 256 rows 1.04,
  * 1024x4096 0.97, 4096x4096 0.92), the AVX2 one below 2^17 (Zen 3, one thread, from
- * 32-256 rows: 256x256 0.99-1.04, 50x256 1.27-1.44, 256x10 0.90-0.99; at 2^17 and over,
+ * 32-256 rows: 256x256 0.99-1.04, 50x256 1.27-1.44, 256x10 0.95-1.06; at 2^17 and over,
  * 512x256 0.94-1.00, 784x512 0.92-0.96).  AVX-512: whole 64-column panels (the
  * last panel costs a whole one, so the columns past them go to the BLAS: 784x100 from
  * 33 rows, 0.93x the BLAS's time with the own tail); AVX2: all columns from 8. */

@@ -132,15 +132,16 @@ FM2_TARGET static void fm2_sgemm_tn(int M, int N, int K, float alpha, const floa
 {
     float P[FM2_TN_KC * 16] __attribute__((aligned(32)));
     float T[6 * 8], *Q = NULL;
-    int i, i0, m, j, k0, kc, r, q, c, la, N8 = N - N % 8;
+    int i, i0, m, mc, j, k0, kc, r, q, c, la, N8 = N - N % 8;
     if (N8 >= 32)           /* enough panels of B to repay packing A */
         Q = (float *)aligned_alloc(64, sizeof(float) * FM2_TN_KC * FM2_TN_MC);
     la = Q ? 6 : lda;
+    mc = Q ? FM2_TN_MC : M;     /* A in place: one block, each panel of B packed once */
     for (k0 = 0; k0 < K; k0 += FM2_TN_KC) {
         const float *Ak = A + (size_t)k0 * lda, *Bk = B + (size_t)k0 * ldb;
         kc = K - k0 < FM2_TN_KC ? K - k0 : FM2_TN_KC;
-        for (i0 = 0; i0 < M; i0 += FM2_TN_MC) {
-            m = M - i0 < FM2_TN_MC ? M - i0 : FM2_TN_MC;
+        for (i0 = 0; i0 < M; i0 += mc) {
+            m = M - i0 < mc ? M - i0 : mc;
             if (Q)      /* else (no memory) A is read in place */
                 ft2_pack_a(kc, m, Ak + i0, lda, Q);
             for (j = 0; j < N8; j += 16) {
