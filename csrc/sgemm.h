@@ -5,16 +5,21 @@
  * Why not the BLAS: a forward pass multiplies a modest batch by a weight matrix that
  * the next call will read again.  OpenBLAS packs all of W into its own layout on every
  * call, and its small-M kernels are slow (a 64×784 by 784×512 product ran at about 1.4×
- * the time below).  Here W is read in place: every tile of up to 6 rows streams one
- * 64-column panel of W (K rows × 256 bytes, from L2) past its accumulators.  Copying
- * each panel into a contiguous block first (as the BLAS does) cost more than it saved
- * while a panel fits in L2 (Zen 4, one thread, 64×784 by 784×512: 483 µs packed in
- * blocks of 392 rows, 457 µs in place; 16 rows 144 vs 111 µs; 64×1024 by 1024×4096
- * 6.13 vs 6.01 ms).  Only for K > FM_INPLACE_K (a panel over 512 KB) and more than
- * FM_SMALL_M rows is W copied block by block (FM_KC rows × 64 columns, 32 KB) just
- * before the rows use it (128×4096 by 4096×4096: 43.7 ms packed, 50.8 ms in place).  A
- * is taken FM_MC rows at a time, which stay in L2 while every panel of W passes.  The
- * bias is the accumulators' starting value.
+ * the time below).  Here every tile of up to 6 rows streams one 64-column panel of W
+ * (K rows × 256 bytes) past its accumulators.  A small W (up to FM_INPLACE_W floats,
+ * 1 MB) is read in place, as is any W for up to FM_SMALL_M rows.  A larger one, or one
+ * whose rows are a multiple of 4 KB apart (every row in the same L1 sets), is read in
+ * place by the panel's first tile only, which copies each block of FM_KC rows (32 KB)
+ * as it goes; the panel's other tiles read that copy from L1.  A copy in a pass of its
+ * own (as the BLAS packs) cost more than it saved on a Zen 4 (one thread, 64×784 by
+ * 784×512: 483 µs packed in blocks of 392 rows, 457 µs in place), but reading in place
+ * was slow on an Intel Xeon (Emerald Rapids, one thread, in place / copied by the first
+ * tile: 64×784 by 784×512 1.26, 128 rows 1.45, 32 rows 1.21; 64×1024 by 1024×1024
+ * 1.94, 128×1024 by 1024×4096 1.83; 64×512 by 512×256 in place 2-7% faster).  For K >
+ * FM_INPLACE_K, blocks of W are copied in a pass of their own before the rows use them
+ * (128×4096 by 4096×4096, Zen 4: 43.7 ms, 50.8 ms in place).  A is taken FM_MC rows at
+ * a time, which stay in L2 while every panel of W passes.  The bias is the
+ * accumulators' starting value.
  *
  * The micro-kernel: up to 6 rows × 64 columns of C in 24 zmm registers; per k, one row
  * of the panel (4 loads), 6 broadcasts of A and 24 FMAs.  Whole panels load without a
@@ -40,7 +45,8 @@
 #define FM_NR 64          /* columns per panel: 4 zmm */
 #define FM_MR 6           /* rows per micro-kernel call */
 #define FM_KC 128         /* rows of a packed W block: 128 × 64 floats = 32 KB */
-#define FM_INPLACE_K 2048 /* up to this many rows of W: read in place */
+#define FM_INPLACE_K 2048 /* up to this many rows of W: copied by the first tile */
+#define FM_INPLACE_W 262144 /* W of up to this many floats (1 MB): read in place */
 #define FM_SMALL_M 8      /* ... and for up to this many rows of A, any K */
 #define FM_MC 240         /* rows per block of A (a multiple of FM_MR) */
 
@@ -87,11 +93,22 @@
         __m512 w2 = _mm512_loadu_ps(w + 32);                                      \
         __m512 w3 = _mm512_loadu_ps(w + 48);
 
+/* the same, and the row of W just read copied to P (whole 64-float rows, zeros past
+ * the panel's columns): the first tile of a panel packs it for the others */
+#define FM_LOADW_PACKING                                                          \
+        FM_LOADW_MASKED                                                           \
+        float *p = P + (size_t)FM_NR * k;                                         \
+        _mm512_store_ps(p, w0);                                                   \
+        _mm512_store_ps(p + 16, w1);                                              \
+        _mm512_store_ps(p + 32, w2);                                              \
+        _mm512_store_ps(p + 48, w3);
+
 #define FM_TILE(NAME, LOADW, DECLS, INITS, FMAS, STORES)                          \
 FM_TARGET static void NAME(int kc, const float *A, int lda, const float *W, int ldw, \
-                           float *C, int ldc, int first, const float *b,          \
+                           float *C, int ldc, int first, const float *b, float *P, \
                            __mmask16 m0, __mmask16 m1, __mmask16 m2, __mmask16 m3) \
 {                                                                                 \
+    (void)P;                                                                      \
     int k;                                                                        \
     DECLS                                                                         \
     INITS                                                                         \
@@ -118,19 +135,24 @@ FM_TILE(PREFIX##5, LOADW, FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4)
         FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4),                   \
         FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4),                        \
         FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4))              \
-FM_TILE(PREFIX##6, LOADW,                                                         \
+FM_TILE6(PREFIX##6, LOADW)
+#define FM_TILE6(NAME, LOADW)                                                     \
+FM_TILE(NAME, LOADW,                                                              \
         FM_DECL(0) FM_DECL(1) FM_DECL(2) FM_DECL(3) FM_DECL(4) FM_DECL(5),         \
         FM_INIT(0) FM_INIT(1) FM_INIT(2) FM_INIT(3) FM_INIT(4) FM_INIT(5),         \
         FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4) FM_FMA(5),               \
         FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4) FM_STORE(5))
 
 /* C[0:r, 0:64] := (first ? b : C) + A[0:r, 0:kc] · W[0:kc, 0:64]: fm_tile<r> for the
- * last panel (masked), fm_full<r> for whole ones */
+ * last panel (masked), fm_full<r> for whole ones; fm_packing6 (6 rows, masked) also
+ * copies W's rows to P */
 FM_TILES(fm_tile, FM_LOADW_MASKED)
 FM_TILES(fm_full, FM_LOADW_FULL)
+FM_TILE6(fm_packing6, FM_LOADW_PACKING)
 
 typedef void (*fm_tile_fn)(int, const float *, int, const float *, int, float *, int, int,
-                           const float *, __mmask16, __mmask16, __mmask16, __mmask16);
+                           const float *, float *, __mmask16, __mmask16, __mmask16,
+                           __mmask16);
 
 static inline __mmask16 fm_mask(int n)     /* the first n of 16 lanes, n clipped */
 {
@@ -154,8 +176,22 @@ FM_TARGET static void fm_panel_rows(int M, int kc, const float *A, int lda, cons
     for (i = 0; i < M; i += r) {
         r = M - i < FM_MR ? M - i : FM_MR;
         tiles[r](kc, A + (size_t)i * lda, lda, W, ldw, C + (size_t)i * ldc, ldc, first, b,
-                 m0, m1, m2, m3);
+                 NULL, m0, m1, m2, m3);
     }
+}
+
+/* fm_panel_rows(M, kc, ...) for M > FM_MR, W read in place by the first tile only,
+ * which copies its kc rows to P (kc × 64 floats, 64-byte aligned); the other tiles
+ * read that copy */
+FM_TARGET static void fm_panel_rows_packing(int M, int kc, const float *A, int lda,
+                                            const float *W, int ldw, float *P, float *C,
+                                            int ldc, int first, const float *b, int n)
+{
+    __mmask16 m0 = fm_mask(n), m1 = fm_mask(n - 16), m2 = fm_mask(n - 32),
+              m3 = fm_mask(n - 48);
+    fm_packing6(kc, A, lda, W, ldw, C, ldc, first, b, P, m0, m1, m2, m3);
+    fm_panel_rows(M - FM_MR, kc, A + (size_t)FM_MR * lda, lda, P, FM_NR,
+                  C + (size_t)FM_MR * ldc, ldc, first, b, n, 1);
 }
 
 /* P[k, 0:64] := W[k, 0:n] and zeros, for k < kc (a whole panel from then on) */
@@ -200,7 +236,7 @@ FM_TARGET static void fm_sgemm_bias512(int M, int N, int K, const float *A, int 
                                        int ldc)
 {
     float P[FM_KC * FM_NR] __attribute__((aligned(64)));
-    int i0, m, j, k0, kc, n;
+    int i0, m, j, k0, kc, n, in_place;
     if (M > FM_MC) {        /* row blocks that stay in L2 while every panel uses them */
         for (i0 = 0; i0 < M; i0 += FM_MC) {
             m = M - i0 < FM_MC ? M - i0 : FM_MC;
@@ -213,14 +249,21 @@ FM_TARGET static void fm_sgemm_bias512(int M, int N, int K, const float *A, int 
     if (M == 1)             /* one row: wide panels, each row of W read 1 KB at a time */
         for (; j + 4 * FM_NR <= N; j += 4 * FM_NR)
             fm_gemv256(K, A, W + j, ldw, b + j, C + j);
+    in_place = M <= FM_SMALL_M || (K <= FM_INPLACE_K && (size_t)K * ldw <= FM_INPLACE_W
+                                    && ldw % 1024 != 0);
     for (; j < N; j += FM_NR) {
         n = N - j < FM_NR ? N - j : FM_NR;
-        if (K <= FM_INPLACE_K || M <= FM_SMALL_M) {
+        if (in_place) {
             fm_panel_rows(M, K, A, lda, W + j, ldw, C + j, ldc, 1, b + j, n, n == FM_NR);
             continue;
         }
         for (k0 = 0; k0 < K; k0 += FM_KC) {
             kc = K - k0 < FM_KC ? K - k0 : FM_KC;
+            if (K <= FM_INPLACE_K) {
+                fm_panel_rows_packing(M, kc, A + k0, lda, W + (size_t)k0 * ldw + j, ldw,
+                                      P, C + j, ldc, k0 == 0, b + j, n);
+                continue;
+            }
             fm_pack(kc, W + (size_t)k0 * ldw + j, ldw, n, P);
             fm_panel_rows(M, kc, A + k0, lda, P, FM_NR, C + j, ldc, k0 == 0, b + j, n, 1);
         }

@@ -294,6 +294,26 @@ def test_sgemm_bias_matches_float64_numpy_on_every_shape_class(own_code, M):
             assert np.all(parent[:, N:] == 7.0), (M, N, K, own_code)
 
 
+@pytest.mark.parametrize("M", [9, 13, 64, 127])
+def test_sgemm_bias_copying_weights_as_the_first_tile_runs(own_code, M):
+    """Where W is large (over 2^18 floats) or its rows a multiple of 4 KB apart,
+    sgemm.h's first tile of a panel copies W's blocks of 128 rows for the others: K
+    not a multiple of the block, panels cut short by N, against float64 NumPy."""
+    own = own_code != "blas"
+    rng = np.random.default_rng(M)
+    eps = np.finfo(np.float32).eps
+    for K, N, ldw in [(600, 520, 520), (300, 1000, 1024), (7, 100, 1024), (1, 64, 2048),
+                      (784, 512, 512), (129, 33, 3072)]:
+        X = rng.standard_normal((M, K)).astype(np.float32)
+        W = rng.standard_normal((K, ldw)).astype(np.float32)[:, ldw - N:]
+        b = rng.standard_normal(N).astype(np.float32)
+        Z = np.full((M, N), np.nan, np.float32)
+        _kernels.sgemm_bias(X, W, b, Z, own)
+        X64, W64, b64 = X.astype(np.float64), W.astype(np.float64), b.astype(np.float64)
+        bound = (K + 2) * eps * (np.abs(X64) @ np.abs(W64) + np.abs(b64))
+        assert np.all(np.abs(Z - (X64 @ W64 + b64)) <= bound), (M, K, N, own_code)
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_one_row_through_layers_wider_than_a_block_of_sums(h, own_code, n_threads):
     """One row through layers of more than 1024 outputs (sgemm_avx2.h sums a row
