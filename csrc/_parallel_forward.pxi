@@ -9,6 +9,10 @@
 #   few rows    each layer's output columns are cut into blocks: a thread computes
 #               X @ W[:, block] + b[block] and the activation for every row, reading
 #               only its share of W (the one-row case is memory-bound on W)
+#   one row     (float32 on AVX-512) a layer of ROW_SPLIT_W weights or more is cut
+#               into ROW_PARTS blocks of W's rows, read whole; the threads sum
+#               x[block] @ W[block, :] and the caller adds the sums
+#               (_one_row_by_rows_of_w)
 #
 # A job that no helper joins in time runs on the calling thread alone (workers.h), so
 # a busy machine costs nothing beyond the one-thread time.
@@ -24,6 +28,9 @@ cdef extern from "sgemm.h" nogil:
     int fm_sgemm_use_isa(int isa)
     void fm_sgemm_bias(int M, int N, int K, const float* A, int lda, const float* W,
                        int ldw, const float* b, float* C, int ldc)
+    void fm_gemv_rows(int K, int N, const float* x, const float* W, int ldw,
+                      const float* b, float* y)
+    void fm_add_rows(int n, int N, const float* Y, int ldy, float* z)
 
 cdef extern from "workers.h" nogil:
     ctypedef void (*fm_task)(void* ctx, int chunk) noexcept nogil
@@ -68,6 +75,19 @@ cdef enum:
     # than this many floats: OpenBLAS runs larger ones faster (Zen 3, one thread, 256
     # rows, BLAS / own: 1024x4096 0.93, 4096x4096 0.90; 784x512 from 128 rows 1.14)
     OWN_AVX2_MAX_W = 1048576
+    # a one-row float32 pass on AVX-512 (_one_row_by_rows_of_w) cuts the W of each
+    # layer of ROW_SPLIT_W weights or more (over the L2 share of one core) into
+    # ROW_PARTS blocks of rows, whatever the thread count: its sums, added in one
+    # order, are then the same bits on any number of threads.  Cut into column
+    # blocks, each thread read its rows of W in pieces of 128 or 256 columns, at 70%
+    # of the rate (Emerald Rapids, public predict_proba of one row, 5th percentile /
+    # median, column blocks -> rows of W, one helper: 784-512-256-10 20.2 / 25.6 ->
+    # 14.9 / 19.2 us, 784-1024-10 54.4 / 58.2 -> 24.2 / 33.5, 784-512-10 13.4 / 14.9
+    # -> 11.1 / 11.9; one thread: 38.7 / 41.2 -> 35.9 / 38.7, 95.3 / 101.4 -> 75.2 /
+    # 82.6).  Smaller layers gained nothing with a helper (784-256-10: 7.5 / 9.7 ->
+    # 7.4 / 9.4 us) and lost 5-10% on one thread.
+    ROW_SPLIT_W = 262144
+    ROW_PARTS = 4
 
 
 ctypedef struct _Columns:   # one layer, its output columns cut into blocks
@@ -78,6 +98,14 @@ ctypedef struct _Columns:   # one layer, its output columns cut into blocks
     char* A
     int B, K, N, width, act
     double alpha
+
+
+ctypedef struct _RowParts:  # one row through one layer, W cut into blocks of rows
+    const float* x
+    const float* W
+    const float* b
+    float* sums             # a row of partial sums per block, lds floats apart
+    int K, N, lds, rows     # rows: of W per block
 
 
 ctypedef struct _Rows:      # the whole network, the batch cut into row blocks
@@ -172,7 +200,9 @@ cdef void _rows_task(void* ctx, int chunk) noexcept nogil:
 
 cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint logits,
                           int helpers) noexcept nogil:
-    """_plan_forward (inference) with up to `helpers` helper threads taking part."""
+    """_plan_forward (inference) with up to `helpers` helper threads taking part (or
+    none: a one-row pass through a layer of ROW_SPLIT_W weights or more sums W's
+    blocks of rows in the same order on any number of threads, _plan.pxi)."""
     cdef _Rows rows
     cdef _Columns cols
     cdef int l, L = p.n_layers, K, N, act, n_chunks
@@ -205,8 +235,13 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
         n_chunks = min(FM_MAX_CHUNKS, (2 if B == 1 else 4) * (helpers + 1))
         cols.width = (N + n_chunks - 1) // n_chunks
         cols.width = (cols.width + COLUMN_ALIGN - 1) // COLUMN_ALIGN * COLUMN_ALIGN
-        if (act == ACT_SOFTMAX or cols.width >= N or <Py_ssize_t>B * K * N <
-                (MIN_SPLIT_WORK_ROW if B == 1 else MIN_SPLIT_WORK)):
+        if (floating is float and B == 1 and <Py_ssize_t>K * N >= ROW_SPLIT_W
+                and _rows_of_w_split()):
+            _one_row_by_rows_of_w(inp, P + p.off[2 * l], P + p.off[2 * l + 1],
+                                  <float*>p.row_sums, z, a, K, N, act, <float>p.alpha[l],
+                                  helpers)
+        elif (act == ACT_SOFTMAX or helpers == 0 or cols.width >= N
+                or <Py_ssize_t>B * K * N < (MIN_SPLIT_WORK_ROW if B == 1 else MIN_SPLIT_WORK)):
             _dense(inp, K, P + p.off[2 * l], N, P + p.off[2 * l + 1], z, a, N, B, K, N,
                    act, <floating>p.alpha[l])
         else:
@@ -217,6 +252,48 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
             fm_run(&fm_the_pool, _columns_task, &cols, (N + cols.width - 1) // cols.width,
                    helpers)
         inp = a
+
+
+cdef inline int _sums_stride(int n) noexcept nogil:
+    """floats between two rows of Plan.row_sums: whole cache lines, so that the
+    threads writing two of them never share a line"""
+    return (n + 15) // 16 * 16
+
+
+cdef bint _rows_of_w_split() noexcept nogil:
+    """whether one-row float32 passes cut large layers by W's rows (the own AVX-512
+    code, _one_row_by_rows_of_w)"""
+    return _own_sgemm and fm_sgemm_isa() == 512
+
+
+cdef void _row_parts_task(void* ctx, int chunk) noexcept nogil:
+    cdef _RowParts* r = <_RowParts*>ctx
+    cdef int k0 = chunk * r.rows
+    fm_gemv_rows(min(r.rows, r.K - k0), r.N, r.x + k0, r.W + <Py_ssize_t>k0 * r.N, r.N,
+                 r.b if chunk == 0 else NULL, r.sums + <Py_ssize_t>chunk * r.lds)
+
+
+cdef void _one_row_by_rows_of_w(const float* x, const float* W, const float* b,
+                                float* sums, float* z, float* a, int K, int N, int act,
+                                float alpha, int helpers) noexcept nogil:
+    """z := x @ W + b ; a := act(z), one row, W's rows cut into ROW_PARTS blocks (sums:
+    ROW_PARTS rows of _sums_stride(N) floats).  The threads compute b + x[block 0] @
+    W[block 0, :] and x[block i] @ W[block i, :], reading each row of W whole
+    (fm_gemv_rows); this thread then adds the sums in block order."""
+    cdef _RowParts r
+    cdef int c, n
+    r.x, r.W, r.b, r.sums = x, W, b, sums
+    r.K, r.N, r.lds = K, N, _sums_stride(N)
+    r.rows = (K + ROW_PARTS - 1) // ROW_PARTS
+    n = (K + r.rows - 1) // r.rows
+    if helpers > 0:
+        fm_run(&fm_the_pool, _row_parts_task, &r, n, helpers)
+    else:
+        for c in range(n):
+            _row_parts_task(&r, c)
+    fm_add_rows(n, N, sums, r.lds, z)
+    if act != ACT_IDENTITY or a != z:
+        _act_row(z, a, N, act, alpha)
 
 
 def helper_main():

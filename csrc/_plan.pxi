@@ -32,6 +32,7 @@ cdef class Plan:
     cdef char** Ad           # per-layer output after dropout if its rate > 0, else A
     cdef char* delta0        # two δ buffers, capacity × widest layer, used in turn
     cdef char* delta1
+    cdef char* row_sums      # ROW_PARTS rows of partial sums (_one_row_by_rows_of_w)
     cdef int helpers         # helper threads sharing the GEMMs of the step in progress
     cdef bint has_dropout    # some layer has a dropout rate
     cdef object _owner       # the arrays the pointers above point into
@@ -70,9 +71,11 @@ cdef class Plan:
         dtype = np.float64 if self.f64 else np.float32
         widest = max(self.sizes[l + 1] for l in range(self.n_layers))
         # on cache lines: helper threads write column blocks of them (_parallel_*.pxi)
-        work = [aligned_empty(batch * widest, dtype), aligned_empty(batch * widest, dtype)]
+        work = [aligned_empty(batch * widest, dtype), aligned_empty(batch * widest, dtype),
+                aligned_empty(ROW_PARTS * _sums_stride(widest), dtype)]
         self.delta0 = <char*>_ptr(work[0])
         self.delta1 = <char*>_ptr(work[1])
+        self.row_sums = <char*>_ptr(work[2])
         for l in range(self.n_layers):
             a = aligned_empty(batch * self.sizes[l + 1], dtype)
             z = aligned_empty(a.size, dtype) if _keeps_z(self.act[l]) else a
@@ -127,7 +130,8 @@ cdef class Plan:
         if FASTMLP_DEBUG:
             _expect("X", X, B, self.sizes[0], self.f64)
             _expect("out", out, B, self.sizes[self.n_layers], self.f64)
-        if helpers > 0 and not training:
+        if not training and (helpers > 0 or (B == 1 and not self.f64 and
+                                             _rows_of_w_split())):
             if self.f64:
                 with nogil:
                     _forward_shared(self, <double*>x, <double*>o, B, logits, helpers)

@@ -1,7 +1,8 @@
 """The inference forward pass on several threads (csrc/_parallel_forward.pxi, workers.h)
 and fastmlp's own float32 GEMM (csrc/sgemm.h), against a float64 NumPy forward pass.
 
-The paths: one row (GEMV, wide panels), 2-255 rows (each layer's columns shared
+The paths: one row (GEMV, wide panels; on AVX-512 large layers by blocks of W's
+rows), 2-255 rows (each layer's columns shared
 between threads), 256 rows and more (row blocks, each through the whole network); with
 the own GEMM and with the BLAS; with 1, 2 and all threads; and column counts that are
 not multiples of 16 or 64.  The own GEMM alone (_kernels.sgemm_bias) is checked on
@@ -63,6 +64,29 @@ def test_the_logits_a_fused_loss_takes_are_shared_as_well(h):
             out = np.empty((B, 12), np.float32)
             net._plan.forward(X, out, logits=True, helpers=helpers)
             assert h.rel_err(out, Z) < 2e-5, (B, helpers)
+
+
+def test_one_row_through_large_layers_is_the_same_on_any_thread_count(h, own_code):
+    """One row through layers of 2^18 weights or more, with 0, 1 or 3 helpers, as
+    probabilities and as the logits a fused loss takes, within the float32 bound of a
+    float64 NumPy pass; on AVX-512, where W is cut into blocks of rows whose sums are
+    added in one order (_one_row_by_rows_of_w), the same bits on every thread count
+    (the column blocks of the other codes give the BLAS or the AVX2 GEMV calls of
+    other widths, whose sums may round differently)."""
+    net = fastmlp.Network([601, 523, 600, 10], "relu", "cross_entropy",
+                          dtype=np.float32, seed=3)
+    X = np.random.default_rng(8).standard_normal((1, 601)).astype(np.float32)
+    Z, A = h.np_forward(net, X)
+    for logits, ref in ((False, A[-1]), (True, Z[-1])):
+        outs = []
+        for helpers in (0, 1, 3):
+            out = np.empty((1, 10), np.float32)
+            net._plan.forward(X, out, logits=logits, helpers=helpers)
+            outs.append(out)
+        for out in outs:
+            assert h.rel_err(out, ref) < 2e-5, (logits, own_code)
+        if own_code == "avx512":
+            assert all(np.array_equal(outs[0], o) for o in outs[1:]), logits
 
 
 def test_threads_calling_at_once_each_get_their_own_answer(h):
