@@ -9,6 +9,7 @@ import gc
 import os
 import platform
 import statistics
+import sys
 import time
 from contextlib import nullcontext
 
@@ -53,6 +54,15 @@ class CpuMonitor:
 
 
 MONITOR = CpuMonitor()
+
+
+def usage_if_asked(doc, argv=None):
+    """For the scripts that read their few options by hand: with -h or --help, print
+    the script's docstring and exit instead of running the benchmark."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        print(doc.strip())
+        raise SystemExit(0)
 
 
 def wait_for_quiet(max_wait, monitor=None, first=0.5, interval=0.5):

@@ -22,7 +22,8 @@ import sys
 
 import numpy as np
 
-from _common import Contender, cpu_line, fmt_ratio, fmt_time, measure, section, table
+from _common import (Contender, cpu_line, fmt_ratio, fmt_time, measure, section, table,
+                     usage_if_asked)
 from fastmlp import Network
 
 try:
@@ -66,6 +67,7 @@ def torch_step(model, X, y):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    usage_if_asked(__doc__, argv)
     quick, md = "--quick" in argv, "--markdown" in argv
     if torch is not None:
         torch.set_num_threads(1)

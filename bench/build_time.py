@@ -22,13 +22,14 @@ import time
 import zipfile
 from pathlib import Path
 
-from _common import cpu_model
+from _common import cpu_model, usage_if_asked
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 
 def main():
+    usage_if_asked(__doc__)
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
                            check=True).stdout.split()
     with tempfile.TemporaryDirectory() as tmp:

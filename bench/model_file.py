@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import cpu_model
+from _common import cpu_model, usage_if_asked
 
 _LOAD = """
 import sys, time
@@ -36,6 +36,7 @@ print(before, peak(), seconds)
 
 
 def main():
+    usage_if_asked(__doc__)
     import fastmlp
     from fastmlp import Network
     small = "--small" in sys.argv

@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 from fastmlp import _kernels
 from fastmlp._aligned import aligned_empty
 
-from _common import blas_line, cpu_model
+from _common import blas_line, cpu_model, usage_if_asked
 
 NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
 
@@ -81,6 +81,7 @@ def fmt(s):
 
 
 def main(argv):
+    usage_if_asked(__doc__, argv)
     rows = [1, 8, 64, 128]
     if "--rows" in argv:
         rows = [int(r) for r in argv[argv.index("--rows") + 1].split(",")]

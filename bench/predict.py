@@ -26,7 +26,7 @@ import numpy as np
 
 import fastmlp
 from _common import (Contender, contended, cpu_line, fmt_ratio, fmt_time, measure,
-                     section, table)
+                     section, table, usage_if_asked)
 
 NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
 BATCHES = [1, 64, 10000]
@@ -74,6 +74,7 @@ def contenders(net, X):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    usage_if_asked(__doc__, argv)
     quick, markdown = "--quick" in argv, "--markdown" in argv
     print(f"fastmlp predict benchmark{' (--quick)' if quick else ''}   "
           f"{time.strftime('%Y-%m-%d %H:%M:%S')}")

@@ -15,6 +15,8 @@ from sklearn.model_selection import train_test_split
 
 from fastmlp import Network
 
+from _common import usage_if_asked
+
 SEEDS = range(5)
 
 
@@ -31,6 +33,7 @@ def accuracies(X, y, standardize):
 
 
 def main():
+    usage_if_asked(__doc__)
     print("test accuracy, 5 seeds: mean (min-max)")
     for name, loader in (("wine", load_wine), ("breast_cancer", load_breast_cancer)):
         X, y = loader(return_X_y=True)

@@ -19,7 +19,8 @@ import sys
 import numpy as np
 from scipy.linalg.blas import sgemm
 
-from _common import CpuMonitor, Contender, cpu_line, fmt_ratio, fmt_time, measure, table
+from _common import (CpuMonitor, Contender, cpu_line, fmt_ratio, fmt_time, measure, table,
+                     usage_if_asked)
 from fastmlp import _threads
 
 SHAPES = [(32, 64, 64), (32, 256, 128), (32, 784, 128), (64, 784, 128), (128, 784, 128),
@@ -29,6 +30,7 @@ SHAPES = [(32, 64, 64), (32, 256, 128), (32, 784, 128), (64, 784, 128), (128, 78
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    usage_if_asked(__doc__, argv)
     quick = "--quick" in argv
     if not _threads.available():
         print("scipy's BLAS exposes no openblas_set_num_threads: nothing to calibrate")
