@@ -15,7 +15,7 @@
  * 784×512: 483 µs packed in blocks of 392 rows, 457 µs in place), but reading in place
  * was slow on an Intel Xeon (Emerald Rapids, one thread, in place / copied by the first
  * tile: 64×784 by 784×512 1.26, 128 rows 1.45, 32 rows 1.21; 64×1024 by 1024×1024
- * 1.94, 128×1024 by 1024×4096 1.83; 64×512 by 512×256 in place 2-7% faster).  For K >
+ * 1.94, 128×1024 by 1024×4096 1.83; 64×512 by 512×256 in place 2-10% faster).  For K >
  * FM_INPLACE_K, blocks of W are copied in a pass of their own before the rows use them
  * (128×4096 by 4096×4096, Zen 4: 43.7 ms, 50.8 ms in place).  A is taken FM_MC rows at
  * a time, which stay in L2 while every panel of W passes.  The bias is the
@@ -45,9 +45,9 @@
 #define FM_NR 64          /* columns per panel: 4 zmm */
 #define FM_MR 6           /* rows per micro-kernel call */
 #define FM_KC 128         /* rows of a packed W block: 128 × 64 floats = 32 KB */
-#define FM_INPLACE_K 2048 /* up to this many rows of W: copied by the first tile */
 #define FM_INPLACE_W 262144 /* W of up to this many floats (1 MB): read in place */
-#define FM_SMALL_M 8      /* ... and for up to this many rows of A, any K */
+#define FM_SMALL_M 8      /* ... and for up to this many rows of A, any W */
+#define FM_INPLACE_K 2048 /* W of more rows: blocks packed in a pass of their own */
 #define FM_MC 240         /* rows per block of A (a multiple of FM_MR) */
 
 #define FM_TARGET __attribute__((target("avx512f,fma")))
