@@ -66,21 +66,26 @@ def test_the_logits_a_fused_loss_takes_are_shared_as_well(h):
             assert h.rel_err(out, Z) < 2e-5, (B, helpers)
 
 
-def test_one_row_through_large_layers_is_the_same_on_any_thread_count(h, own_code):
+@pytest.mark.parametrize("sizes, act, loss", [
+    ([601, 523, 600, 10], "relu", "cross_entropy"),
+    ([3, 90000, 2], "tanh", "mse"),             # fewer rows of W than blocks
+    ([1, 262144, 3], "tanh", "cross_entropy"),  # 262,144 x 3: no whole 16 columns
+], ids=lambda v: str(v))
+def test_one_row_through_large_layers_is_the_same_on_any_thread_count(h, own_code, sizes,
+                                                                      act, loss):
     """One row through layers of 2^18 weights or more, with 0, 1 or 3 helpers, as
     probabilities and as the logits a fused loss takes, within the float32 bound of a
     float64 NumPy pass; on AVX-512, where W is cut into blocks of rows whose sums are
     added in one order (_one_row_by_rows_of_w), the same bits on every thread count
     (the column blocks of the other codes give the BLAS or the AVX2 GEMV calls of
     other widths, whose sums may round differently)."""
-    net = fastmlp.Network([601, 523, 600, 10], "relu", "cross_entropy",
-                          dtype=np.float32, seed=3)
-    X = np.random.default_rng(8).standard_normal((1, 601)).astype(np.float32)
+    net = fastmlp.Network(sizes, act, loss, dtype=np.float32, seed=3)
+    X = np.random.default_rng(8).standard_normal((1, sizes[0])).astype(np.float32)
     Z, A = h.np_forward(net, X)
     for logits, ref in ((False, A[-1]), (True, Z[-1])):
         outs = []
         for helpers in (0, 1, 3):
-            out = np.empty((1, 10), np.float32)
+            out = np.empty((1, sizes[-1]), np.float32)
             net._plan.forward(X, out, logits=logits, helpers=helpers)
             outs.append(out)
         for out in outs:
