@@ -288,7 +288,7 @@ cdef void _one_row_by_rows_of_w(const float* x, const float* W, const float* b,
     n = (K + r.rows - 1) // r.rows
     if helpers > 0:
         fm_run(&fm_the_pool, _row_parts_task, &r, n, helpers)
-    else:
+    else:               # a one-thread pass leaves the pool (and its counts) alone
         for c in range(n):
             _row_parts_task(&r, c)
     fm_add_rows(n, N, sums, r.lds, z)

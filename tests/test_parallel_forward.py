@@ -151,9 +151,10 @@ def test_helpers_start_on_first_use_and_respect_n_threads():
 @pytest.mark.skipif(_workers.usable_cores() < 2 or not _kernels.HAVE_HELPERS,
                     reason="one core, or no helper threads on this platform")
 def test_helper_counts_count_what_the_passes_shared():
-    """One row through 784-512-10 with a helper posts one job (the 512 columns of the
-    first layer in 4 blocks of 128; the softmax layer runs alone, not posted); on one
-    thread nothing is posted.  The helper's chunks are some of the posted ones."""
+    """One row through 784-512-10 with a helper posts one job of 4 chunks (the first
+    layer: on AVX-512, 4 blocks of W's rows; else its 512 columns in 4 blocks of 128;
+    the softmax layer runs alone, not posted); on one thread nothing is posted or
+    counted.  The helper's chunks are some of the posted ones."""
     net = fastmlp.Network([784, 512, 10], seed=0)
     X = np.ones((1, 784), np.float32)
     before = _kernels.helper_counts()
