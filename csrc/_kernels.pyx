@@ -57,17 +57,19 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
     helpers: how many of fastmlp's helper threads share the GEMM (_parallel_train.pxi).
     On one thread (and the BLAS on one: own_kernels_unshared), float32 batches that
     sgemm.h serves go through it, the bias in its accumulators (as an inference pass:
-    _dense)."""
+    _dense, with a ReLU applied as the sums are stored)."""
     cdef Py_ssize_t i, j
     cdef floating* z
     cdef bint biased = False
+    cdef int done = 0       # leading columns already activated
     if B == 1:
         # Z = X @ W  (one row: GEMV)
         _gemv_rowvec(n_in, n_out, <floating>1, X, W, <floating>0, Z)
     elif (floating is float and helpers == 0 and _own_unshared and _own_sgemm
             and B <= _own_sgemm_rows):
-        # Z = X @ W + b
-        _affine(X, n_in, W, n_out, b, Z, n_out, B, n_in, n_out, True)
+        # Z = X @ W + b (and the ReLU of its first `done` columns)
+        done = _affine(X, n_in, W, n_out, b, Z, n_out, B, n_in, n_out, True,
+                       act == ACT_RELU and A == Z)
         biased = True
     else:
         # Z = X @ W
@@ -78,7 +80,8 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
         if not biased:
             for j in range(n_out):
                 z[j] += b[j]
-        _act_row(z, A + i * n_out, n_out, act, alpha)
+        if done < n_out:
+            _act_row(z + done, A + i * n_out + done, n_out - done, act, alpha)
         if drop != NULL:
             _drop_row(A + i * n_out, Ad + i * n_out, n_out, drop.stream, i, drop.thr,
                       <floating>drop.scale)

@@ -27,7 +27,7 @@ cdef extern from "sgemm.h" nogil:
     int fm_sgemm_isa()
     int fm_sgemm_use_isa(int isa)
     void fm_sgemm_bias(int M, int N, int K, const float* A, int lda, const float* W,
-                       int ldw, const float* b, float* C, int ldc)
+                       int ldw, const float* b, float* C, int ldc, int relu)
     void fm_gemv_rows(int K, int N, const float* x, const float* W, int ldw,
                       const float* b, float* y)
     void fm_add_rows(int n, int N, const float* Y, int ldy, float* z)
@@ -116,23 +116,26 @@ ctypedef struct _Rows:      # the whole network, the batch cut into row blocks
     bint logits, f64
 
 
-cdef void _affine(const floating* X, int ldx, const floating* W, int ldw,
-                  const floating* b, floating* Z, int ldz, int B, int K, int n,
-                  bint own) noexcept nogil:
+cdef int _affine(const floating* X, int ldx, const floating* W, int ldw,
+                 const floating* b, floating* Z, int ldz, int B, int K, int n,
+                 bint own, bint relu=False) noexcept nogil:
     """Z[:, :n] := X @ W[:, :n] + b[:n] by sgemm.h (own: float32, fm_sgemm_ok()) or
-    the BLAS (one thread; rows of X, W, Z are ldx, ldw, ldz apart).  sgemm.h's AVX-512
-    code works on whole 64-column panels, so the columns past the last whole panel go
-    to the BLAS (one thread, 64 rows, K = 784: N = 10 took 64.5 us on sgemm.h against
-    14.7 us on the BLAS, N = 64 65.6 us against 79.1 us)."""
+    the BLAS (one thread; rows of X, W, Z are ldx, ldw, ldz apart); returns how many
+    leading columns of Z also had the ReLU applied (relu: sgemm.h's, as it stores
+    them; the caller's for the rest).  sgemm.h's AVX-512 code works on whole 64-column
+    panels, so the columns past the last whole panel go to the BLAS (one thread, 64
+    rows, K = 784: N = 10 took 64.5 us on sgemm.h against 14.7 us on the BLAS, N = 64
+    65.6 us against 79.1 us)."""
     cdef Py_ssize_t i, j
     cdef floating* z
-    cdef int head
+    cdef int head, done = 0
     if floating is float and own and (_own_panel or <Py_ssize_t>K * n < OWN_AVX2_MAX_W):
         head = n - n % _own_panel if _own_panel else n
         if head > 0:
-            fm_sgemm_bias(B, head, K, X, ldx, W, ldw, b, Z, ldz)
+            fm_sgemm_bias(B, head, K, X, ldx, W, ldw, b, Z, ldz, relu)
+            done = head if relu else 0
         if head == n:
-            return
+            return done
         W, b, Z, n = W + head, b + head, Z + head, n - head
     if B == 1:
         _gemv_rowvec_ld(K, n, <floating>1, X, W, ldw, <floating>0, Z)
@@ -142,6 +145,7 @@ cdef void _affine(const floating* X, int ldx, const floating* W, int ldw,
         z = Z + i * ldz
         for j in range(n):
             z[j] += b[j]
+    return done
 
 
 cdef void _dense(const floating* X, int ldx, const floating* W, int ldw,
@@ -150,12 +154,14 @@ cdef void _dense(const floating* X, int ldx, const floating* W, int ldw,
     """Z[:, :n] := X @ W[:, :n] + b[:n] ;  A[:, :n] := act(Z[:, :n])  (one thread;
     rows of X, W, Z/A are ldx, ldw, ldz apart).  float32 on an AVX-512 or AVX2 CPU, up
     to _own_sgemm_rows rows: sgemm.h (faster than OpenBLAS there; not on larger
-    blocks)."""
+    blocks), a ReLU that writes Z in place applied as its sums are stored."""
     cdef Py_ssize_t i
-    _affine(X, ldx, W, ldw, b, Z, ldz, B, K, n, _own_sgemm and B <= _own_sgemm_rows)
-    if act != ACT_IDENTITY or A != Z:
+    cdef int done = _affine(X, ldx, W, ldw, b, Z, ldz, B, K, n,
+                            _own_sgemm and B <= _own_sgemm_rows,
+                            act == ACT_RELU and A == Z)
+    if (act != ACT_IDENTITY or A != Z) and done < n:
         for i in range(B):
-            _act_row(Z + i * ldz, A + i * ldz, n, act, alpha)
+            _act_row(Z + i * ldz + done, A + i * ldz + done, n - done, act, alpha)
 
 
 cdef void _columns_task(void* ctx, int chunk) noexcept nogil:
@@ -459,10 +465,11 @@ _ROWS_ERROR = "columns must be contiguous, rows whole floats apart, forward"
 
 
 def sgemm_bias(float[:, :] X, float[:, :] W, float[:] b, float[:, :] Z, bint own,
-               int repeat=1):
-    """Z := X @ W + b, `repeat` times, by sgemm.h (own) or the BLAS and a bias loop;
-    rows may be strided, columns must be contiguous.  For tests and benchmarks."""
-    cdef int B = <int>X.shape[0], K = <int>X.shape[1], N = <int>W.shape[1], t
+               int repeat=1, bint relu=False):
+    """Z := X @ W + b, `repeat` times, by sgemm.h (own) or the BLAS and a bias loop,
+    then with relu Z := max(Z, 0) (NaN to 0, as the activation); rows may be strided,
+    columns must be contiguous.  For tests and benchmarks."""
+    cdef int B = <int>X.shape[0], K = <int>X.shape[1], N = <int>W.shape[1], t, i, done = 0
     if W.shape[0] != K or Z.shape[0] != B or Z.shape[1] != N or b.shape[0] != N:
         raise ValueError("shapes do not match")
     if B < 1 or K < 1 or N < 1:
@@ -474,4 +481,8 @@ def sgemm_bias(float[:, :] X, float[:, :] W, float[:] b, float[:, :] Z, bint own
         raise RuntimeError("this CPU has neither AVX-512 nor AVX2 with FMA")
     with nogil:
         for t in range(repeat):
-            _affine(&X[0, 0], ldx, &W[0, 0], ldw, &b[0], &Z[0, 0], ldz, B, K, N, own)
+            done = _affine(&X[0, 0], ldx, &W[0, 0], ldw, &b[0], &Z[0, 0], ldz, B, K, N,
+                           own, relu)
+        if relu and done < N:
+            for i in range(B):
+                _act_row(&Z[i, done], &Z[i, done], N - done, ACT_RELU, 0)

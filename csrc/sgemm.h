@@ -19,7 +19,8 @@
  * FM_INPLACE_K, blocks of W are copied in a pass of their own before the rows use them
  * (128×4096 by 4096×4096, Zen 4: 43.7 ms, 50.8 ms in place).  A is taken FM_MC rows at
  * a time, which stay in L2 while every panel of W passes.  The bias is the
- * accumulators' starting value.
+ * accumulators' starting value, and a ReLU (relu) is applied to them as they are
+ * stored the last time (max(c, 0): NaN and -0 become +0, as _act_row's ReLU does).
  *
  * The micro-kernel: up to 6 rows × 64 columns of C in 24 zmm registers; per k, one row
  * of the panel (4 loads), 6 broadcasts of A and 24 FMAs.  Whole panels load without a
@@ -74,6 +75,12 @@
         c##r##3 = _mm512_fmadd_ps(a, w3, c##r##3); }
 #define FM_STORE(r) {                                                             \
         float *cr = C + (size_t)(r) * ldc;                                        \
+        if (relu) {                                                               \
+            c##r##0 = _mm512_max_ps(c##r##0, zero);                               \
+            c##r##1 = _mm512_max_ps(c##r##1, zero);                               \
+            c##r##2 = _mm512_max_ps(c##r##2, zero);                               \
+            c##r##3 = _mm512_max_ps(c##r##3, zero);                               \
+        }                                                                         \
         _mm512_mask_storeu_ps(cr, m0, c##r##0);                                   \
         _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                              \
         _mm512_mask_storeu_ps(cr + 32, m2, c##r##2);                              \
@@ -105,9 +112,11 @@
 
 #define FM_TILE(NAME, LOADW, DECLS, INITS, FMAS, STORES)                          \
 FM_TARGET static void NAME(int kc, const float *A, int lda, const float *W, int ldw, \
-                           float *C, int ldc, int first, const float *b, float *P, \
-                           __mmask16 m0, __mmask16 m1, __mmask16 m2, __mmask16 m3) \
+                           float *C, int ldc, int first, int relu, const float *b,  \
+                           float *P, __mmask16 m0, __mmask16 m1, __mmask16 m2,    \
+                           __mmask16 m3)                                          \
 {                                                                                 \
+    const __m512 zero = _mm512_setzero_ps();                                      \
     (void)P;                                                                      \
     int k;                                                                        \
     DECLS                                                                         \
@@ -143,15 +152,15 @@ FM_TILE(NAME, LOADW,                                                            
         FM_FMA(0) FM_FMA(1) FM_FMA(2) FM_FMA(3) FM_FMA(4) FM_FMA(5),               \
         FM_STORE(0) FM_STORE(1) FM_STORE(2) FM_STORE(3) FM_STORE(4) FM_STORE(5))
 
-/* C[0:r, 0:64] := (first ? b : C) + A[0:r, 0:kc] · W[0:kc, 0:64]: fm_tile<r> for the
- * last panel (masked), fm_full<r> for whole ones; fm_packing6 (6 rows, masked) also
- * copies W's rows to P */
+/* C[0:r, 0:64] := (first ? b : C) + A[0:r, 0:kc] · W[0:kc, 0:64], then with relu
+ * max(C, 0) (the last block of k): fm_tile<r> for the last panel (masked), fm_full<r>
+ * for whole ones; fm_packing6 (6 rows, masked) also copies W's rows to P */
 FM_TILES(fm_tile, FM_LOADW_MASKED)
 FM_TILES(fm_full, FM_LOADW_FULL)
 FM_TILE6(fm_packing6, FM_LOADW_PACKING)
 
 typedef void (*fm_tile_fn)(int, const float *, int, const float *, int, float *, int, int,
-                           const float *, float *, __mmask16, __mmask16, __mmask16,
+                           int, const float *, float *, __mmask16, __mmask16, __mmask16,
                            __mmask16);
 
 static inline __mmask16 fm_mask(int n)     /* the first n of 16 lanes, n clipped */
@@ -162,8 +171,8 @@ static inline __mmask16 fm_mask(int n)     /* the first n of 16 lanes, n clipped
 /* rows [0, M) of n <= 64 columns of C, over the k range of W (already offset); whole:
  * every row of W has 64 columns to read (a packed block, or n = 64) */
 FM_TARGET static void fm_panel_rows(int M, int kc, const float *A, int lda, const float *W,
-                                    int ldw, float *C, int ldc, int first, const float *b,
-                                    int n, int whole)
+                                    int ldw, float *C, int ldc, int first, int relu,
+                                    const float *b, int n, int whole)
 {
     static const fm_tile_fn masked[FM_MR + 1] = {0, fm_tile1, fm_tile2, fm_tile3,
                                                  fm_tile4, fm_tile5, fm_tile6};
@@ -175,8 +184,8 @@ FM_TARGET static void fm_panel_rows(int M, int kc, const float *A, int lda, cons
     int i, r;
     for (i = 0; i < M; i += r) {
         r = M - i < FM_MR ? M - i : FM_MR;
-        tiles[r](kc, A + (size_t)i * lda, lda, W, ldw, C + (size_t)i * ldc, ldc, first, b,
-                 NULL, m0, m1, m2, m3);
+        tiles[r](kc, A + (size_t)i * lda, lda, W, ldw, C + (size_t)i * ldc, ldc, first,
+                 relu, b, NULL, m0, m1, m2, m3);
     }
 }
 
@@ -185,13 +194,14 @@ FM_TARGET static void fm_panel_rows(int M, int kc, const float *A, int lda, cons
  * read that copy */
 FM_TARGET static void fm_panel_rows_packing(int M, int kc, const float *A, int lda,
                                             const float *W, int ldw, float *P, float *C,
-                                            int ldc, int first, const float *b, int n)
+                                            int ldc, int first, int relu, const float *b,
+                                            int n)
 {
     __mmask16 m0 = fm_mask(n), m1 = fm_mask(n - 16), m2 = fm_mask(n - 32),
               m3 = fm_mask(n - 48);
-    fm_packing6(kc, A, lda, W, ldw, C, ldc, first, b, P, m0, m1, m2, m3);
+    fm_packing6(kc, A, lda, W, ldw, C, ldc, first, relu, b, P, m0, m1, m2, m3);
     fm_panel_rows(M - FM_MR, kc, A + (size_t)FM_MR * lda, lda, P, FM_NR,
-                  C + (size_t)FM_MR * ldc, ldc, first, b, n, 1);
+                  C + (size_t)FM_MR * ldc, ldc, first, relu, b, n, 1);
 }
 
 /* P[k, 0:64] := W[k, 0:n] and zeros, for k < kc (a whole panel from then on) */
@@ -214,11 +224,13 @@ FM_TARGET static void fm_pack(int kc, const float *W, int ldw, int n, float *P)
                  X(12) X(13) X(14) X(15)
 #define FM_GV_DECL(v) __m512 g##v = _mm512_loadu_ps(b + 16 * (v));
 #define FM_GV_FMA(v) g##v = _mm512_fmadd_ps(a, _mm512_loadu_ps(w + 16 * (v)), g##v);
+#define FM_GV_RELU(v) g##v = _mm512_max_ps(g##v, _mm512_setzero_ps());
 #define FM_GV_STORE(v) _mm512_storeu_ps(y + 16 * (v), g##v);
 
-/* y[0:256] := b[0:256] + x · W[:, 0:256]: one row, 1 KB of every row of W in turn */
+/* y[0:256] := b[0:256] + x · W[:, 0:256], then with relu max(y, 0): one row, 1 KB of
+ * every row of W in turn */
 FM_TARGET static void fm_gemv256(int K, const float *x, const float *W, int ldw,
-                                 const float *b, float *y)
+                                 const float *b, float *y, int relu)
 {
     int k;
     FM_16(FM_GV_DECL)
@@ -226,6 +238,9 @@ FM_TARGET static void fm_gemv256(int K, const float *x, const float *W, int ldw,
         const float *w = W + (size_t)k * ldw;
         __m512 a = _mm512_set1_ps(x[k]);
         FM_16(FM_GV_FMA)
+    }
+    if (relu) {
+        FM_16(FM_GV_RELU)
     }
     FM_16(FM_GV_STORE)
 }
@@ -295,42 +310,46 @@ FM_TARGET static void fm_add_rows(int n, int N, const float *Y, int ldy, float *
     }
 }
 
-/* C := A · W + b (see the top of this file); M, N, K >= 1 */
+/* C := A · W + b, then with relu C := max(C, 0) (see the top of this file); M, N,
+ * K >= 1 */
 FM_TARGET static void fm_sgemm_bias512(int M, int N, int K, const float *A, int lda,
                                        const float *W, int ldw, const float *b, float *C,
-                                       int ldc)
+                                       int ldc, int relu)
 {
     float P[FM_KC * FM_NR] __attribute__((aligned(64)));
-    int i0, m, j, k0, kc, n, in_place;
+    int i0, m, j, k0, kc, n, in_place, last;
     if (M > FM_MC) {        /* row blocks that stay in L2 while every panel uses them */
         for (i0 = 0; i0 < M; i0 += FM_MC) {
             m = M - i0 < FM_MC ? M - i0 : FM_MC;
             fm_sgemm_bias512(m, N, K, A + (size_t)i0 * lda, lda, W, ldw, b,
-                             C + (size_t)i0 * ldc, ldc);
+                             C + (size_t)i0 * ldc, ldc, relu);
         }
         return;
     }
     j = 0;
     if (M == 1)             /* one row: wide panels, each row of W read 1 KB at a time */
         for (; j + 4 * FM_NR <= N; j += 4 * FM_NR)
-            fm_gemv256(K, A, W + j, ldw, b + j, C + j);
+            fm_gemv256(K, A, W + j, ldw, b + j, C + j, relu);
     in_place = M <= FM_SMALL_M || (K <= FM_INPLACE_K && (size_t)K * ldw <= FM_INPLACE_W
                                     && ldw % 1024 != 0);
     for (; j < N; j += FM_NR) {
         n = N - j < FM_NR ? N - j : FM_NR;
         if (in_place) {
-            fm_panel_rows(M, K, A, lda, W + j, ldw, C + j, ldc, 1, b + j, n, n == FM_NR);
+            fm_panel_rows(M, K, A, lda, W + j, ldw, C + j, ldc, 1, relu, b + j, n,
+                          n == FM_NR);
             continue;
         }
         for (k0 = 0; k0 < K; k0 += FM_KC) {
             kc = K - k0 < FM_KC ? K - k0 : FM_KC;
+            last = relu && k0 + kc == K;
             if (K <= FM_INPLACE_K) {
                 fm_panel_rows_packing(M, kc, A + k0, lda, W + (size_t)k0 * ldw + j, ldw,
-                                      P, C + j, ldc, k0 == 0, b + j, n);
+                                      P, C + j, ldc, k0 == 0, last, b + j, n);
                 continue;
             }
             fm_pack(kc, W + (size_t)k0 * ldw + j, ldw, n, P);
-            fm_panel_rows(M, kc, A + k0, lda, P, FM_NR, C + j, ldc, k0 == 0, b + j, n, 1);
+            fm_panel_rows(M, kc, A + k0, lda, P, FM_NR, C + j, ldc, k0 == 0, last, b + j,
+                          n, 1);
         }
     }
 }
@@ -375,14 +394,24 @@ static int fm_sgemm_use_isa(int isa)
 
 static int fm_sgemm_ok(void) { return fm_sgemm_isa() != 0; }
 
-/* C := A · W + b on whichever of the two codes the CPU runs (fm_sgemm_ok() first) */
+/* C := A · W + b, then with relu C := max(C, 0) as _act_row's ReLU takes it (NaN and
+ * -0 to +0), on whichever of the two codes the CPU runs (fm_sgemm_ok() first) */
 static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const float *W,
-                          int ldw, const float *b, float *C, int ldc)
+                          int ldw, const float *b, float *C, int ldc, int relu)
 {
-    if (fm_sgemm_isa() == 512)
-        fm_sgemm_bias512(M, N, K, A, lda, W, ldw, b, C, ldc);
-    else
-        fm2_sgemm_bias(M, N, K, A, lda, W, ldw, b, C, ldc);
+    int i, j;
+    float *c, t;
+    if (fm_sgemm_isa() == 512) {
+        fm_sgemm_bias512(M, N, K, A, lda, W, ldw, b, C, ldc, relu);
+        return;
+    }
+    fm2_sgemm_bias(M, N, K, A, lda, W, ldw, b, C, ldc);
+    if (relu)           /* a pass of its own over the rows just written, in cache */
+        for (i = 0; i < M; i++)
+            for (c = C + (size_t)i * ldc, j = 0; j < N; j++) {
+                t = c[j];
+                c[j] = t > 0 ? t : 0;
+            }
 }
 
 /* How many leading columns of an M×N output fm_sgemm_tn computes (the rest are the
@@ -428,10 +457,10 @@ static void fm_sgemm_tn(int M, int N, int K, float alpha, const float *A, int ld
     (void)beta; (void)C; (void)ldc;
 }
 static void fm_sgemm_bias(int M, int N, int K, const float *A, int lda, const float *W,
-                          int ldw, const float *b, float *C, int ldc)
+                          int ldw, const float *b, float *C, int ldc, int relu)
 {
     (void)M; (void)N; (void)K; (void)A; (void)lda; (void)W; (void)ldw; (void)b;
-    (void)C; (void)ldc;
+    (void)C; (void)ldc; (void)relu;
 }
 static void fm_gemv_rows(int K, int N, const float *x, const float *W, int ldw,
                          const float *b, float *y)

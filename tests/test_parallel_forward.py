@@ -344,6 +344,36 @@ def test_sgemm_bias_copying_weights_as_the_first_tile_runs(own_code, M):
         assert np.all(np.abs(Z - (X64 @ W64 + b64)) <= bound), (M, K, N, own_code)
 
 
+@pytest.mark.parametrize("M", [1, 5, 6, 13, 128, 241])
+def test_sgemm_bias_with_the_relu_as_it_stores(own_code, M):
+    """relu: Z := max(X @ W + b, 0) with the ReLU applied as the sums are stored (every
+    path: W in place or copied, K past the copied blocks, one row, columns past the
+    last whole panel), against float64 NumPy; a NaN row of X and sums of exactly -0
+    come out +0, as the ReLU activation pass gives them."""
+    own = own_code != "blas"
+    rng = np.random.default_rng(M)
+    eps = np.finfo(np.float32).eps
+    for K, N in [(7, 64), (50, 100), (784, 512), (300, 1000), (2100, 70), (3, 300)]:
+        X = rng.standard_normal((M, K)).astype(np.float32)
+        W = rng.standard_normal((K, N)).astype(np.float32)
+        b = rng.standard_normal(N).astype(np.float32)
+        b[::5] = -0.0                   # with X's row of zeros: sums of exactly -0
+        if M > 1:
+            X[-1] = 0.0
+            X[0, K // 2] = np.nan
+        Z = np.full((M, N), np.nan, np.float32)
+        _kernels.sgemm_bias(X, W, b, Z, own, relu=True)
+        X64, W64, b64 = X.astype(np.float64), W.astype(np.float64), b.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            ref = X64 @ W64 + b64
+        want = np.where(ref > 0, ref, 0.0)
+        bound = (K + 2) * eps * (np.abs(np.nan_to_num(X64)) @ np.abs(W64) + np.abs(b64))
+        assert np.all(np.abs(Z - want) <= bound), (M, K, N, own_code)
+        assert not np.signbit(Z).any(), (M, K, N, own_code)
+        if M > 1:
+            assert np.all(Z[0] == 0), (M, K, N, own_code)
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_one_row_through_layers_wider_than_a_block_of_sums(h, own_code, n_threads):
     """One row through layers of more than 1024 outputs (sgemm_avx2.h sums a row
