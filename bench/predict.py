@@ -6,12 +6,15 @@
     python bench/predict.py --markdown   the table as Markdown
 
 Networks (float32, ReLU hidden layers, softmax output): 784-512-256-10 (MNIST-sized) and
-50-256-256-2 (a tabular classifier), at batches of 1, 64 and 10,000 rows.  Contenders,
-each given the same float32 batch and returning probabilities:
+50-256-256-2 (a tabular classifier), at batches of 1, 64 and 10,000 rows; and the tabular
+one with an input scaler, as fit(standardize=True) leaves it, given rows in raw units
+(PyTorch and JAX: no row, to_torch does not take a scaler).  Contenders, each given the
+same float32 batch and returning probabilities:
 
 fastmlp    net.predict_proba(X): the public call (validation, threads chosen per call)
 ONNX RT    an InferenceSession of fastmlp's own net.to_onnx() export (default options:
-           its own intra-op thread pool), session.run(None, {input: X})
+           its own intra-op thread pool; the scaler as its Sub and Div in float64),
+           session.run(None, {input: X})
 PyTorch    net.to_torch() under torch.no_grad(), with the softmax (torch's threads)
 JAX jit    jax.jit of the same forward written in jax.numpy, block_until_ready
 
@@ -27,9 +30,15 @@ import numpy as np
 import fastmlp
 from _common import (Contender, contended, cpu_line, fmt_ratio, fmt_time, measure,
                      section, table, usage_if_asked)
+from fastmlp.preprocessing import Standardizer
 
-NETS = [[784, 512, 256, 10], [50, 256, 256, 2]]
+NETS = [([784, 512, 256, 10], False), ([50, 256, 256, 2], False), ([50, 256, 256, 2], True)]
 BATCHES = [1, 64, 10000]
+
+
+def scaler_of(n_features, rng):
+    """A scaler of features in raw units (means 0-100, spreads 0.5-20)."""
+    return Standardizer(rng.uniform(0, 100, n_features), rng.uniform(0.5, 20, n_features))
 
 
 def contenders(net, X):
@@ -43,6 +52,8 @@ def contenders(net, X):
         out["ONNX RT"] = lambda: session.run(None, {name: X})[0]
     except ImportError:
         pass
+    if net.scaler is not None:
+        return out
     try:
         import torch
         model = net.to_torch().eval()
@@ -94,10 +105,14 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     keys = ["fastmlp", "ONNX RT", "PyTorch", "JAX jit"]
     rows, busy = [], False
-    for sizes in NETS:
+    for sizes, scaled in NETS:
         net = fastmlp.Network(sizes, seed=0)
+        if scaled:
+            net.scaler = scaler_of(sizes[0], rng)
         for batch in BATCHES:
             X = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+            if scaled:
+                X = (X * net.scaler.scale + net.scaler.mean).astype(np.float32)
             fns = contenders(net, X)
             ref = net.predict_proba(X)
             for key, fn in fns.items():
@@ -112,7 +127,7 @@ def main(argv=None):
                           warm_s=0.004, settle=0.12)
             busy |= contended(res)
             f = res["fastmlp"].best
-            row = ["-".join(map(str, sizes)), f"{batch:,}"]
+            row = ["-".join(map(str, sizes)) + (" + scaler" if scaled else ""), f"{batch:,}"]
             for k in keys:
                 row.append(fmt_time(res[k].best) + ("*" if res[k].contended else "")
                            if k in res else "—")

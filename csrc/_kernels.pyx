@@ -380,22 +380,24 @@ cdef bint _all_finite(cnp.ndarray a):
     return ok
 
 
-def ready_matrix(x, dtype, Py_ssize_t n_cols, Py_ssize_t max_rows):
+def ready_matrix(x, dtype, Py_ssize_t n_cols, Py_ssize_t max_rows, bint finite=True):
     """True when x is already what the kernels take, every element finite: exactly an
     ndarray, 2-D, C-contiguous, aligned, in native byte order, of dtype (an np.dtype,
-    float32 or float64), with n_cols columns and 1 to max_rows rows.  False: the
-    caller's full check (fastmlp._validation.check_matrix) decides, and names what is
-    wrong.  One compiled call for the common case of every forward and training step."""
-    if type(x) is not np.ndarray or not isinstance(dtype, cnp.dtype):
+    float32 or float64; None: either), with n_cols columns and 1 to max_rows rows (and
+    finite=False: its elements not looked at).  False: the caller's full check
+    (fastmlp._validation.check_matrix) decides, and names what is wrong.  One compiled
+    call for the common case of every forward and training step."""
+    if type(x) is not np.ndarray or not (dtype is None or isinstance(dtype, cnp.dtype)):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef int want = (<cnp.dtype>dtype).type_num
-    if (cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_TYPE(a) != want
+    cdef int have = cnp.PyArray_TYPE(a)
+    cdef int want = have if dtype is None else (<cnp.dtype>dtype).type_num
+    if (cnp.PyArray_NDIM(a) != 2 or have != want
             or (want != cnp.NPY_FLOAT and want != cnp.NPY_DOUBLE)
             or not cnp.PyArray_ISCARRAY_RO(a)      # C-contiguous, aligned, native order
             or a.shape[1] != n_cols or a.shape[0] < 1 or a.shape[0] > max_rows):
         return False
-    return _all_finite(a)
+    return not finite or _all_finite(a)
 
 
 def ready_labels(y, Py_ssize_t batch, intp n_classes):
@@ -422,6 +424,7 @@ def first_label_outside(cnp.ndarray labels, intp n_classes):
     return -1
 
 
+include "_inference_inputs.pxi"
 include "_plan.pxi"
 
 include "_parallel_forward.pxi"

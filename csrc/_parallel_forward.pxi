@@ -111,6 +111,7 @@ ctypedef struct _RowParts:  # one row through one layer, W cut into blocks of ro
 ctypedef struct _Rows:      # the whole network, the batch cut into row blocks
     void* plan              # the Plan (borrowed: the caller holds it)
     const char* X
+    _Inputs* inputs         # or NULL: X is ready (_inference_inputs.pxi)
     char* out
     int B, rows
     bint logits, f64
@@ -179,18 +180,26 @@ cdef void _columns_task(void* ctx, int chunk) noexcept nogil:
 
 
 cdef void _inference_rows(Plan p, const floating* X, floating* out, Py_ssize_t i0,
-                          Py_ssize_t n, bint logits) noexcept nogil:
+                          Py_ssize_t n, bint logits, _Inputs* inputs=NULL) noexcept nogil:
     """_plan_forward (inference, this thread) of the batch's rows i0 .. i0 + n - 1 (X
     and out point at row 0), in blocks of up to _own_sgemm_rows rows when sgemm.h
     serves them (float32 on an AVX-512 or AVX2 CPU: each block through the whole
     network on the own GEMM; Zen 4, one thread, 10,000 rows through 784-512-256-10
-    110 -> 100 ms, on two threads 60 -> 51 ms), else all at once."""
+    110 -> 100 ms, on two threads 60 -> 51 ms), else all at once.  inputs (not NULL):
+    each block's rows are standardized or checked first (_input_rows; X unused), and
+    a block with a NaN or an infinity is skipped."""
     cdef Py_ssize_t i = i0, end = i0 + n, block = n
+    cdef const floating* x
+    cdef int m
     if floating is float and _own_sgemm:
         block = _own_sgemm_rows
     while i < end:
-        _plan_forward(p, X + i * p.sizes[0], out + i * p.sizes[p.n_layers],
-                      <int>min(block, end - i), logits, False, 0, 0, i, True)
+        m = <int>min(block, end - i)
+        x = X + i * p.sizes[0] if inputs == NULL else \
+            <const floating*>_input_rows(inputs, i, m, floating is double)
+        if x != NULL:
+            _plan_forward(p, x, out + i * p.sizes[p.n_layers], m, logits, False, 0, 0, i,
+                          True)
         i += block
 
 
@@ -199,16 +208,19 @@ cdef void _rows_task(void* ctx, int chunk) noexcept nogil:
     cdef Py_ssize_t i0 = <Py_ssize_t>chunk * r.rows
     cdef Py_ssize_t n = min(<Py_ssize_t>r.rows, r.B - i0)
     if r.f64:
-        _inference_rows(<Plan>r.plan, <const double*>r.X, <double*>r.out, i0, n, r.logits)
+        _inference_rows(<Plan>r.plan, <const double*>r.X, <double*>r.out, i0, n, r.logits,
+                        r.inputs)
     else:
-        _inference_rows(<Plan>r.plan, <const float*>r.X, <float*>r.out, i0, n, r.logits)
+        _inference_rows(<Plan>r.plan, <const float*>r.X, <float*>r.out, i0, n, r.logits,
+                        r.inputs)
 
 
 cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint logits,
-                          int helpers) noexcept nogil:
+                          int helpers, _Inputs* inputs=NULL) noexcept nogil:
     """_plan_forward (inference) with up to `helpers` helper threads taking part (or
     none: a one-row pass through a layer of ROW_SPLIT_W weights or more sums W's
-    blocks of rows in the same order on any number of threads, _plan.pxi)."""
+    blocks of rows in the same order on any number of threads, _plan.pxi).  inputs:
+    as in _inference_rows, for a batch cut into row blocks (B >= 2 ROW_BLOCK) only."""
     cdef _Rows rows
     cdef _Columns cols
     cdef int l, L = p.n_layers, K, N, act, n_chunks
@@ -219,6 +231,7 @@ cdef void _forward_shared(Plan p, const floating* X, floating* out, int B, bint 
     if B >= 2 * ROW_BLOCK:
         rows.plan = <void*>p
         rows.X = <const char*>X
+        rows.inputs = inputs
         rows.out = <char*>out
         rows.B = B
         rows.logits = logits

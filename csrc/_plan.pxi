@@ -33,10 +33,13 @@ cdef class Plan:
     cdef char* delta0        # two δ buffers, capacity × widest layer, used in turn
     cdef char* delta1
     cdef char* row_sums      # ROW_PARTS rows of partial sums (_one_row_by_rows_of_w)
+    cdef char* std_rows      # standardized input rows, std_capacity × sizes[0] (infer)
+    cdef Py_ssize_t std_capacity
     cdef int helpers         # helper threads sharing the GEMMs of the step in progress
     cdef bint has_dropout    # some layer has a dropout rate
     cdef object _owner       # the arrays the pointers above point into
     cdef object _work
+    cdef object _std_work
     cdef cnp.ndarray _pointers
 
     def __cinit__(self, cnp.ndarray params, cnp.ndarray grads, cnp.ndarray sizes,
@@ -102,55 +105,102 @@ cdef class Plan:
         count need not be set."""
         return _forward_calls_blas(self, B)
 
-    def infer(self, cnp.ndarray X, int helpers=0):
+    def infer(self, cnp.ndarray X, int helpers=0, cnp.ndarray mean=None,
+              cnp.ndarray scale=None, bint check=False):
         """A new (B, n_out) array holding the inference output for X (probabilities
         under a fused loss): forward() and the output array in one call, the common
-        path of predict.  X: C-contiguous, of the plan's dtype, sizes[0] columns."""
+        path of predict.  X: C-contiguous, sizes[0] columns, of the plan's dtype; with
+        mean and scale (float64, C-contiguous, sizes[0] each), float32 or float64, and
+        standardized block by block as the pass reads it (_inference_inputs.pxi).
+        With a scaler or check, returns None, having computed nothing useful, when X
+        or its standardized rows hold a NaN or an infinity (the caller's own checks
+        then say which)."""
         cdef int dtype = cnp.NPY_DOUBLE if self.f64 else cnp.NPY_FLOAT
-        if (cnp.PyArray_NDIM(X) != 2 or cnp.PyArray_TYPE(X) != dtype
-                or not cnp.PyArray_IS_C_CONTIGUOUS(X) or X.shape[0] < 1
-                or X.shape[1] != self.sizes[0]):
-            raise ValueError(f"X must be a C-contiguous {'float64' if self.f64 else 'float32'} "
-                             f"matrix of at least one row and {self.sizes[0]} columns")
+        cdef int x_type = cnp.PyArray_TYPE(X)
+        cdef bint scaled = mean is not None or scale is not None
+        cdef Py_ssize_t K = self.sizes[0]
+        if (cnp.PyArray_NDIM(X) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(X)
+                or X.shape[0] < 1 or X.shape[1] != K
+                or not (x_type == dtype or scaled and x_type in (cnp.NPY_FLOAT,
+                                                                 cnp.NPY_DOUBLE))):
+            raise ValueError(f"X must be a C-contiguous "
+                             f"{'float' if scaled else 'float64' if self.f64 else 'float32'} "
+                             f"matrix of at least one row and {K} columns")
+        if scaled and not all(
+                v is not None and cnp.PyArray_NDIM(v) == 1 and v.shape[0] == K
+                and cnp.PyArray_TYPE(v) == cnp.NPY_DOUBLE and cnp.PyArray_IS_C_CONTIGUOUS(v)
+                for v in (mean, scale)):
+            raise ValueError(f"mean and scale must be C-contiguous float64 vectors of "
+                             f"{K} values")
         cdef cnp.npy_intp dims[2]
         dims[0], dims[1] = X.shape[0], self.sizes[self.n_layers]
         cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, dtype, 0)
-        self._forward(X, out, False, None, helpers)
-        return out
+        cdef _Inputs inputs
+        if not (scaled or check):
+            self._forward(X, out, False, None, helpers)
+            return out
+        inputs.X = <const char*>_ptr(X)
+        inputs.x_f64 = x_type == cnp.NPY_DOUBLE
+        inputs.K = K
+        inputs.mean = <const double*>_ptr(mean) if scaled else NULL
+        inputs.scale = <const double*>_ptr(scale) if scaled else NULL
+        inputs.work = self._standardized_rows(X.shape[0]) if scaled else NULL
+        inputs.bad = 0
+        return out if self._forward(X, out, False, None, helpers, &inputs) else None
+
+    cdef char* _standardized_rows(self, Py_ssize_t batch) except NULL:
+        """The workspace of `batch` standardized input rows (it only ever grows)."""
+        if batch > self.std_capacity:
+            self._std_work = aligned_empty(batch * self.sizes[0],
+                                           np.float64 if self.f64 else np.float32)
+            self.std_rows = <char*>_ptr(self._std_work)
+            self.std_capacity = batch
+        return self.std_rows
 
     cdef _forward(self, cnp.ndarray X, cnp.ndarray out, bint logits, tuple dropout,
-                  int helpers):
+                  int helpers, _Inputs* inp=NULL):
+        """The pass; with inp (inference), returns whether every input row was finite
+        (rows prepared here, or block by block when the batch is cut into blocks)."""
         cdef int B = X.shape[0]
         cdef bint training = dropout is not None
         cdef uint64_t key = dropout[0] if training else 0
         cdef uint64_t step = dropout[1] if training else 0
         self.reserve(B)
-        cdef void* x = _ptr(X)
+        cdef const void* x = _ptr(X)
         cdef void* o = _ptr(out)
         if FASTMLP_DEBUG:
-            _expect("X", X, B, self.sizes[0], self.f64)
+            if inp == NULL:
+                _expect("X", X, B, self.sizes[0], self.f64)
             _expect("out", out, B, self.sizes[self.n_layers], self.f64)
+        if inp != NULL and B < 2 * ROW_BLOCK:
+            # a pass not cut into blocks of rows: all of them prepared first, here
+            with nogil:
+                x = _prepared_rows(inp, B, self.f64, helpers)
+            if x == NULL:
+                return False
+            inp = NULL
         if not training and (helpers > 0 or (B == 1 and not self.f64 and
                                              _rows_of_w_split())):
             if self.f64:
                 with nogil:
-                    _forward_shared(self, <double*>x, <double*>o, B, logits, helpers)
+                    _forward_shared(self, <double*>x, <double*>o, B, logits, helpers, inp)
             else:
                 with nogil:
-                    _forward_shared(self, <float*>x, <float*>o, B, logits, helpers)
+                    _forward_shared(self, <float*>x, <float*>o, B, logits, helpers, inp)
         elif not training:
             if self.f64:
                 with nogil:
-                    _inference_rows(self, <double*>x, <double*>o, 0, B, logits)
+                    _inference_rows(self, <double*>x, <double*>o, 0, B, logits, inp)
             else:
                 with nogil:
-                    _inference_rows(self, <float*>x, <float*>o, 0, B, logits)
+                    _inference_rows(self, <float*>x, <float*>o, 0, B, logits, inp)
         elif self.f64:
             with nogil:
                 _plan_forward(self, <double*>x, <double*>o, B, logits, True, key, step)
         else:
             with nogil:
                 _plan_forward(self, <float*>x, <float*>o, B, logits, True, key, step)
+        return inp == NULL or not inp.bad
 
     def gradient(self, cnp.ndarray X, cnp.ndarray T, cnp.ndarray labels,
                  double l2, cnp.ndarray dX, bint inputs_only=False,

@@ -38,6 +38,26 @@ class InputsMixin:
             X = self._scaler.transform(X, self.dtype)
         return X
 
+    def _inputs_as_given(self, X):
+        """(mean, scale) for an X that the compiled inference pass takes as it is and
+        prepares itself, block by block (csrc/_inference_inputs.pxi): with a scaler,
+        any C-contiguous float32 or float64 ndarray of the network's width, which the
+        pass standardizes with the scaler's mean and scale; without one, such an array
+        of the network's dtype, which it checks for NaN and infinity ((None, None)).
+        None: X takes the full path (_inputs), as does an unscaled batch of fewer
+        rows than the pass checks block by block (checked at once there, as here)."""
+        scaler = self._scaler
+        if scaler is None and not (type(X) is np.ndarray and X.ndim == 2 and
+                                   X.shape[0] >= _kernels.ROWS_CHECKED_IN_BLOCKS):
+            return None
+        if not _kernels.ready_matrix(X, None if scaler else self._dtype, self._sizes[0],
+                                     MAX_DIM, finite=False):
+            return None
+        if scaler is None:
+            return None, None
+        return (np.ascontiguousarray(scaler.mean, np.float64),
+                np.ascontiguousarray(scaler.scale, np.float64))
+
     def _table(self, X, name):
         """What users have (a DataFrame, whose columns must be the fitted ones; integers,
         cast; a sparse matrix, densified) as an array for check_matrix."""

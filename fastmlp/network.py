@@ -193,24 +193,35 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
             return np.concatenate([self._forward_prepared(self._inputs(X[i:i + 4096]),
                                                           n_threads)
                                    for i in range(0, max(X.shape[0], 1), 4096)])
+        given = self._inputs_as_given(X)
+        if given is not None:
+            # the pass standardizes or checks X's rows itself, block by block; where
+            # some are not finite, or the output is not, the full path below says why
+            out = self._infer(X, n_threads, *given, check=True)
+            if out is not None and _kernels.all_finite(out):
+                return out
         return self._forward_prepared(self._inputs(X), n_threads)
 
     def _forward_prepared(self, X, n_threads=None, name="X", check=True):
         """forward() on an array already validated (and scaled).  check=False returns
         a non-finite output instead of raising (scikit-learn's early stopping scores a
         diverged epoch from it)."""
+        out = self._infer(X, n_threads)
+        if check:
+            self._check_finite(out, X, name)
+        return out
+
+    def _infer(self, X, n_threads=None, mean=None, scale=None, check=False):
+        """Plan.infer (its arguments after X) on the helper and BLAS threads of a call
+        with n_threads."""
         helpers = _workers.helpers(n_threads)
         blas = _workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
                                      n_threads)
         with self._lock:
             if blas is _workers.UNCHANGED:      # fastmlp's own GEMM serves every layer
-                out = self._plan.infer(X, helpers)
-            else:
-                with blas:
-                    out = self._plan.infer(X, helpers)
-        if check:
-            self._check_finite(out, X, name)
-        return out
+                return self._plan.infer(X, helpers, mean, scale, check)
+            with blas:
+                return self._plan.infer(X, helpers, mean, scale, check)
 
     def _check_finite(self, result, X, name="X"):
         """A NaN/inf result from finite inputs and weights is an overflow: raise."""

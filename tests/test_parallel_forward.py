@@ -453,9 +453,9 @@ def test_the_blas_runs_one_thread_inside_a_forward_pass_that_asks_for_it(n_threa
         def __getattr__(self, name):
             return getattr(plan, name)
 
-        def infer(self, X, helpers=0):
+        def infer(self, X, helpers=0, *inputs):
             seen.append((fastmlp._threads.current(), helpers))
-            return plan.infer(X, helpers)
+            return plan.infer(X, helpers, *inputs)
 
     before = fastmlp._threads.current()
     net._plan = Spy()
