@@ -2,9 +2,9 @@
 # _kernels.pyx; Plan.infer).
 #
 # A network with an input scaler is given X as the caller has it, and each block of
-# rows the pass runs is standardized, x in the network's dtype, then (x - mean) /
-# scale in float64 rounded to that dtype (the bits of the full path: X cast to the
-# network's dtype, then fastmlp.preprocessing.Standardizer.transform), into the
+# rows the pass runs is standardized (_standardize.pxi), x in the network's dtype,
+# then (x - mean) / scale in float64 rounded to that dtype (the bits of the full path:
+# X cast to the network's dtype, then Standardizer.transform), into the
 # plan's workspace just before the network reads it, on the thread that runs the
 # block: no float64 temporaries the size of X, and the block is still in that core's
 # cache when its first layer reads it.  A batch given in the network's own dtype is
@@ -15,25 +15,6 @@
 
 cdef extern from *:
     """
-    #include "clones.h"
-    /* out[i, j] := (x[i, j] - mean[j]) / scale[j] for `rows` rows of n: x taken in
-       the output type first (as the full path casts X to the network's dtype before
-       its scaler sees it), then in double, one rounding to the output type at the
-       end */
-    #define FASTMLP_STANDARDIZE(NAME, TX, TO)                                       \\
-    FASTMLP_CLONES_512 static void NAME(const TX* restrict x,                       \\
-                                        const double* restrict mean,                \\
-                                        const double* restrict scale,               \\
-                                        TO* restrict out, Py_ssize_t rows,          \\
-                                        Py_ssize_t n) {                             \\
-        for (Py_ssize_t i = 0; i < rows; i++, x += n, out += n)                    \\
-            for (Py_ssize_t j = 0; j < n; j++)                                     \\
-                out[j] = (TO)(((double)(TO)x[j] - mean[j]) / scale[j]);                 \\
-    }
-    FASTMLP_STANDARDIZE(fastmlp_standardize_ff, float, float)
-    FASTMLP_STANDARDIZE(fastmlp_standardize_df, double, float)
-    FASTMLP_STANDARDIZE(fastmlp_standardize_fd, float, double)
-    FASTMLP_STANDARDIZE(fastmlp_standardize_dd, double, double)
     /* a flag any thread may raise (relaxed: read after the pass has joined) */
     static inline void fastmlp_raise_flag(int *flag) {
     #if defined(__GNUC__)
@@ -43,14 +24,6 @@ cdef extern from *:
     #endif
     }
     """
-    void fastmlp_standardize_ff(const float* x, const double* mean, const double* scale,
-                                float* out, Py_ssize_t rows, Py_ssize_t n) noexcept nogil
-    void fastmlp_standardize_df(const double* x, const double* mean, const double* scale,
-                                float* out, Py_ssize_t rows, Py_ssize_t n) noexcept nogil
-    void fastmlp_standardize_fd(const float* x, const double* mean, const double* scale,
-                                double* out, Py_ssize_t rows, Py_ssize_t n) noexcept nogil
-    void fastmlp_standardize_dd(const double* x, const double* mean, const double* scale,
-                                double* out, Py_ssize_t rows, Py_ssize_t n) noexcept nogil
     void fastmlp_raise_flag(int* flag) noexcept nogil
 
 
@@ -75,14 +48,8 @@ cdef const void* _input_rows(_Inputs* inp, Py_ssize_t i, Py_ssize_t n,
     cdef bint ok
     if inp.mean == NULL:
         rows = <char*>x
-    elif f64 and inp.x_f64:
-        fastmlp_standardize_dd(<const double*>x, inp.mean, inp.scale, <double*>rows, n, inp.K)
-    elif f64:
-        fastmlp_standardize_fd(<const float*>x, inp.mean, inp.scale, <double*>rows, n, inp.K)
-    elif inp.x_f64:
-        fastmlp_standardize_df(<const double*>x, inp.mean, inp.scale, <float*>rows, n, inp.K)
-    else:
-        fastmlp_standardize_ff(<const float*>x, inp.mean, inp.scale, <float*>rows, n, inp.K)
+    else:           # X in the network's dtype first, as the full path casts it
+        _standardize_rows(x, inp.x_f64, inp.mean, inp.scale, rows, f64, n, inp.K, True)
     ok = fastmlp_all_finite_d(rows, count) if f64 else fastmlp_all_finite_f(rows, count)
     if not ok:
         fastmlp_raise_flag(&inp.bad)

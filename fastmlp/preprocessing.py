@@ -5,7 +5,17 @@ always speak in their own feature units; it is saved with the model.
 """
 import numpy as np
 
+from . import _kernels
 from ._validation import as_array
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _float_matrix(X):
+    """X is what the compiled loops take: a C-contiguous native float32 or float64
+    matrix (an aligned one: _kernels' ISCARRAY)."""
+    return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOATS
+            and X.dtype.isnative and X.flags.c_contiguous and X.flags.aligned)
 
 
 class Standardizer:
@@ -24,14 +34,20 @@ class Standardizer:
 
     @classmethod
     def fit(cls, X):
-        """Fit on the rows of X (n_samples × n_features)."""
-        X = as_array(X, "X", np.float64)
+        """Fit on the rows of X (n_samples × n_features): the mean and spread of each
+        column, as NumPy's mean and std of X in float64 (for a C-ordered float32 or
+        float64 X, compiled loops give those bits without a float64 copy of X)."""
+        X = X if _float_matrix(X) else as_array(X, "X", np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
-        if not np.all(np.isfinite(X)):
+        if not (_kernels.all_finite(X) if _float_matrix(X) else np.all(np.isfinite(X))):
             raise ValueError("X contains NaN or infinity")
         with np.errstate(over="ignore", invalid="ignore"):
-            mean, scale = X.mean(axis=0), X.std(axis=0)
+            if _float_matrix(X):
+                mean, var = _kernels.column_moments(X)
+                scale = np.sqrt(var)
+            else:
+                mean, scale = X.mean(axis=0), X.std(axis=0)
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
             raise ValueError("X is too large to standardize: its mean or spread overflows "
                              "float64")
@@ -42,10 +58,16 @@ class Standardizer:
         return self.mean.size
 
     def transform(self, X, dtype=None):
-        """(X - mean) / scale, as `dtype` (default: X's float dtype)."""
+        """(X - mean) / scale, computed in float64, as `dtype` (default: X's float
+        dtype); one compiled pass for a C-ordered float32 or float64 matrix."""
         X = np.asarray(X)
+        dtype = np.dtype(dtype or (X.dtype if X.dtype.kind == "f" else np.float64))
+        if (_float_matrix(X) and dtype in _FLOATS and X.shape[1] == self.mean.size
+                and self.mean.shape == self.scale.shape == (X.shape[1],)):
+            return _kernels.standardize(X, np.ascontiguousarray(self.mean, np.float64),
+                                        np.ascontiguousarray(self.scale, np.float64), dtype)
         out = (X - self.mean) / self.scale
-        return out.astype(dtype or (X.dtype if X.dtype.kind == "f" else np.float64), copy=False)
+        return out.astype(dtype, copy=False)
 
     def inverse_transform(self, Xs):
         """Back to the original units: Xs · scale + mean."""
