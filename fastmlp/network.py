@@ -275,11 +275,16 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
                                      "are too large)")
         return value
 
-    def _loss_and_output(self, X, T, labels, masks=None):
-        """(loss, output activations) on arrays already validated (and scaled)."""
+    def _loss_and_output(self, X, T, labels, masks=None, n_threads=None):
+        """(loss, output activations) on arrays already validated (and scaled); without
+        dropout masks, the forward pass is predict's, shared with the helper threads
+        (the same bits on any number of threads)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        with self._lock:
-            self._plan.forward(X, out, True, masks)    # the logits under a fused loss
+        helpers = _workers.helpers(n_threads) if masks is None else 0
+        blas = (_workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
+                                      n_threads) if masks is None else _workers.UNCHANGED)
+        with self._lock, blas:
+            self._plan.forward(X, out, True, masks, helpers)    # the logits under a fused loss
         # the fused losses replace the logits in `out` by the output activations
         value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None)
         return value + self._penalty(), out

@@ -8,7 +8,7 @@ References: a NumPy forward pass and losses, sklearn.metrics.r2_score.
 import numpy as np
 import pytest
 
-from fastmlp import Network, datasets
+from fastmlp import Network, _kernels, datasets
 
 from _training_helpers import _np_output, _class_data
 
@@ -134,3 +134,28 @@ def test_evaluate_and_score_regression_against_sklearn(h, rng, n_out):
     assert net.score(X, y) == pytest.approx(r2, rel=1e-12)
     assert res["loss"] == pytest.approx(0.5 * np.mean(np.sum((A - y) ** 2, axis=1)),
                                         rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_shares_its_pass_and_gives_the_same_bits_on_any_thread_count(h, rng, dtype):
+    """loss (and evaluate's, and fit's validation scores) runs predict's pass, shared
+    with the helper threads: one row, a few rows (column blocks) and row blocks give
+    the loss and outputs of one thread (float32, on the own GEMM: bit for bit; float64,
+    the BLAS's, whose sums depend on the rows of each call: to rounding), and within
+    rounding of NumPy's."""
+    net = Network([30, 300, 70, 5], dtype=dtype, seed=4)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for B in (1, 64, 300, 1031):
+        X = rng.standard_normal((B, 30)).astype(dtype)
+        y = rng.integers(0, 5, B)
+        T, labels = net._targets(y, B)
+        one = net._loss_and_output(X, T, labels, n_threads=1)
+        two = net._loss_and_output(X, T, labels, n_threads=2)
+        if dtype == np.float32 and _kernels.HAVE_OWN_SGEMM:
+            assert one[0] == two[0] and np.array_equal(one[1], two[1]), B
+        assert one[0] == pytest.approx(two[0], rel=1e-14), B
+        np.testing.assert_allclose(one[1], two[1], rtol=1e-12 if dtype == np.float64
+                                   else 0, atol=0)
+        Z, _ = h.np_forward(net, X)
+        assert net.loss(X, y) == pytest.approx(h.np_loss("cross_entropy", Z[-1], y),
+                                               rel=tol), B
