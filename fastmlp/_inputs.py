@@ -50,8 +50,8 @@ class InputsMixin:
         if scaler is None and not (type(X) is np.ndarray and X.ndim == 2 and
                                    X.shape[0] >= _kernels.ROWS_CHECKED_IN_BLOCKS):
             return None
-        if not _kernels.ready_matrix(X, None if scaler else self._dtype, self._sizes[0],
-                                     MAX_DIM, finite=False):
+        if not _kernels.ready_matrix(X, self._dtype if scaler is None else None,
+                                     self._sizes[0], MAX_DIM, finite=False):
             return None
         if scaler is None:
             return None, None

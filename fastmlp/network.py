@@ -277,8 +277,8 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
 
     def _loss_and_output(self, X, T, labels, masks=None, n_threads=None):
         """(loss, output activations) on arrays already validated (and scaled); without
-        dropout masks, the forward pass is predict's, shared with the helper threads
-        (the same bits on any number of threads)."""
+        dropout masks, the forward pass is predict's, shared with the helper threads (in
+        float32 on the own GEMM, the same bits on any number of threads)."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         helpers = _workers.helpers(n_threads) if masks is None else 0
         blas = (_workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
