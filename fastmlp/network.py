@@ -275,10 +275,13 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
                                      "are too large)")
         return value
 
-    def _loss_and_output(self, X, T, labels, masks=None, n_threads=None):
+    def _loss_and_output(self, X, T, labels, masks=None, n_threads=None, row_weights=None,
+                         penalty=True):
         """(loss, output activations) on arrays already validated (and scaled); without
         dropout masks, the forward pass is predict's, shared with the helper threads (in
-        float32 on the own GEMM, the same bits on any number of threads)."""
+        float32 on the own GEMM, the same bits on any number of threads).  row_weights
+        (float64, summing to 1) weight the rows' losses in place of the mean; penalty:
+        with the L2 penalty."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         helpers = _workers.helpers(n_threads) if masks is None else 0
         blas = (_workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
@@ -286,8 +289,9 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
         with self._lock, blas:
             self._plan.forward(X, out, True, masks, helpers)    # the logits under a fused loss
         # the fused losses replace the logits in `out` by the output activations
-        value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None)
-        return value + self._penalty(), out
+        value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None,
+                                      row_weights)
+        return (value + self._penalty() if penalty else value), out
 
     def _penalty(self):
         if self.l2 == 0:

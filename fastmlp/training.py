@@ -21,7 +21,7 @@ import time
 import numpy as np
 import scipy.sparse
 
-from . import _kernels, _tables, optim
+from . import _tables, optim
 from ._batches import Batches, SparseBatches
 from ._validation import (as_array, check_allocation, check_finite, check_matrix,
                           check_scalar, check_size, check_targets, make_rng)
@@ -455,11 +455,8 @@ def _fit_lbfgs(net, X, T, labels, val, max_iter, history, verbose, print_fn, row
     t0 = [time.perf_counter()]
 
     def record(theta):
-        out = np.empty((X.shape[0], net.sizes[-1]), net.dtype)
-        with net._lock:
-            net._plan.forward(X, out, True)
-        loss = _kernels.loss_forward(net._loss.code, out, T, labels, None, None, row_weights)
-        entry = {"epoch": len(history) + 1, "loss": float(loss + net._penalty()),
+        loss = net._loss_and_output(X, T, labels, row_weights=row_weights)[0]
+        entry = {"epoch": len(history) + 1, "loss": float(loss),
                  metric_name(net): _train_metric(net, probe), "lr": None}
         if val is not None:
             entry.update(_validation_scores(net, *val))

@@ -9,8 +9,6 @@ import scipy.sparse
 from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import _check_sample_weight, column_or_1d, validate_data
 
-from .. import _kernels
-
 
 class Rows:
     """Rows prepared for the network (training or validation rows): X, y (as given,
@@ -32,15 +30,11 @@ class Rows:
     def loss(self, est):
         """The loss on these rows in scikit-learn's convention (as loss_curve_'s,
         without the L2 penalty), weighted by the sample weights if any."""
-        net = est.network_
-        out = np.empty((self.X.shape[0], net.sizes[-1]), net.dtype)
         weights = None
         if self.sw is not None and self.sw.sum() > 0:
             weights = self.sw / self.sw.sum()
-        with net._lock:
-            net._plan.forward(self.X, out, True)        # logits under a fused loss
-        value = _kernels.loss_forward(net._loss.code, out, self.T, self.labels, None, None,
-                                      weights)
+        value = est.network_._loss_and_output(self.X, self.T, self.labels,
+                                              row_weights=weights, penalty=False)[0]
         return est._sklearn_loss(value, 0.0, 0.0)
 
 
