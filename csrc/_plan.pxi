@@ -106,10 +106,11 @@ cdef class Plan:
         return _forward_calls_blas(self, B)
 
     def infer(self, cnp.ndarray X, int helpers=0, cnp.ndarray mean=None,
-              cnp.ndarray scale=None, bint check=False):
+              cnp.ndarray scale=None, bint check=False, cnp.ndarray out=None):
         """A new (B, n_out) array holding the inference output for X (probabilities
-        under a fused loss): forward() and the output array in one call, the common
-        path of predict.  X: C-contiguous, sizes[0] columns, of the plan's dtype; with
+        under a fused loss), or `out` (C-contiguous, of that shape and the plan's
+        dtype) filled: forward() and the output array in one call, the common path of
+        predict.  X: C-contiguous, sizes[0] columns, of the plan's dtype; with
         mean and scale (float64, C-contiguous, sizes[0] each), float32 or float64, and
         standardized block by block as the pass reads it (_inference_inputs.pxi).
         With a scaler or check, returns None, having computed nothing useful, when X
@@ -134,7 +135,14 @@ cdef class Plan:
                              f"{K} values")
         cdef cnp.npy_intp dims[2]
         dims[0], dims[1] = X.shape[0], self.sizes[self.n_layers]
-        cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, dtype, 0)
+        if out is None:
+            out = cnp.PyArray_EMPTY(2, dims, dtype, 0)
+        elif (cnp.PyArray_NDIM(out) != 2 or cnp.PyArray_TYPE(out) != dtype
+                or not cnp.PyArray_IS_C_CONTIGUOUS(out) or not out.flags.writeable
+                or out.shape[0] != dims[0] or out.shape[1] != dims[1]):
+            raise ValueError(f"out must be a writeable C-contiguous "
+                             f"{'float64' if self.f64 else 'float32'} matrix of shape "
+                             f"({dims[0]}, {dims[1]})")
         cdef _Inputs inputs
         if not (scaled or check):
             self._forward(X, out, False, None, helpers)

@@ -27,6 +27,10 @@ from .losses import get_loss
 # train_step folds plain SGD into the backward GEMMs when lr is at most this; a larger
 # rate takes the checked path (gradient, then an update made only if it is finite)
 _FUSED_LR_MAX = 1.0
+# an inference pass over more rows than fill this many bytes of the plan's workspaces
+# goes in slices (Network._slice_rows): predict on a batch of millions of rows held
+# workspaces the size of every layer's output for all of them, after the call too
+SLICE_BYTES = 1 << 28
 
 
 class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMixin,
@@ -213,15 +217,35 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
 
     def _infer(self, X, n_threads=None, mean=None, scale=None, check=False):
         """Plan.infer (its arguments after X) on the helper and BLAS threads of a call
-        with n_threads."""
+        with n_threads; a batch of more rows than _slice_rows() in slices of those, so
+        that the plan's workspaces stay that size (the output is the batch's)."""
+        rows = self._slice_rows()
+        if X.shape[0] <= rows:
+            return self._infer_slice(X, n_threads, mean, scale, check)
+        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        for i in range(0, X.shape[0], rows):
+            if self._infer_slice(X[i:i + rows], n_threads, mean, scale, check,
+                                 out[i:i + rows]) is None:
+                return None
+        return out
+
+    def _infer_slice(self, X, n_threads=None, mean=None, scale=None, check=False,
+                     out=None):
         helpers = _workers.helpers(n_threads)
         blas = _workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
                                      n_threads)
         with self._lock:
             if blas is _workers.UNCHANGED:      # fastmlp's own GEMM serves every layer
-                return self._plan.infer(X, helpers, mean, scale, check)
+                return self._plan.infer(X, helpers, mean, scale, check, out)
             with blas:
-                return self._plan.infer(X, helpers, mean, scale, check)
+                return self._plan.infer(X, helpers, mean, scale, check, out)
+
+    def _slice_rows(self):
+        """The rows an inference pass takes at once: its workspaces (every layer's
+        output, the two δ buffers, standardized inputs) up to SLICE_BYTES, and at
+        least 1024 rows."""
+        per_row = self._workspace_bytes(1) + self.sizes[0] * self.dtype.itemsize
+        return max(1024, SLICE_BYTES // per_row)
 
     def _check_finite(self, result, X, name="X"):
         """A NaN/inf result from finite inputs and weights is an overflow: raise."""
@@ -283,11 +307,17 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
         (float64, summing to 1) weight the rows' losses in place of the mean; penalty:
         with the L2 penalty."""
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        helpers = _workers.helpers(n_threads) if masks is None else 0
-        blas = (_workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
-                                      n_threads) if masks is None else _workers.UNCHANGED)
-        with self._lock, blas:
-            self._plan.forward(X, out, True, masks, helpers)    # the logits under a fused loss
+        if masks is None:           # predict's pass (in slices: _infer)
+            rows = self._slice_rows()
+            helpers = _workers.helpers(n_threads)
+            blas = _workers.blas_threads(self._plan, min(X.shape[0], rows), self._widest_w,
+                                         helpers, n_threads)
+            with self._lock, blas:
+                for i in range(0, X.shape[0], rows):    # the logits under a fused loss
+                    self._plan.forward(X[i:i + rows], out[i:i + rows], True, None, helpers)
+        else:
+            with self._lock:
+                self._plan.forward(X, out, True, masks)
         # the fused losses replace the logits in `out` by the output activations
         value = _kernels.loss_forward(self._loss.code, out, T, labels, None, None,
                                       row_weights)
