@@ -106,11 +106,12 @@ cdef class Plan:
         return _forward_calls_blas(self, B)
 
     def infer(self, cnp.ndarray X, int helpers=0, cnp.ndarray mean=None,
-              cnp.ndarray scale=None, bint check=False, cnp.ndarray out=None):
+              cnp.ndarray scale=None, bint check=False, cnp.ndarray out=None,
+              bint logits=False):
         """A new (B, n_out) array holding the inference output for X (probabilities
-        under a fused loss), or `out` (C-contiguous, of that shape and the plan's
-        dtype) filled: forward() and the output array in one call, the common path of
-        predict.  X: C-contiguous, sizes[0] columns, of the plan's dtype; with
+        under a fused loss; with `logits`, the output layer's Z, as forward()), or
+        `out` (C-contiguous, of that shape and the plan's dtype) filled: forward() and
+        the output array in one call, the common path of predict.  X: C-contiguous, sizes[0] columns, of the plan's dtype; with
         mean and scale (float64, C-contiguous, sizes[0] each), float32 or float64, and
         standardized block by block as the pass reads it (_inference_inputs.pxi).
         With a scaler or check, returns None, having computed nothing useful, when X
@@ -127,12 +128,8 @@ cdef class Plan:
             raise ValueError(f"X must be a C-contiguous "
                              f"{'float' if scaled else 'float64' if self.f64 else 'float32'} "
                              f"matrix of at least one row and {K} columns")
-        if scaled and not all(
-                v is not None and cnp.PyArray_NDIM(v) == 1 and v.shape[0] == K
-                and cnp.PyArray_TYPE(v) == cnp.NPY_DOUBLE and cnp.PyArray_IS_C_CONTIGUOUS(v)
-                for v in (mean, scale)):
-            raise ValueError(f"mean and scale must be C-contiguous float64 vectors of "
-                             f"{K} values")
+        if scaled:
+            _check_moments(mean, scale, K)
         cdef cnp.npy_intp dims[2]
         dims[0], dims[1] = X.shape[0], self.sizes[self.n_layers]
         if out is None:
@@ -145,7 +142,7 @@ cdef class Plan:
                              f"({dims[0]}, {dims[1]})")
         cdef _Inputs inputs
         if not (scaled or check):
-            self._forward(X, out, False, None, helpers)
+            self._forward(X, out, logits, None, helpers)
             return out
         inputs.X = <const char*>_ptr(X)
         inputs.x_f64 = x_type == cnp.NPY_DOUBLE
@@ -154,7 +151,7 @@ cdef class Plan:
         inputs.scale = <const double*>_ptr(scale) if scaled else NULL
         inputs.work = self._standardized_rows(X.shape[0]) if scaled else NULL
         inputs.bad = 0
-        return out if self._forward(X, out, False, None, helpers, &inputs) else None
+        return out if self._forward(X, out, logits, None, helpers, &inputs) else None
 
     cdef char* _standardized_rows(self, Py_ssize_t batch) except NULL:
         """The workspace of `batch` standardized input rows (it only ever grows)."""

@@ -94,6 +94,15 @@ cdef bint _float_matrix(cnp.ndarray a):
             and cnp.PyArray_TYPE(a) in (cnp.NPY_FLOAT, cnp.NPY_DOUBLE))
 
 
+cdef _check_moments(cnp.ndarray mean, cnp.ndarray scale, Py_ssize_t n):
+    """mean and scale are what the loops read: C-contiguous float64 vectors of n."""
+    for v in (mean, scale):
+        if (v is None or cnp.PyArray_NDIM(v) != 1 or v.shape[0] != n
+                or cnp.PyArray_TYPE(v) != cnp.NPY_DOUBLE or not cnp.PyArray_IS_C_CONTIGUOUS(v)):
+            raise ValueError(f"mean and scale must be C-contiguous float64 vectors of {n} "
+                             "values")
+
+
 def standardize(cnp.ndarray X, cnp.ndarray mean, cnp.ndarray scale, dtype):
     """(X - mean) / scale as a new C-ordered array of dtype (float32 or float64),
     computed in float64 with one rounding at the end; X: a C-contiguous float32 or
@@ -101,11 +110,7 @@ def standardize(cnp.ndarray X, cnp.ndarray mean, cnp.ndarray scale, dtype):
     if not _float_matrix(X):
         raise ValueError("X must be a C-contiguous float32 or float64 matrix")
     cdef Py_ssize_t rows = X.shape[0], n = X.shape[1]
-    for v in (mean, scale):
-        if (cnp.PyArray_NDIM(v) != 1 or v.shape[0] != n or cnp.PyArray_TYPE(v) != cnp.NPY_DOUBLE
-                or not cnp.PyArray_IS_C_CONTIGUOUS(v)):
-            raise ValueError(f"mean and scale must be C-contiguous float64 vectors of {n} "
-                             "values")
+    _check_moments(mean, scale, n)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")

@@ -215,30 +215,30 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
             self._check_finite(out, X, name)
         return out
 
-    def _infer(self, X, n_threads=None, mean=None, scale=None, check=False):
+    def _infer(self, X, n_threads=None, mean=None, scale=None, check=False, logits=False):
         """Plan.infer (its arguments after X) on the helper and BLAS threads of a call
         with n_threads; a batch of more rows than _slice_rows() in slices of those, so
         that the plan's workspaces stay that size (the output is the batch's)."""
         rows = self._slice_rows()
         if X.shape[0] <= rows:
-            return self._infer_slice(X, n_threads, mean, scale, check)
+            return self._infer_slice(X, n_threads, mean, scale, check, None, logits)
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         for i in range(0, X.shape[0], rows):
             if self._infer_slice(X[i:i + rows], n_threads, mean, scale, check,
-                                 out[i:i + rows]) is None:
+                                 out[i:i + rows], logits) is None:
                 return None
         return out
 
     def _infer_slice(self, X, n_threads=None, mean=None, scale=None, check=False,
-                     out=None):
+                     out=None, logits=False):
         helpers = _workers.helpers(n_threads)
         blas = _workers.blas_threads(self._plan, X.shape[0], self._widest_w, helpers,
                                      n_threads)
         with self._lock:
             if blas is _workers.UNCHANGED:      # fastmlp's own GEMM serves every layer
-                return self._plan.infer(X, helpers, mean, scale, check, out)
+                return self._plan.infer(X, helpers, mean, scale, check, out, logits)
             with blas:
-                return self._plan.infer(X, helpers, mean, scale, check, out)
+                return self._plan.infer(X, helpers, mean, scale, check, out, logits)
 
     def _slice_rows(self):
         """The rows an inference pass takes at once: its workspaces (every layer's
@@ -306,16 +306,10 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
         float32 on the own GEMM, the same bits on any number of threads).  row_weights
         (float64, summing to 1) weight the rows' losses in place of the mean; penalty:
         with the L2 penalty."""
-        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        if masks is None:           # predict's pass (in slices: _infer)
-            rows = self._slice_rows()
-            helpers = _workers.helpers(n_threads)
-            blas = _workers.blas_threads(self._plan, min(X.shape[0], rows), self._widest_w,
-                                         helpers, n_threads)
-            with self._lock, blas:
-                for i in range(0, X.shape[0], rows):    # the logits under a fused loss
-                    self._plan.forward(X[i:i + rows], out[i:i + rows], True, None, helpers)
+        if masks is None:           # predict's pass, the logits under a fused loss
+            out = self._infer(X, n_threads, logits=True)
         else:
+            out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
             with self._lock:
                 self._plan.forward(X, out, True, masks)
         # the fused losses replace the logits in `out` by the output activations

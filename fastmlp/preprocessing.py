@@ -6,16 +6,16 @@ always speak in their own feature units; it is saved with the model.
 import numpy as np
 
 from . import _kernels
-from ._validation import as_array
+from ._validation import MAX_DIM, as_array
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _float_matrix(X):
-    """X is what the compiled loops take: a C-contiguous native float32 or float64
-    matrix (an aligned one: _kernels' ISCARRAY)."""
-    return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOATS
-            and X.dtype.isnative and X.flags.c_contiguous and X.flags.aligned)
+def _float_matrix(X, n_cols):
+    """X is what the compiled loops take: a C-contiguous, aligned, native float32 or
+    float64 matrix of n_cols columns (and 1 to MAX_DIM rows), as _kernels.ready_matrix
+    says for the kernels."""
+    return _kernels.ready_matrix(X, None, n_cols, MAX_DIM, finite=False)
 
 
 class Standardizer:
@@ -37,13 +37,14 @@ class Standardizer:
         """Fit on the rows of X (n_samples × n_features): the mean and spread of each
         column, as NumPy's mean and std of X in float64 (for a C-ordered float32 or
         float64 X, compiled loops give those bits without a float64 copy of X)."""
-        X = X if _float_matrix(X) else as_array(X, "X", np.float64)
+        fast = type(X) is np.ndarray and X.ndim == 2 and _float_matrix(X, X.shape[1])
+        X = X if fast else as_array(X, "X", np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
-        if not (_kernels.all_finite(X) if _float_matrix(X) else np.all(np.isfinite(X))):
+        if not (_kernels.all_finite(X) if fast else np.all(np.isfinite(X))):
             raise ValueError("X contains NaN or infinity")
         with np.errstate(over="ignore", invalid="ignore"):
-            if _float_matrix(X):
+            if fast:
                 mean, var = _kernels.column_moments(X)
                 scale = np.sqrt(var)
             else:
@@ -62,8 +63,8 @@ class Standardizer:
         dtype); one compiled pass for a C-ordered float32 or float64 matrix."""
         X = np.asarray(X)
         dtype = np.dtype(dtype or (X.dtype if X.dtype.kind == "f" else np.float64))
-        if (_float_matrix(X) and dtype in _FLOATS and X.shape[1] == self.mean.size
-                and self.mean.shape == self.scale.shape == (X.shape[1],)):
+        if (dtype in _FLOATS and self.mean.shape == self.scale.shape == (self.mean.size,)
+                and _float_matrix(X, self.mean.size)):
             return _kernels.standardize(X, np.ascontiguousarray(self.mean, np.float64),
                                         np.ascontiguousarray(self.scale, np.float64), dtype)
         out = (X - self.mean) / self.scale
