@@ -31,6 +31,7 @@ _FUSED_LR_MAX = 1.0
 # goes in slices (Network._slice_rows): predict on a batch of millions of rows held
 # workspaces the size of every layer's output for all of them, after the call too
 SLICE_BYTES = 1 << 28
+MIN_SLICE_ROWS = 1024
 
 
 class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMixin,
@@ -219,8 +220,8 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
         """Plan.infer (its arguments after X) on the helper and BLAS threads of a call
         with n_threads; a batch of more rows than _slice_rows() in slices of those, so
         that the plan's workspaces stay that size (the output is the batch's)."""
-        rows = self._slice_rows()
-        if X.shape[0] <= rows:
+        # every slice has at least MIN_SLICE_ROWS rows: a smaller batch skips the sum
+        if X.shape[0] <= MIN_SLICE_ROWS or X.shape[0] <= (rows := self._slice_rows()):
             return self._infer_slice(X, n_threads, mean, scale, check, None, logits)
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         for i in range(0, X.shape[0], rows):
@@ -245,7 +246,7 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
         output, the two δ buffers, standardized inputs) up to SLICE_BYTES, and at
         least 1024 rows."""
         per_row = self._workspace_bytes(1) + self.sizes[0] * self.dtype.itemsize
-        return max(1024, SLICE_BYTES // per_row)
+        return max(MIN_SLICE_ROWS, SLICE_BYTES // per_row)
 
     def _check_finite(self, result, X, name="X"):
         """A NaN/inf result from finite inputs and weights is an overflow: raise."""
