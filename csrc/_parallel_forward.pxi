@@ -48,6 +48,8 @@ cdef extern from "workers.h" nogil:
     void fm_helper_loop(fm_pool* p)
     void fm_wake(fm_pool* p)
     int64_t fm_judge(fm_pool* p, int64_t own_ns, int64_t wait_ns, int helped)
+    int fm_cpu()
+    void fm_leave_cpu(int cpu)
     int FM_HAVE_WORKERS
     int FM_MAX_CHUNKS
 
@@ -319,6 +321,18 @@ def helper_main():
     """A helper thread's body: share forward passes until stop_helpers()."""
     with nogil:
         fm_helper_loop(&fm_the_pool)
+
+
+def leave_cpu():
+    """Move the calling thread off its CPU as a helper leaves its caller's
+    (workers.h, fm_leave_cpu): (the CPU before, the CPU after); the same CPU where
+    the thread may run on no other, (-1, -1) where the CPU cannot be known."""
+    cdef int before, after
+    with nogil:
+        before = fm_cpu()
+        fm_leave_cpu(before)
+        after = fm_cpu()
+    return before, after
 
 
 def helpers_running():

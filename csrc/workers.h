@@ -79,6 +79,7 @@
 #define FM_BACKOFF_MAX 256
 #define FM_SOLO_MAX_NS 1000000000 /* at most 1 s alone after one late helper */
 #define FM_FORGIVE 64
+#define FM_MOVE_EVERY_NS 1000000  /* a helper moves off the caller's CPU at most this often */
 
 typedef void (*fm_task)(void *ctx, int chunk);
 
@@ -95,6 +96,7 @@ typedef struct {
     int ontime;           /* jobs since the last late one in which helpers took part */
     int running;          /* helper threads in fm_helper_loop */
     int stop;
+    int caller_cpu;       /* the CPU the caller of the current job posted it from */
     int sleepers;         /* helpers asleep until woken */
     int dozing;           /* helpers in any sleep (a job posted now waits for them) */
     uint32_t wake_seq;    /* bumped to wake them (the futex word) */
@@ -155,6 +157,31 @@ static inline void fm_wake(fm_pool *p)
 static inline void fm_wake(fm_pool *p) { (void)p; }
 #endif
 
+/* The CPU this thread runs on (-1 where that cannot be known), and a move of this
+ * thread off CPU `cpu` to another of those it may run on (none where there is no
+ * other).  A helper woken by a caller was at times placed on the caller's CPU and left
+ * there while the other core idled: Linux in these 2-core VMs did not move it for 20
+ * ms and more (blocks of 64-row predict at one-thread speed, the helper 20 ms of 24
+ * waiting for that CPU).  The helper then moves itself: its CPU set without that CPU,
+ * which migrates it at once, then the whole set again, which leaves it where it is. */
+#if FM_HAVE_WORKERS && defined(__linux__) && defined(_GNU_SOURCE) && defined(CPU_SET)
+static inline int fm_cpu(void) { return sched_getcpu(); }
+
+FM_MAYBE_UNUSED static void fm_leave_cpu(int cpu)
+{
+    cpu_set_t all, others;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof all, &all) != 0)
+        return;
+    others = all;
+    CPU_CLR(cpu, &others);
+    if (CPU_COUNT(&others) > 0 && sched_setaffinity(0, sizeof others, &others) == 0)
+        sched_setaffinity(0, sizeof all, &all);
+}
+#else
+static inline int fm_cpu(void) { return -1; }
+static inline void fm_leave_cpu(int cpu) { (void)cpu; }
+#endif
+
 /* The account of late helpers (workers.h's header), after a job shared with them: the
  * caller ran its own chunks in own_ns, then waited wait_ns for the helpers' chunks;
  * helped says whether a helper ran any.  Returns how long the next jobs run alone (0:
@@ -193,6 +220,7 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
         __atomic_store_n(&p->helpers_done, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&p->joined, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&p->max_helpers, max_helpers, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->caller_cpu, fm_cpu(), __ATOMIC_RELAXED);
         gen = (__atomic_load_n(&p->word, __ATOMIC_RELAXED) >> 32) + 1;
         bits = ((uint64_t)1 << n) - 1;
         __atomic_store_n(&p->word, (gen << 32) | bits, __ATOMIC_SEQ_CST);
@@ -245,12 +273,30 @@ static void fm_run(fm_pool *p, fm_task fn, void *ctx, int n, int max_helpers)
 }
 
 
+/* A helper on the CPU of the pool's last caller moves off it (fm_leave_cpu), at most
+ * once every FM_MOVE_EVERY_NS (where it cannot, it would otherwise try at every job);
+ * *moved_at: when it last tried. */
+#if FM_HAVE_WORKERS
+FM_MAYBE_UNUSED static void fm_avoid_caller(fm_pool *p, int64_t *moved_at)
+{
+    int cpu = fm_cpu();
+    int64_t now;
+    if (cpu < 0 || cpu != __atomic_load_n(&p->caller_cpu, __ATOMIC_RELAXED))
+        return;
+    now = fm_now_ns();
+    if (now - *moved_at >= FM_MOVE_EVERY_NS) {
+        *moved_at = now;
+        fm_leave_cpu(cpu);
+    }
+}
+#endif
+
 /* A helper thread's whole life (called without the GIL; returns when p->stop). */
 FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
 {
 #if FM_HAVE_WORKERS
     uint64_t w, bits, gen, skipped = 0;
-    int64_t idle_since = fm_now_ns(), sleep_ns = FM_SLEEP_MIN_NS;
+    int64_t idle_since = fm_now_ns(), sleep_ns = FM_SLEEP_MIN_NS, moved_at = 0;
     unsigned spins = 0;
     int c;
     fm_task fn;
@@ -267,6 +313,7 @@ FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
                 skipped = gen;
                 continue;
             }
+            fm_avoid_caller(p, &moved_at);
             fn = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);
             ctx = __atomic_load_n(&p->ctx, __ATOMIC_RELAXED);
             for (;;) {
@@ -289,10 +336,12 @@ FM_MAYBE_UNUSED static void fm_helper_loop(fm_pool *p)
         /* mostly pause (a new job is seen within ~0.1 µs), every FM_YIELD_EVERY
            spins a yield: a thread waiting for this core (another process's, or the
            caller's own) gets it at once, not after this helper's time slice */
-        if (++spins % FM_YIELD_EVERY)
+        if (++spins % FM_YIELD_EVERY) {
             FM_PAUSE();
-        else
+        } else {
+            fm_avoid_caller(p, &moved_at);
             sched_yield();
+        }
         if (spins % 64 == 0 && fm_now_ns() - idle_since > FM_SPIN_NS) {
             if (fm_now_ns() - idle_since > FM_DEEP_NS) {
                 /* announce the sleep, then look at the job word once more: a caller
