@@ -25,6 +25,8 @@
  * were most of the late helpers, and each block's steps then ran alone).  With the
  * helpers awake, the front-and-back claiming gives each thread the same chunks call
  * after call, so each core keeps its share of a layer's weights in its own cache.
+ * A helper that finds itself on the CPU its caller posted from moves to another of
+ * its CPUs (fm_avoid_caller): two threads on one CPU run a job at one-thread speed.
  *
  * The helper threads are started from Python (threading.Thread) and spend their whole
  * life in fm_helper_loop without the GIL: they spin for a short while after each job

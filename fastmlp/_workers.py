@@ -5,7 +5,8 @@ forward/predict/predict_proba share their work between the calling thread and up
 `helpers(n_threads)` helper threads, every BLAS call inside running on one thread: the
 batch is cut into row blocks, or (few rows) each layer's output columns, and whichever
 thread is free takes the next block.  A helper that is asleep or descheduled simply
-takes nothing, so a busy machine runs the pass at one-thread speed, never slower.
+takes nothing, so a busy machine runs the pass at one-thread speed, never slower; a
+helper that finds itself on its caller's CPU moves to another (csrc/workers.h).
 A training step large enough for several threads (step_threads) shares each large GEMM
 and the optimizer update the same way, in place of OpenBLAS's own threads.
 
