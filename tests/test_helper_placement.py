@@ -6,6 +6,7 @@ one-thread speed.  The helper now notices and moves itself to another of its CPU
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -45,24 +46,31 @@ def test_leave_cpu_stays_where_the_thread_may_run_on_one_cpu_only():
 
 
 @pytest.mark.skipif(_workers.usable_cores() < 2, reason="one core")
-def test_a_helper_put_on_its_callers_cpu_moves_off_it_and_shares_the_passes():
-    """The caller pinned to one CPU, the helper moved there too (its CPU set then
-    restored): within ten passes the helper runs elsewhere and takes chunks."""
+def test_helpers_put_on_their_callers_cpu_move_off_it_and_share_the_passes():
+    """The caller pinned to one CPU, every helper moved there too (its CPU set then
+    restored): passes shared with a helper soon run it elsewhere, and it takes
+    chunks.  (The deadline only bounds a failure: jobs after a late helper in an
+    earlier test run alone for up to a second, workers.h.)"""
     net = fastmlp.Network([784, 512, 256, 10], seed=0)
     X = np.random.default_rng(0).standard_normal((64, 784)).astype(np.float32)
     net.predict_proba(X, n_threads=2)
-    helper = next(t for t in threading.enumerate() if t.name == "fastmlp-helper-0")
+    helpers = [t for t in threading.enumerate() if t.name.startswith("fastmlp-helper-")]
     mask = os.sched_getaffinity(0)
     cpu = _kernels.leave_cpu()[1]
     os.sched_setaffinity(0, {cpu})
     try:
-        os.sched_setaffinity(helper.native_id, {cpu})
-        os.sched_setaffinity(helper.native_id, mask)   # (it may leave at once)
+        for helper in helpers:
+            os.sched_setaffinity(helper.native_id, {cpu})
+            os.sched_setaffinity(helper.native_id, mask)    # (it may leave at once)
         before = _kernels.helper_counts()
-        for _ in range(10):
-            net.predict_proba(X, n_threads=2)
-        after = _kernels.helper_counts()
-        assert _last_cpu(helper.native_id) != cpu
-        assert after["helped"] > before["helped"]
+        deadline = time.monotonic() + 5
+        while True:
+            for _ in range(10):
+                net.predict_proba(X, n_threads=2)
+            elsewhere = [t for t in helpers if _last_cpu(t.native_id) != cpu]
+            helped = _kernels.helper_counts()["helped"] - before["helped"]
+            if (elsewhere and helped > 0) or time.monotonic() > deadline:
+                break
+        assert elsewhere and helped > 0
     finally:
         os.sched_setaffinity(0, mask)
