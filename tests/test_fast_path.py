@@ -148,3 +148,48 @@ def test_ready_labels_takes_only_what_the_kernels_take(h):
     loss_a, loss_b = a.train_step(X, y, lr=0.1), b.train_step(X, y.astype(np.int32), lr=0.1)
     assert abs(loss_a - ref) < 1e-5 * abs(ref) and abs(loss_b - ref) < 1e-5 * abs(ref)
     np.testing.assert_array_equal(a.get_params(), b.get_params())
+
+
+def test_ready_mse_targets_take_the_fast_path_and_the_rest_the_full_check(h):
+    """MSE targets that are already what the kernels take (C-contiguous, the network's
+    dtype, the batch's rows, finite) skip check_targets; the step they make is the one
+    the full check's other layouts make, the loss is NumPy's, and bad targets are
+    still refused by name, the parameters as they were."""
+    rng = np.random.default_rng(3)
+    net = fastmlp.Network([3, 5, 2], activation="tanh", loss="mse", seed=0)
+    X = rng.standard_normal((6, 3)).astype(np.float32)
+    Y = rng.standard_normal((6, 2)).astype(np.float32)
+    T, labels = net._targets(Y, 6)
+    assert T is Y and labels is None
+    ref = np.mean(np.sum((h.np_forward(net, X)[1][-1] - Y) ** 2, axis=1)) / 2
+    steps = []
+    for y in (Y, np.asfortranarray(Y), Y.astype(np.float64), Y.tolist()):
+        other = net.copy()
+        loss = other.train_step(X, y, lr=0.1)
+        assert abs(loss - ref) < 1e-5 * abs(ref), (loss, ref)
+        steps.append(other.get_params())
+    for params in steps[1:]:
+        np.testing.assert_array_equal(params, steps[0])
+    before = net.get_params()
+    for bad, message in [(np.where(np.arange(12).reshape(6, 2) == 5, np.nan, Y), "y contains NaN"),
+                         (Y[:5], r"y must have shape \(6, 2\)"),
+                         (np.ones((6, 3), np.float32), r"y must have shape \(6, 2\)")]:
+        with pytest.raises(ValueError, match=message):
+            net.train_step(X, bad.astype(np.float32), lr=0.1)
+    np.testing.assert_array_equal(net.get_params(), before)
+
+
+def test_a_step_the_blas_runs_on_one_thread_sets_nothing():
+    """A training step whose GEMMs OpenBLAS runs on one thread by itself, no count asked
+    for, takes no helper and leaves the BLAS's thread count alone; asked for 2 threads,
+    a large enough one shares with a helper."""
+    from fastmlp import _threads, _workers
+    if not _threads.available():
+        pytest.skip("fastmlp cannot read this BLAS's thread count")
+    before = _threads.current()
+    with _workers.step_threads(_threads.OPENBLAS_SINGLE) as step:
+        assert step.helpers == 0 and _threads.current() == before
+    if _workers.usable_cores() >= 2 and _kernels.HAVE_HELPERS:
+        with _workers.step_threads(_threads.OPENBLAS_SINGLE * 64, 2) as step:
+            assert step.helpers == 1 and _threads.current() == 1
+    assert _threads.current() == before
