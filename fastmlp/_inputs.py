@@ -55,8 +55,7 @@ class InputsMixin:
             return None
         if scaler is None:
             return None, None
-        return (np.ascontiguousarray(scaler.mean, np.float64),
-                np.ascontiguousarray(scaler.scale, np.float64))
+        return scaler.float64_vectors()
 
     def _table(self, X, name):
         """What users have (a DataFrame, whose columns must be the fitted ones; integers,

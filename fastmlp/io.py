@@ -179,8 +179,7 @@ def _serialize(net):
     text = json.dumps(meta, allow_nan=False)
     arrays = {"params": params}
     if scaler is not None:
-        arrays["scaler_mean"] = np.ascontiguousarray(scaler.mean, dtype=np.float64)
-        arrays["scaler_scale"] = np.ascontiguousarray(scaler.scale, dtype=np.float64)
+        arrays["scaler_mean"], arrays["scaler_scale"] = scaler.float64_vectors()
     return text, arrays
 
 

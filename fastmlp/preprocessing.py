@@ -32,6 +32,12 @@ class Standardizer:
         self.mean = mean
         self.scale = scale
 
+    def float64_vectors(self):
+        """(mean, scale) as C-contiguous float64 arrays: what the compiled loops and
+        model files take (the arrays themselves when they already are)."""
+        return (np.ascontiguousarray(self.mean, np.float64),
+                np.ascontiguousarray(self.scale, np.float64))
+
     @classmethod
     def fit(cls, X):
         """Fit on the rows of X (n_samples × n_features): the mean and spread of each
@@ -65,8 +71,7 @@ class Standardizer:
         dtype = np.dtype(dtype or (X.dtype if X.dtype.kind == "f" else np.float64))
         if (dtype in _FLOATS and self.mean.shape == self.scale.shape == (self.mean.size,)
                 and _float_matrix(X, self.mean.size)):
-            return _kernels.standardize(X, np.ascontiguousarray(self.mean, np.float64),
-                                        np.ascontiguousarray(self.scale, np.float64), dtype)
+            return _kernels.standardize(X, *self.float64_vectors(), dtype)
         out = (X - self.mean) / self.scale
         return out.astype(dtype, copy=False)
 
