@@ -105,6 +105,12 @@ cdef class Plan:
         count need not be set."""
         return _forward_calls_blas(self, B)
 
+    def step_calls_blas(self, Py_ssize_t B):
+        """Whether a training step of B rows shared with helper threads may give the
+        BLAS a call that OpenBLAS would split over several threads
+        (_parallel_train.pxi); if not, its thread count need not be set to one."""
+        return _step_calls_blas(self, B)
+
     def infer(self, cnp.ndarray X, int helpers=0, cnp.ndarray mean=None,
               cnp.ndarray scale=None, bint check=False, cnp.ndarray out=None,
               bint logits=False):

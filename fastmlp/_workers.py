@@ -96,14 +96,16 @@ class _OneThreadStep:
 _ONE_THREAD_STEP = _OneThreadStep()
 
 
-def step_threads(mnk, n_threads=None):
+def step_threads(mnk, n_threads=None, calls_blas=True):
     """with step_threads(mnk, n_threads) as s: s.helpers, the helper threads sharing
     each training step whose largest GEMM has M·N·K = mnk (_StepThreads).  A step of
     GEMMs OpenBLAS runs on one thread anyway, its count not asked for, gets a shared
-    context that sets nothing (its `with` 0.83 -> 0.26 us; 2-3-2 train_step 3.6 -> 2.2 us)."""
+    context that sets nothing (its `with` 0.83 -> 0.26 us; 2-3-2 train_step 3.6 -> 2.2 us).
+    calls_blas=False (Plan.step_calls_blas): shared with helpers, the step gives the
+    BLAS no call that OpenBLAS would run on several threads, so its count is not set."""
     if n_threads is None and mnk <= _threads.OPENBLAS_SINGLE and _threads.available():
         return _ONE_THREAD_STEP
-    return _StepThreads(mnk, n_threads)
+    return _StepThreads(mnk, n_threads, calls_blas)
 
 
 class _StepThreads:
@@ -121,7 +123,7 @@ class _StepThreads:
 
     __slots__ = ("helpers", "_blas")
 
-    def __init__(self, mnk, n_threads=None):
+    def __init__(self, mnk, n_threads=None, calls_blas=True):
         # not load-aware: a helper that other processes deschedule takes fewer blocks
         # (workers.h), where an OpenBLAS worker held up the whole GEMM
         n, _ = _threads.choose(mnk, n_threads, load_aware=False)
@@ -131,7 +133,12 @@ class _StepThreads:
         if not self.helpers and not _threads.available():
             # the BLAS keeps threads fastmlp cannot set: unshared steps leave it the GEMMs
             _kernels.own_kernels_unshared(False)
-        self._blas = _threads.limit(mnk, 1 if self.helpers else n_threads)
+        if self.helpers and n_threads is None and not calls_blas:
+            # every BLAS call of the step runs on one thread anyway: setting the count
+            # to 1 and back cost 2.2 us a step (784-128-10, batch 32: 2.5% of it)
+            self._blas = UNCHANGED
+        else:
+            self._blas = _threads.limit(mnk, 1 if self.helpers else n_threads)
 
     def __enter__(self):
         self._blas.__enter__()
