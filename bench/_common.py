@@ -263,8 +263,12 @@ def cpu_line(monitor=None, simd=True, blas=True):
     """The header's "CPU: ..." line: model, core counts, load, other processes' use now;
     with `blas`, a second line: blas_line()."""
     monitor = monitor or MONITOR
+    from fastmlp import _cpus
     aff = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    line = (f"CPU: {cpu_model(simd)}; os.cpu_count() = {os.cpu_count()}, usable = {aff}; "
+    quota = _cpus.quota()
+    usable = f"usable = {aff}" + ("" if quota is None else
+                                  f", CPU quota {quota:g} (fastmlp uses {_cpus.usable()})")
+    line = (f"CPU: {cpu_model(simd)}; os.cpu_count() = {os.cpu_count()}, {usable}; "
             f"load average {os.getloadavg()[0]:.2f}; other processes now use "
             f"{monitor.sample():.2f} cores")
     return f"{line}\n{blas_line()}" if blas else line

@@ -13,7 +13,8 @@ worker), while large GEMMs need every core.  So each compiled call runs with
     fewer threads when other processes keep some of the cores busy (fastmlp._load:
       on 2 cores, one thread once they use 0.4 cores or more), else
     the count the BLAS had before fastmlp's outermost call (all cores unless the
-      user or OPENBLAS_NUM_THREADS said otherwise).
+      user or OPENBLAS_NUM_THREADS said otherwise), at most the cores its CPU
+      quota gives (fastmlp._cpus: a container limited to one CPU runs one thread).
 
 Training steps use the same choice without the load part (fastmlp._workers.step_threads):
 where it gives several threads, the BLAS runs one and fastmlp's helper threads share the
@@ -33,7 +34,7 @@ import math
 import os
 import threading
 
-from . import _load
+from . import _cpus, _load
 from ._validation import check_size
 
 # below small_gemm()'s M·N·K (the largest GEMM of a call), one thread.  The crossover
@@ -156,17 +157,22 @@ def choose(mnk, n_threads=None, load_aware=True):
         return n_threads, True
     if mnk <= OPENBLAS_SINGLE or mnk < small_gemm():
         return 1, False
-    return (_unshared() if load_aware else None), False
+    return _unshared(load_aware), False
 
 
-def _unshared():
-    """None (the usual count) unless other processes keep some of the BLAS's cores
-    busy (fastmlp._load): then the threads left for this one, at least 1."""
-    busy = _load.others()
-    if busy < 0.4 or not available():
+def _unshared(load_aware=True):
+    """None (the usual count) unless that is more threads than this process may keep
+    busy (its CPU quota: fastmlp._cpus) or, load_aware, than other processes leave
+    free of the BLAS's cores (fastmlp._load): then the threads left, at least 1."""
+    if not available():
         return None
-    want = max(1, math.ceil(_api[2] - busy - 0.5))
-    return want if want < _api[2] else None
+    usual_count = usual()
+    want = min(usual_count, _cpus.usable())
+    if load_aware:
+        busy = _load.others()
+        if busy >= 0.4:
+            want = min(want, max(1, math.ceil(_api[2] - busy - 0.5)))
+    return want if want < usual_count else None
 
 
 def small_gemm():

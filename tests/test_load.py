@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import _load, _threads, _workers
+from fastmlp import _cpus, _load, _threads, _workers
 
 needs_control = pytest.mark.skipif(not _threads.available(),
                                    reason="scipy's BLAS exposes no thread control")
@@ -38,15 +38,22 @@ def test_a_spinning_process_is_seen_as_about_one_busy_core():
 @pytest.mark.parametrize("busy, expected", [(0.0, None), (0.3, None), (0.5, "fewer"),
                                             (1.0, "fewer"), (40.0, 1)])
 def test_the_choice_follows_the_load(monkeypatch, busy, expected):
-    """With pool p threads and b cores busy elsewhere: all threads (None) below 0.4,
-    else ceil(p - b - 0.5) threads, at least 1 (on 2 cores: one thread)."""
+    """With pool p threads, all of them the usual count, and b cores busy elsewhere:
+    all threads (None) below 0.4, else ceil(p - b - 0.5) threads, at least 1 (on 2
+    cores: one thread).  Never more than the usual count: under a user's limit of
+    one thread, None (that one) whatever the load."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(_load, "others", lambda: busy)
     pool = _threads._api[2]
-    n, explicit = _threads.choose(LARGE)
+    if _cpus.usable() < pool:
+        pytest.skip("a CPU quota below the BLAS's pool")
+    with threadpoolctl.threadpool_limits(pool, user_api="blas"):   # the suite's is 1
+        n, explicit = _threads.choose(LARGE)
     if expected == "fewer":
         want = max(1, int(np.ceil(pool - busy - 0.5)))
         expected = want if want < pool else None
-    assert (n, explicit) == (expected, False)
+    assert (n, explicit) == (expected if pool > 1 else None, False)
+    assert _threads.choose(LARGE) == (None, False)       # the suite's one thread
     assert _threads.choose(LARGE, 2) == (2, True)        # an explicit count is kept
     assert _threads.choose(1000) == (1, False)           # small GEMMs: one thread anyway
 
@@ -58,11 +65,11 @@ def test_training_steps_keep_their_helpers_under_load(monkeypatch):
     worker held up a whole GEMM.  Other calls still follow the load."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(_load, "others", lambda: 40.0)
-    assert _threads.choose(LARGE) == (1, False)
-    if _workers.helpers(2) == 0:
+    if _workers.helpers(2) == 0 or _cpus.usable() < 2:
         pytest.skip("one usable core")
     # the suite keeps the BLAS at one thread (conftest.py): the usual count, here 2
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert _threads.choose(LARGE) == (1, False)
         assert _workers.step_threads(LARGE).helpers == _workers.helpers(2)
 
 

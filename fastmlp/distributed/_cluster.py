@@ -5,6 +5,8 @@ closed after it.
 import contextlib
 import os
 
+from .. import _cpus
+
 
 def import_distributed():
     """dask.distributed, or an ImportError that says which extra to install."""
@@ -24,9 +26,10 @@ _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 def local_cluster(n_workers=None, **options):
     """A LocalCluster of `n_workers` single-threaded worker processes (default: one per
-    core), each with one BLAS thread, and no dashboard."""
+    core this process may keep busy, fastmlp._cpus), each with one BLAS thread, and
+    no dashboard."""
     distributed = import_distributed()
-    n_workers = n_workers or os.cpu_count() or 1
+    n_workers = n_workers or _cpus.usable()
     options = {"threads_per_worker": 1, "processes": True, "dashboard_address": None,
                "env": dict(_ONE_THREAD), **options}
     return distributed.LocalCluster(n_workers=n_workers, **options)
