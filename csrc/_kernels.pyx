@@ -430,4 +430,5 @@ include "_plan.pxi"
 
 include "_parallel_forward.pxi"
 include "_parallel_train.pxi"
+include "_blas_calls.pxi"
 include "_gather.pxi"

@@ -446,27 +446,6 @@ if os.environ.get("FASTMLP_ISA"):
                       f"{OWN_SGEMM_ISA or 'the BLAS'} instead", RuntimeWarning)
 
 
-cdef bint _forward_calls_blas(Plan p, Py_ssize_t B):
-    """Plan.forward_calls_blas: whether an inference pass of B rows through p may give
-    the BLAS a call that OpenBLAS would run on several threads (M·N·K above
-    OPENBLAS_ONE_THREAD): in float64, without the own GEMM, on more rows than it
-    serves, or where a layer's columns past sgemm.h's last whole 64-column panel (the
-    BLAS's, _affine) make such a call.  If not, the BLAS's thread count need not be
-    set (which costs ~3 us a call).  Those columns once went uncounted: 64 rows
-    through 784-100-10 with n_threads=1 kept OpenBLAS's second thread busy throughout
-    (a 64×36×784 call)."""
-    cdef int l, tail
-    if p.f64 or not (_own_sgemm and B <= _own_sgemm_rows):
-        return True
-    for l in range(p.n_layers):
-        tail = p.sizes[l + 1] % _own_panel if _own_panel else 0
-        if not _own_panel and <double>p.sizes[l] * p.sizes[l + 1] >= OWN_AVX2_MAX_W:
-            tail = p.sizes[l + 1]       # the whole layer is the BLAS's (_affine)
-        if <double>B * p.sizes[l] * tail > OPENBLAS_ONE_THREAD:
-            return True
-    return False
-
-
 def use_own_sgemm(bint on):
     """Float32 forward passes (inference and one-thread training steps) use sgemm.h
     (on = True, where the CPU has AVX-512, or AVX2 and FMA), and training steps'

@@ -125,35 +125,6 @@ cdef void _gemm_shared(char ta, char tb, int M, int N, int K, floating alpha,
     fm_run(&fm_the_pool, _gemm_task, &g, (side + g.width - 1) // g.width, helpers)
 
 
-cdef bint _step_calls_blas(Plan p, Py_ssize_t B):
-    """Plan.step_calls_blas: whether a training step of B rows through p shared with
-    helper threads (with its dropout masks, no input gradient) may give the BLAS a call that OpenBLAS would
-    split over several threads (M·N·K above OPENBLAS_ONE_THREAD), counting each GEMM
-    whole (its blocks are smaller): the forward's (the inference pass's, or under
-    dropout every layer's), δ @ Wᵀ below the first layer, and the columns of Xᵀ @ δ
-    past those sgemm_tn.h takes (fm_sgemm_tn_cols; cut by columns, a last block too
-    narrow for it goes to the BLAS whole)."""
-    cdef int l, n_in, n_out, cols
-    if B == 1 or p.f64:
-        return True
-    if p.has_dropout:
-        for l in range(p.n_layers):
-            if <double>B * p.sizes[l] * p.sizes[l + 1] > OPENBLAS_ONE_THREAD:
-                return True
-    elif _forward_calls_blas(p, B):
-        return True
-    for l in range(p.n_layers):
-        n_in, n_out = p.sizes[l], p.sizes[l + 1]
-        if l > 0 and <double>B * n_in * n_out > OPENBLAS_ONE_THREAD:
-            return True
-        cols = n_out - (fm_sgemm_tn_cols(n_in, n_out) if _own_sgemm else 0)
-        if cols < n_out and n_in <= n_out:
-            cols = min(n_out, cols + SHARED_GEMM_ALIGN - 1)
-        if <double>n_in * cols * B > OPENBLAS_ONE_THREAD:
-            return True
-    return False
-
-
 def sgemm_tn(float[:, :] A, float[:, :] B, float[:, :] C, float alpha, float beta,
              bint own, int repeat=1):
     """C := alpha · Aᵀ @ B + beta · C, `repeat` times, by sgemm_tn.h's path (own, as a
