@@ -4,8 +4,9 @@ A container limited to one CPU (`docker run --cpus=1`, a Kubernetes limit of 1, 
 usual Dask deployment) still sees every core of its host in sched_getaffinity.  Two
 threads there use up the quota in half of each period (100 ms by default) and are
 then both stopped for the rest: with fastmlp's helper thread and OpenBLAS's second
-thread at work, a 784-128-10 batch-32 step took 1.45x as long as on one thread
-(median 223-228 us against 156-158 us, a 1-CPU cgroup v1 quota on a 2-core AMD EPYC).
+thread at work, a 784-128-10 batch-32 step took 1.44x as long as on one thread
+(bench/cpu_quota.py, a 1-CPU cgroup v1 quota on a 2-core AMD EPYC: median 200 us
+against 139 us).
 So the cores counted are at most the quota's whole CPUs (at least one): cgroup v2's
 cpu.max, or v1's cpu.cfs_quota_us over cpu.cfs_period_us, the smallest along the
 process's cgroup and its ancestors.  Read once per process (and again in a forked

@@ -137,7 +137,7 @@ class _StepThreads:
             _kernels.own_kernels_unshared(False)
         if self.helpers and n_threads is None and not calls_blas:
             # every BLAS call of the step runs on one thread anyway: setting the count
-            # to 1 and back cost 2.2 us a step (784-128-10, batch 32: 2.5% of it)
+            # to 1 and back cost 2.2 us a step (784-128-10, batch 32: about 3% of it)
             self._blas = UNCHANGED
         else:
             self._blas = _threads.limit(mnk, 1 if self.helpers else n_threads)

@@ -184,3 +184,20 @@ def test_a_real_one_cpu_cgroup(tmp_path):
         assert blas == (1 if _threads.available() else None)
     finally:
         os.rmdir(path)
+
+
+def test_a_local_cluster_starts_one_worker_per_usable_core(quota_of, monkeypatch):
+    """fastmlp.distributed's LocalCluster: one single-threaded worker per core the
+    quota leaves, not per CPU of the machine."""
+    distributed = pytest.importorskip("distributed")
+    from fastmlp.distributed import _cluster
+    made = {}
+    monkeypatch.setattr(distributed, "LocalCluster", lambda **kw: made.update(kw))
+    quota_of(1.0)
+    _cluster.local_cluster()
+    assert made["n_workers"] == 1 and made["threads_per_worker"] == 1
+    quota_of(None)
+    _cluster.local_cluster()
+    assert made["n_workers"] == _cpus.cpus()
+    _cluster.local_cluster(3)
+    assert made["n_workers"] == 3
