@@ -140,7 +140,11 @@ def automatic():
     count (the CLI's --threads, fit(n_threads=1)), else the BLAS's usual count (a
     user's limit, threadpoolctl or OPENBLAS_NUM_THREADS, holds); None when neither can
     be read."""
-    return (current() if _pinned > 0 else None) or usual()
+    # on every forward pass and training step: one ctypes call, no further Python
+    # calls (current() and usual() spelled out: helpers() 0.33 -> 0.25 us)
+    if not _api and not available():
+        return None
+    return _api[0]() if _pinned > 0 or _depth == 0 else _outer
 
 
 def check_threads(n_threads, name="n_threads"):
