@@ -34,12 +34,14 @@ cdef bint _forward_calls_blas(Plan p, Py_ssize_t B):
 
 cdef bint _step_calls_blas(Plan p, Py_ssize_t B):
     """Plan.step_calls_blas: whether a training step of B rows through p shared with
-    helper threads (with its dropout masks, no input gradient) may give the BLAS a call that OpenBLAS would
-    split over several threads (M·N·K above OPENBLAS_ONE_THREAD), counting each GEMM
-    whole (its blocks are smaller): the forward's (the inference pass's, or under
-    dropout every layer's), δ @ Wᵀ below the first layer, and the columns of Xᵀ @ δ
-    past those sgemm_tn.h takes (fm_sgemm_tn_cols; cut by columns, a last block too
-    narrow for it goes to the BLAS whole)."""
+    helper threads (with its dropout masks, no input gradient) may give the BLAS a
+    call that OpenBLAS would split over several threads (M·N·K above
+    OPENBLAS_ONE_THREAD), counting each GEMM whole (its blocks are smaller): the
+    forward's (the inference pass's, or under dropout every layer's), δ @ Wᵀ below
+    the first layer, and the columns of Xᵀ @ δ past those sgemm_tn.h takes
+    (fm_sgemm_tn_cols; cut by columns, a last block too narrow for it goes to the
+    BLAS whole).  tests/test_step_blas_threads.py checks the answers against
+    OpenBLAS's worker thread, which gets no CPU time through steps answered False."""
     cdef int l, n_in, n_out, cols
     if B == 1 or p.f64:
         return True

@@ -108,7 +108,7 @@ cdef class Plan:
     def step_calls_blas(self, Py_ssize_t B):
         """Whether a training step of B rows shared with helper threads may give the
         BLAS a call that OpenBLAS would split over several threads
-        (_parallel_train.pxi); if not, its thread count need not be set to one."""
+        (_blas_calls.pxi); if not, its thread count need not be set to one."""
         return _step_calls_blas(self, B)
 
     def infer(self, cnp.ndarray X, int helpers=0, cnp.ndarray mean=None,

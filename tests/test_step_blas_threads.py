@@ -1,6 +1,6 @@
 """A training step shared with helper threads sets the BLAS to one thread only when it
 gives OpenBLAS a call that OpenBLAS would split over several threads
-(Plan.step_calls_blas, csrc/_parallel_train.pxi); otherwise it leaves the count alone
+(Plan.step_calls_blas, csrc/_blas_calls.pxi); otherwise it leaves the count alone
 (setting it to 1 and back cost 2.2 us a step).
 
 The decisions are checked against GEMM sizes computed by hand, and the behaviour
@@ -67,7 +67,7 @@ def test_a_shared_step_without_blas_calls_to_split_leaves_the_count_alone():
 
 
 PROBE = """
-import json, os, threading, time
+import json, os, sys, threading, time
 import numpy as np
 import fastmlp
 
@@ -79,12 +79,14 @@ def worker_ticks(tids):
         total += int(fields[11]) + int(fields[12])      # utime + stime, clock ticks
     return total
 
-def run(sizes, batch, force_unset):
+def run(sizes, batch, force_unset, seconds=0.6):
     net = fastmlp.Network(sizes, dtype=np.float32, seed=0)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((batch, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], batch)
     decided = net._plan.step_calls_blas(batch)
+    with net._step_threads(batch) as step:
+        helpers = step.helpers
     if force_unset:      # as if the step needed no one-thread BLAS
         plan = net._plan
         class Unset:
@@ -98,14 +100,20 @@ def run(sizes, batch, force_unset):
     others = [int(t) for t in os.listdir("/proc/self/task") if int(t) not in python]
     time.sleep(0.5)                         # BLAS workers back asleep
     start, t0 = worker_ticks(others), time.perf_counter()
-    while time.perf_counter() - t0 < 0.6:
+    while time.perf_counter() - t0 < seconds:
         net.train_step(X, y, lr=0.01)
     return {"decided": decided, "ticks": worker_ticks(others) - start,
-            "threads": len(others)}
+            "threads": len(others), "helpers": helpers, "net": sizes, "batch": batch}
 
+more = [run(sizes, batch, False, 0.3) for sizes, batch in json.loads(sys.argv[1])]
 print(json.dumps([run([784, 128, 10], 32, False), run([50, 256, 256, 2], 64, False),
-                  run([50, 256, 256, 2], 64, True)]))
+                  run([50, 256, 256, 2], 64, True)] + more))
 """
+# more shapes, each GEMM's tail on one side or the other of OpenBLAS's one-thread size
+# on the AVX-512 or the AVX2 code: columns past the own kernels' panels (136, 100),
+# a weight gradient cut by columns (64-256), small batches through wider layers
+SHAPES = [([784, 136, 10], 32), ([300, 64, 64, 10], 64), ([512, 128, 128, 10], 16),
+          ([64, 256, 10], 64), ([200, 300, 2], 32)]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -113,17 +121,24 @@ def test_openblas_workers_stay_idle_through_steps_that_leave_its_count(tmp_path)
     """With OpenBLAS at 2 threads, 0.6 s of 784-128-10 batch-32 steps (count left
     alone) give its worker no CPU time, nor do 50-256-256-2 batch-64 steps (count set
     to one); the latter with the count forced to stay at 2 keep the worker busy
-    (the probe sees a split call)."""
+    (the probe sees a split call).  Five more shapes: where the plan leaves the count
+    alone, 0.3 s of steps give the worker no CPU time either."""
     if not (_threads.available() and OWN and _kernels.HAVE_HELPERS
             and _workers.usable_cores() >= 2):
         pytest.skip("needs a settable BLAS, the own GEMM and two cores")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(PROBE)], env=env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(PROBE),
+                           json.dumps(SHAPES)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    left, set_to_one, forced = json.loads(proc.stdout)
+    left, set_to_one, forced, *more = json.loads(proc.stdout)
     assert left["threads"] >= 1, "no BLAS worker thread to watch"
     assert not left["decided"] and set_to_one["decided"]
     assert forced["ticks"] >= 10, forced          # 0.1 s of the worker's CPU at least
     assert left["ticks"] <= 1, left
     assert set_to_one["ticks"] <= 1, set_to_one
+    # every shape the plan leaves the count alone for: no call reached the worker
+    left_alone = [r for r in more if r["helpers"] and not r["decided"]]
+    assert left_alone, more
+    for r in left_alone:
+        assert r["ticks"] <= 1, r
