@@ -85,9 +85,13 @@ def make_cgroup(quota):
         else:
             settings = {"cpu.cfs_period_us": str(period),
                         "cpu.cfs_quota_us": str(int(quota * period))}
-        for file, value in settings.items():
-            with open(os.path.join(path, file), "w") as f:
-                f.write(value)
+        try:
+            for file, value in settings.items():
+                with open(os.path.join(path, file), "w") as f:
+                    f.write(value)
+        except OSError as exc:
+            os.rmdir(path)
+            sys.exit(f"cannot set a quota of {quota:g} CPUs in {path}: {exc}")
         return os.path.join(path, "cgroup.procs"), path
     sys.exit("cannot make a cgroup with a CPU quota here (root on Linux, a cgroup file "
              "system with the cpu controller)")
