@@ -116,7 +116,8 @@ class _StepThreads:
     (fastmlp._threads.choose: n_threads above 1, or a step large enough while the
     BLAS's usual count is above 1; whatever the load elsewhere), s.helpers helper
     threads share each large GEMM and the optimizer update instead, the BLAS set to
-    one thread; else s.helpers is 0 and the BLAS runs the count choose() gives.
+    one thread (unless calls_blas is False: no call it would split); else s.helpers
+    is 0 and the BLAS runs the count choose() gives.
     OpenBLAS's idle worker spins on the second core after each GEMM, through the
     update and the Python between steps; a helper that shares the GEMMs also shares
     the update.  bench/shared_step.py times both (AMD EPYC Zen 4,
