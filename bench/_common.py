@@ -268,10 +268,28 @@ def cpu_line(monitor=None, simd=True, blas=True):
     quota = _cpus.quota()
     usable = f"usable = {aff}" + ("" if quota is None else
                                   f", CPU quota {quota:g} (fastmlp uses {_cpus.usable()})")
-    line = (f"CPU: {cpu_model(simd)}; os.cpu_count() = {os.cpu_count()}, {usable}; "
-            f"load average {os.getloadavg()[0]:.2f}; other processes now use "
-            f"{monitor.sample():.2f} cores")
+    line = (f"CPU: {cpu_model(simd)}; os.cpu_count() = {os.cpu_count()}, {usable}"
+            f"{smt_note()}; load average {os.getloadavg()[0]:.2f}; other processes now "
+            f"use {monitor.sample():.2f} cores")
     return f"{line}\n{blas_line()}" if blas else line
+
+
+def smt_note():
+    """", N physical cores (SMT siblings)" when some of this process's CPUs are hardware
+    threads of one core, as the kernel reports them (a VM whose vCPUs are hyperthreads
+    of one core runs two compute-bound threads little faster than one); else ""."""
+    if not hasattr(os, "sched_getaffinity"):
+        return ""
+    cores = set()
+    for cpu in os.sched_getaffinity(0):
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
+                cores.add(f.read().strip())
+        except OSError:
+            return ""
+    n = len(os.sched_getaffinity(0))
+    k = len(cores)
+    return f", {k} physical core{'s' if k > 1 else ''} (SMT siblings)" if k < n else ""
 
 
 def blas_line():
