@@ -98,16 +98,17 @@ class _OneThreadStep:
 _ONE_THREAD_STEP = _OneThreadStep()
 
 
-def step_threads(mnk, n_threads=None, calls_blas=True):
+def step_threads(mnk, n_threads=None, plan=None, rows=0):
     """with step_threads(mnk, n_threads) as s: s.helpers, the helper threads sharing
     each training step whose largest GEMM has M·N·K = mnk (_StepThreads).  A step of
     GEMMs OpenBLAS runs on one thread anyway, its count not asked for, gets a shared
     context that sets nothing (its `with` 0.83 -> 0.26 us; 2-3-2 train_step 3.6 -> 2.2 us).
-    calls_blas=False (Plan.step_calls_blas): shared with helpers, the step gives the
-    BLAS no call that OpenBLAS would run on several threads, so its count is not set."""
+    With the Plan and the steps' rows, a step shared with helpers whose BLAS calls
+    OpenBLAS would all run on one thread (Plan.step_calls_blas, asked only then)
+    leaves the BLAS's count alone."""
     if n_threads is None and mnk <= _threads.OPENBLAS_SINGLE and _threads.available():
         return _ONE_THREAD_STEP
-    return _StepThreads(mnk, n_threads, calls_blas)
+    return _StepThreads(mnk, n_threads, plan, rows)
 
 
 class _StepThreads:
@@ -116,8 +117,8 @@ class _StepThreads:
     (fastmlp._threads.choose: n_threads above 1, or a step large enough while the
     BLAS's usual count is above 1; whatever the load elsewhere), s.helpers helper
     threads share each large GEMM and the optimizer update instead, the BLAS set to
-    one thread (unless calls_blas is False: no call it would split); else s.helpers
-    is 0 and the BLAS runs the count choose() gives.
+    one thread (unless plan.step_calls_blas(rows) is False: no call it would split);
+    else s.helpers is 0 and the BLAS runs the count choose() gives.
     OpenBLAS's idle worker spins on the second core after each GEMM, through the
     update and the Python between steps; a helper that shares the GEMMs also shares
     the update.  bench/shared_step.py times both (AMD EPYC Zen 4,
@@ -126,7 +127,7 @@ class _StepThreads:
 
     __slots__ = ("helpers", "_blas")
 
-    def __init__(self, mnk, n_threads=None, calls_blas=True):
+    def __init__(self, mnk, n_threads=None, plan=None, rows=0):
         # not load-aware: a helper that other processes deschedule takes fewer blocks
         # (workers.h), where an OpenBLAS worker held up the whole GEMM
         n, _ = _threads.choose(mnk, n_threads, load_aware=False)
@@ -136,7 +137,8 @@ class _StepThreads:
         if not self.helpers and not _threads.available():
             # the BLAS keeps threads fastmlp cannot set: unshared steps leave it the GEMMs
             _kernels.own_kernels_unshared(False)
-        if self.helpers and n_threads is None and not calls_blas:
+        if (self.helpers and n_threads is None and plan is not None
+                and not plan.step_calls_blas(rows)):
             # every BLAS call of the step runs on one thread anyway: setting the count
             # to 1 and back cost 2.2 us a step (784-128-10, batch 32: about 3% of it)
             self._blas = UNCHANGED

@@ -264,8 +264,7 @@ class Network(ParametersMixin, InputsMixin, InputDerivativesMixin, ConversionsMi
     def _step_threads(self, batch, n_threads=None):
         """The threads of training steps on `batch` rows (a context whose value's
         .helpers is the count of helper threads sharing each step; fastmlp._workers)."""
-        return _workers.step_threads(batch * self._widest_w, n_threads,
-                                     self._plan.step_calls_blas(batch))
+        return _workers.step_threads(batch * self._widest_w, n_threads, self._plan, batch)
 
     def predict(self, X, n_threads=None):
         """Class labels under cross_entropy (the network's `classes` if it carries them,
