@@ -281,15 +281,15 @@ def smt_note():
     if not hasattr(os, "sched_getaffinity"):
         return ""
     cores = set()
-    for cpu in os.sched_getaffinity(0):
+    mask = os.sched_getaffinity(0)
+    for cpu in mask:
         try:
             with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
                 cores.add(f.read().strip())
         except OSError:
             return ""
-    n = len(os.sched_getaffinity(0))
     k = len(cores)
-    return f", {k} physical core{'s' if k > 1 else ''} (SMT siblings)" if k < n else ""
+    return f", {k} physical core{'s' if k > 1 else ''} (SMT siblings)" if k < len(mask) else ""
 
 
 def blas_line():
