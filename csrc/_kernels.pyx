@@ -58,7 +58,7 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
     On one thread (and the BLAS on one: own_kernels_unshared), float32 batches that
     sgemm.h serves go through it, the bias in its accumulators (as an inference pass:
     _dense, with a ReLU applied as the sums are stored)."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, c, i0, i1, g
     cdef floating* z
     cdef bint biased = False
     cdef int done = 0       # leading columns already activated
@@ -75,16 +75,26 @@ cdef void _layer_forward(const floating* X, const floating* W, const floating* b
         # Z = X @ W
         _gemm_shared(c'n', c'n', B, n_out, n_in, <floating>1, X, n_in, W, n_out,
                      <floating>0, Z, n_out, helpers)
-    for i in range(B):
-        z = Z + i * n_out
+    # a group of rows at a time (one row, unless the rows are narrow): the bias, the
+    # activation (one call of the vector code for the group), the dropout mask
+    g = _rows_per_call(n_out)
+    for c in range((B + g - 1) // g):
+        i0, i1 = c * g, min(c * g + g, B)
         if not biased:
-            for j in range(n_out):
-                z[j] += b[j]
-        if done < n_out:
-            _act_row(z + done, A + i * n_out + done, n_out - done, act, alpha)
+            for i in range(i0, i1):
+                z = Z + i * n_out
+                for j in range(n_out):
+                    z[j] += b[j]
+        if done == 0:
+            _act_rows(Z + i0 * n_out, A + i0 * n_out, i1 - i0, n_out, act, alpha)
+        elif done < n_out:
+            for i in range(i0, i1):
+                _act_row(Z + i * n_out + done, A + i * n_out + done, n_out - done, act,
+                         alpha)
         if drop != NULL:
-            _drop_row(A + i * n_out, Ad + i * n_out, n_out, drop.stream, i, drop.thr,
-                      <floating>drop.scale)
+            for i in range(i0, i1):
+                _drop_row(A + i * n_out, Ad + i * n_out, n_out, drop.stream, i,
+                          drop.thr, <floating>drop.scale)
 
 
 cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
@@ -104,19 +114,24 @@ cdef void _layer_backward(const floating* G, floating* dZ, const floating* A,
     w_scale = -lr and w_beta = 1 - lr·l2 the SGD update is folded into the GEMM.
     helpers: how many of fastmlp's helper threads share each GEMM.
     """
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, c, i0, i1
+    cdef Py_ssize_t g = 1 if act == ACT_SOFTMAX else _rows_per_call(n_out)
     cdef floating* dz
     if db != NULL:
         for j in range(n_out):
             db[j] = 0
-    for i in range(B):
-        dz = dZ + i * n_out
-        _dact_row(G + i * n_out, A + i * n_out, Z + i * n_out, dz, n_out, act, alpha)
-        if drop != NULL:
-            _drop_row(dz, dz, n_out, drop.stream, i, drop.thr, <floating>drop.scale)
-        if db != NULL:
-            for j in range(n_out):
-                db[j] += dz[j]
+    # a group of rows at a time, as _layer_forward (softmax's derivative is per row)
+    for c in range((B + g - 1) // g):
+        i0, i1 = c * g, min(c * g + g, B)
+        _dact_row(G + i0 * n_out, A + i0 * n_out, Z + i0 * n_out, dZ + i0 * n_out,
+                  (i1 - i0) * n_out, act, alpha)
+        for i in range(i0, i1):
+            dz = dZ + i * n_out
+            if drop != NULL:
+                _drop_row(dz, dz, n_out, drop.stream, i, drop.thr, <floating>drop.scale)
+            if db != NULL:
+                for j in range(n_out):
+                    db[j] += dz[j]
     if D != NULL:
         # D = dZ @ W.T
         _gemm_shared(c'n', c't', B, n_in, n_out, <floating>1, dZ, n_out, W, n_out,
@@ -282,20 +297,24 @@ def layer_backward(cnp.ndarray G, cnp.ndarray dZ, cnp.ndarray A, cnp.ndarray Z,
 
 
 def activate(cnp.ndarray Z, cnp.ndarray A, int act, double alpha):
-    """A := act(Z), row by row (Z and A are B×n; A may be Z)."""
+    """A := act(Z), row by row (Z and A are B×n; A may be Z; rows narrower than
+    VCHUNK values a group at a time, _act_rows)."""
     cdef Py_ssize_t i, B = Z.shape[0], n = Z.shape[1]
+    cdef Py_ssize_t g = _rows_per_call(n)
     cdef void* z = _ptr(Z)
     cdef void* a = _ptr(A)
     if FASTMLP_DEBUG:
         _expect("A", A, B, n, _is_f64(Z))
     if _is_f64(Z):
         with nogil:
-            for i in range(B):
-                _act_row(<double*>z + i * n, <double*>a + i * n, n, act, alpha)
+            for i in range((B + g - 1) // g):
+                _act_rows(<double*>z + i * g * n, <double*>a + i * g * n,
+                          min(g, B - i * g), n, act, alpha)
     else:
         with nogil:
-            for i in range(B):
-                _act_row(<float*>z + i * n, <float*>a + i * n, n, act, <float>alpha)
+            for i in range((B + g - 1) // g):
+                _act_rows(<float*>z + i * g * n, <float*>a + i * g * n,
+                          min(g, B - i * g), n, act, <float>alpha)
 
 
 def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,

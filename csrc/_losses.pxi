@@ -30,6 +30,37 @@ cdef double _loss_mse(const floating* A, const floating* T, floating* G,
     return total / B if row_w == NULL else total
 
 
+cdef inline void _row_exp_sums(const floating* z, Py_ssize_t rows, Py_ssize_t n,
+                               floating* m, double* s) noexcept nogil:
+    """For `rows` adjacent rows of z (n values each): m[r] := row r's max and s[r] :=
+    Σ_k e^(z_rk - m[r]), summed in k order in double; the exponentials VCHUNK values
+    (of one row or several) per call of the vector code."""
+    cdef Py_ssize_t r, k, q, c, rr, kk, done = 0, total = rows * n
+    cdef floating buf[VCHUNK]
+    for r in range(rows):
+        m[r] = z[r * n]
+        for k in range(1, n):
+            if z[r * n + k] > m[r]:
+                m[r] = z[r * n + k]
+        s[r] = 0
+    r = k = 0               # the row and column of the chunk's first value
+    while done < total:
+        c = min(total - done, <Py_ssize_t>VCHUNK)
+        rr, kk = r, k
+        for q in range(c):
+            buf[q] = z[done + q] - m[rr]
+            kk += 1
+            if kk == n:
+                rr, kk = rr + 1, 0
+        _vexp(buf, buf, c)
+        for q in range(c):
+            s[r] += buf[q]
+            k += 1
+            if k == n:
+                r, k = r + 1, 0
+        done += c
+
+
 cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
                              floating* G, double* row_loss, const double* row_w,
                              int B, int n) noexcept nogil:
@@ -37,56 +68,53 @@ cdef double _loss_softmax_ce(floating* Z, const floating* T, const intp* labels,
 
     L = Σ_rows Σ_k t_k (lse - z_k) / B, with lse = log Σ_k e^z_k;
     G := (P Σ_k t_k - T) / B  (∂L/∂Z).  Targets are labels (T is NULL) or rows T.
+    A group of rows at a time (_rows_per_call), each of its two passes of
+    exponentials one call of the vector code.
     """
-    cdef Py_ssize_t i, k, j, c
-    cdef double total = 0, r, s, lse, t_sum
-    cdef floating m, p
+    cdef Py_ssize_t i, k, r, c, i0, g, rows = _rows_per_call(n)
+    cdef double total = 0, loss, lse
+    cdef floating p
     cdef floating* z
     cdef floating inv_b = <floating>1 / B
-    cdef floating buf[VCHUNK]
-    for i in range(B):
-        if row_w != NULL:
-            inv_b = <floating>row_w[i]
-        z = Z + i * n
-        m = z[0]
-        for k in range(1, n):
-            if z[k] > m:
-                m = z[k]
-        s = 0
-        j = 0
-        while j < n:            # Σ e^(z_k - m), the exponentials a chunk at a time
-            c = min(n - j, <Py_ssize_t>VCHUNK)
-            for k in range(c):
-                buf[k] = z[j + k] - m
-            _vexp(buf, buf, c)
-            for k in range(c):
-                s += buf[k]
-            j += c
-        lse = m + log(s)
-        if labels != NULL:
-            r = lse - z[labels[i]]
-            t_sum = 1
-        else:
-            r = 0
-            t_sum = 0
+    cdef floating m[VCHUNK]
+    cdef double s[VCHUNK]
+    cdef double t_sum[VCHUNK]
+    for c in range((B + rows - 1) // rows):
+        i0 = c * rows
+        g = min(rows, B - i0)
+        _row_exp_sums(Z + i0 * n, g, n, m, s)
+        for r in range(g):
+            i, z = i0 + r, Z + (i0 + r) * n
+            lse = m[r] + log(s[r])
+            if labels != NULL:
+                loss = lse - z[labels[i]]
+                t_sum[r] = 1
+            else:
+                loss = 0
+                t_sum[r] = 0
+                for k in range(n):
+                    loss += T[i * n + k] * (lse - z[k])
+                    t_sum[r] += T[i * n + k]
             for k in range(n):
-                r += T[i * n + k] * (lse - z[k])
-                t_sum += T[i * n + k]
-        for k in range(n):
-            z[k] = <floating>(z[k] - lse)
-        _vexp(z, z, n)
-        if G != NULL:
+                z[k] = <floating>(z[k] - lse)
+            if row_loss != NULL:
+                row_loss[i] = loss
+            total += loss if row_w == NULL else loss * row_w[i]
+        _vexp(Z + i0 * n, Z + i0 * n, g * n)
+        if G == NULL:
+            continue
+        for r in range(g):
+            i, z = i0 + r, Z + (i0 + r) * n
+            if row_w != NULL:
+                inv_b = <floating>row_w[i]
             for k in range(n):
-                p = z[k] * <floating>t_sum
+                p = z[k] * <floating>t_sum[r]
                 if labels != NULL:
                     if k == labels[i]:
                         p -= 1
                 else:
                     p -= T[i * n + k]
                 G[i * n + k] = p * inv_b
-        if row_loss != NULL:
-            row_loss[i] = r
-        total += r if row_w == NULL else r * row_w[i]
     return total / B if row_w == NULL else total
 
 
@@ -97,33 +125,39 @@ cdef double _loss_sigmoid_bce(floating* Z, const floating* T, floating* G,
 
     L = Σ_rows Σ_k [softplus(z) - t z] / B  (= -t log p - (1-t) log(1-p), stably);
     G := (P - T) / B  (∂L/∂Z).
+    Z is taken VCHUNK values at a time, across rows (one call of the vector code
+    each for softplus and σ), each row's loss summed in its own order.
     """
-    cdef Py_ssize_t i, k, j, c
-    cdef double total = 0, r
+    cdef Py_ssize_t i = 0, k = 0, q, c, gi, gk, done = 0, count = <Py_ssize_t>B * n
+    cdef double total = 0, loss = 0
     cdef floating* z
     cdef const floating* t
-    cdef floating inv_b = <floating>1 / B
+    cdef floating inv_b
     cdef floating sp[VCHUNK]
-    for i in range(B):
-        if row_w != NULL:
-            inv_b = <floating>row_w[i]
-        r = 0
-        j = 0
-        while j < n:            # a chunk of the row at a time: softplus, then σ in place
-            c = min(n - j, <Py_ssize_t>VCHUNK)
-            z = Z + i * n + j
-            t = T + i * n + j
-            _vsoftplus(z, sp, c)
-            for k in range(c):
-                r += <double>sp[k] - <double>t[k] * z[k]
-            _vsigmoid(z, z, c)
-            if G != NULL:
-                for k in range(c):
-                    G[i * n + j + k] = (z[k] - t[k]) * inv_b
-            j += c
-        if row_loss != NULL:
-            row_loss[i] = r
-        total += r if row_w == NULL else r * row_w[i]
+    while done < count:
+        c = min(count - done, <Py_ssize_t>VCHUNK)
+        z, t = Z + done, T + done
+        gi, gk = i, k       # the row and column of the chunk's first value
+        _vsoftplus(z, sp, c)
+        for q in range(c):
+            loss += <double>sp[q] - <double>t[q] * z[q]
+            k += 1
+            if k == n:      # the end of row i
+                if row_loss != NULL:
+                    row_loss[i] = loss
+                total += loss if row_w == NULL else loss * row_w[i]
+                i, k, loss = i + 1, 0, 0
+        _vsigmoid(z, z, c)
+        if G != NULL:
+            inv_b = <floating>1 / B if row_w == NULL else <floating>row_w[gi]
+            for q in range(c):
+                G[done + q] = (z[q] - t[q]) * inv_b
+                gk += 1
+                if gk == n:
+                    gi, gk = gi + 1, 0
+                    if row_w != NULL and gi < B:
+                        inv_b = <floating>row_w[gi]
+        done += c
     return total / B if row_w == NULL else total
 
 
