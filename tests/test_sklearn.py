@@ -139,6 +139,9 @@ CLASSIFIER_SETTINGS = [
     dict(solver="adam", early_stopping=True, validation_fraction=0.2),
     dict(solver="sgd", early_stopping=True, n_iter_no_change=3),
     dict(solver="adam", batch_size=16, shuffle=False, alpha=0.1, activation="tanh"),
+    # several batches an epoch, shuffled: every epoch's order must be scikit-learn's
+    dict(solver="adam", batch_size=32),
+    dict(solver="sgd", batch_size=40, early_stopping=True, n_iter_no_change=3),
     dict(solver="adam", activation="logistic", hidden_layer_sizes=(8, 6)),
     dict(solver="adam", tol=1e-2, n_iter_no_change=2, max_iter=200),
 ]

@@ -8,7 +8,6 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import shuffle as shuffle_rows
 
 from .. import optim
 from .._batches import Batches
@@ -96,7 +95,10 @@ class _SolverMixin:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    order = shuffle_rows(order, random_state=rs)
+                    # sklearn.utils.shuffle(order, random_state=rs), without its
+                    # argument checks (about 0.3 ms an epoch): the same draws of rs
+                    # permute `order` in place, as they would permute np.arange(n)
+                    rs.shuffle(order)
                 total = 0.0
                 # the steps share their GEMMs and update with the helper threads
                 with net._step_threads(batch) as step:
