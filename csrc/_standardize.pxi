@@ -53,6 +53,40 @@ cdef extern from *:
     }
     FASTMLP_COLUMN_SUMS(fastmlp_column_sums_f, float)
     FASTMLP_COLUMN_SUMS(fastmlp_column_sums_d, double)
+
+    /* lo[j], hi[j] := the least and greatest x[i, j], sums[j] := the sum over rows i
+       (in order, in double, as above), in one pass; x holds no NaN.  Four rows at a
+       time, so that the column accumulators are loaded and stored once per four rows
+       (MNIST-24k in float32 on Zen 4: 7.4 ms; GCC's own unrolling, two rows, 9.3) */
+    #define FASTMLP_COLUMN_RANGE(NAME, TX)                                          \
+    FASTMLP_CLONES_512 static void NAME(const TX* restrict x, Py_ssize_t rows,      \
+                                        Py_ssize_t n, double* restrict lo,          \
+                                        double* restrict hi, double* restrict sums) { \
+        Py_ssize_t i = 0, j;                                                        \
+        double a, b, c, d, s, l, h;                                                 \
+        for (j = 0; j < n; j++) {                                                   \
+            lo[j] = hi[j] = x[j];                                                   \
+            sums[j] = 0;                                                            \
+        }                                                                           \
+        for (; i + 4 <= rows; i += 4, x += 4 * n)                                   \
+            for (j = 0; j < n; j++) {                                               \
+                a = x[j]; b = x[n + j]; c = x[2 * n + j]; d = x[3 * n + j];         \
+                l = a < b ? a : b; h = c < d ? c : d; l = l < h ? l : h;            \
+                lo[j] = l < lo[j] ? l : lo[j];                                      \
+                l = a > b ? a : b; h = c > d ? c : d; l = l > h ? l : h;            \
+                hi[j] = l > hi[j] ? l : hi[j];                                      \
+                s = sums[j]; s += a; s += b; s += c; s += d; sums[j] = s;           \
+            }                                                                       \
+        for (; i < rows; i++, x += n)                                               \
+            for (j = 0; j < n; j++) {                                               \
+                a = x[j];                                                           \
+                lo[j] = a < lo[j] ? a : lo[j];                                      \
+                hi[j] = a > hi[j] ? a : hi[j];                                      \
+                sums[j] += a;                                                       \
+            }                                                                       \
+    }
+    FASTMLP_COLUMN_RANGE(fastmlp_column_range_f, float)
+    FASTMLP_COLUMN_RANGE(fastmlp_column_range_d, double)
     """
     void fastmlp_standardize_ff(const float* x, const double* mean, const double* scale,
                                 float* out, Py_ssize_t rows, Py_ssize_t n) noexcept nogil
@@ -69,6 +103,10 @@ cdef extern from *:
                                const double* mean, double* sums) noexcept nogil
     void fastmlp_column_sums_d(const double* x, Py_ssize_t rows, Py_ssize_t n,
                                const double* mean, double* sums) noexcept nogil
+    void fastmlp_column_range_f(const float* x, Py_ssize_t rows, Py_ssize_t n,
+                                double* lo, double* hi, double* sums) noexcept nogil
+    void fastmlp_column_range_d(const double* x, Py_ssize_t rows, Py_ssize_t n,
+                                double* lo, double* hi, double* sums) noexcept nogil
 
 
 cdef void _standardize_rows(const char* x, bint x_f64, const double* mean,
@@ -152,3 +190,29 @@ def column_moments(cnp.ndarray X):
             fastmlp_column_sums_f(<const float*>x, rows, n, m, v)
     var /= rows
     return mean, var
+
+
+def column_range(cnp.ndarray X):
+    """(min, max, mean) of X's columns as float64 vectors, in one pass: the values of
+    X.min(axis=0) and X.max(axis=0), and the means of float64 sums over the rows in
+    order (the bits of X.mean(axis=0, dtype=np.float64) for two columns or more; NumPy
+    sums a single column pairwise).  X: a C-contiguous float32 or float64 matrix of
+    one row or more, without NaN (MNIST-24k in float32, Zen 4: 7.4 ms, NumPy's three
+    reductions 22 ms)."""
+    if not _float_matrix(X) or X.shape[0] < 1:
+        raise ValueError("X must be a C-contiguous float32 or float64 matrix of one row "
+                         "or more")
+    cdef Py_ssize_t rows = X.shape[0], n = X.shape[1]
+    cdef cnp.ndarray lo = np.empty(n), hi = np.empty(n), mean = np.empty(n)
+    cdef double* l = <double*>_ptr(lo)
+    cdef double* h = <double*>_ptr(hi)
+    cdef double* m = <double*>_ptr(mean)
+    cdef const void* x = _ptr(X)
+    cdef bint f64 = cnp.PyArray_TYPE(X) == cnp.NPY_DOUBLE
+    with nogil:
+        if f64:
+            fastmlp_column_range_d(<const double*>x, rows, n, l, h, m)
+        else:
+            fastmlp_column_range_f(<const float*>x, rows, n, l, h, m)
+    mean /= rows
+    return lo, hi, mean

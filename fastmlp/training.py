@@ -21,7 +21,7 @@ import time
 import numpy as np
 import scipy.sparse
 
-from . import _tables, optim
+from . import _kernels, _tables, optim
 from ._batches import Batches, SparseBatches
 from ._validation import (as_array, check_allocation, check_finite, check_matrix,
                           check_scalar, check_size, check_targets, make_rng)
@@ -135,6 +135,18 @@ def _prepare(net, X, y, name_X="X", name_y="y", sparse_ok=False):
         y = y.ravel()                        # a column of labels
     T, labels = check_targets(y, name_y, net.loss_name, net.sizes[-1], X.shape[0], net.dtype)
     return X, T, labels
+
+
+def _input_range(X):
+    """{"input_min", "input_max", "input_mean"}: X's columns' least and greatest
+    values and float64 means, as lists; one compiled pass over a dense X
+    (_kernels.column_range), NumPy's reductions over a sparse one."""
+    if scipy.sparse.issparse(X):
+        lo, hi = (np.asarray(a.todense()).ravel() for a in (X.min(axis=0), X.max(axis=0)))
+        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+    else:
+        lo, hi, mean = _kernels.column_range(X)
+    return {"input_min": lo.tolist(), "input_max": hi.tolist(), "input_mean": mean.tolist()}
 
 
 def _sample_weights(sample_weight, n):
@@ -287,10 +299,7 @@ def fit(net, X, y, epochs=10, batch_size=128, optimizer="adam", lr=1e-3, shuffle
                 "sample_weight": weights is not None}
     # the training inputs' range and mean, in the user's units (input inversion
     # keeps its answers inside them by default; they are saved with the model)
-    as_list = (lambda a: np.asarray(a.todense()).ravel().tolist()) if sparse else \
-        (lambda a: a.tolist())
-    data_range = {"input_min": as_list(X.min(axis=0)), "input_max": as_list(X.max(axis=0)),
-                  "input_mean": np.asarray(X.mean(axis=0, dtype=np.float64)).ravel().tolist()}
+    data_range = _input_range(X)
     _check_batch_memory(net, (X, T, labels), n if lbfgs else batch_size)
     scaler = net.scaler
     if standardize and scaler is None:

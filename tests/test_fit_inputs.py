@@ -151,6 +151,26 @@ def test_history_refuses_unknown_keys_and_records_the_training_metric():
     assert len(hist["val_accuracy"]) == 3
 
 
+@pytest.mark.parametrize("kind", ["float64", "float32 net", "sparse"])
+def test_fit_records_the_training_rows_range_and_mean(kind):
+    """training["input_min"/"input_max"/"input_mean"]: NumPy's, over the rows fit
+    trained on (not the validation split), in the user's units."""
+    X, y = skd.load_digits(return_X_y=True)
+    X = X + np.random.default_rng(1).normal(0, 0.1, X.shape)       # not integers
+    net = Network([64, 16, 10], dtype=np.float32 if kind == "float32 net" else np.float64,
+                  seed=0)
+    net.fit(scipy.sparse.csr_matrix(X) if kind == "sparse" else X, y, epochs=1, seed=0,
+            validation_fraction=0.1)
+    rows = X[np.random.default_rng(0).permutation(len(X))[180:]].astype(net.dtype)
+    assert net.training["input_min"] == rows.min(axis=0).tolist()
+    assert net.training["input_max"] == rows.max(axis=0).tolist()
+    mean = rows.mean(axis=0, dtype=np.float64)
+    if kind == "sparse":        # scipy adds the stored values in its own order
+        np.testing.assert_allclose(net.training["input_mean"], mean, rtol=1e-13)
+    else:
+        assert net.training["input_mean"] == mean.tolist()
+
+
 def test_standardize_is_the_default():
     X, y = skd.load_wine(return_X_y=True)
     net, _ = _fit(X, y, [13, 16, 3])

@@ -1,7 +1,7 @@
 """Standardizer.fit and transform (fastmlp/preprocessing.py, csrc/_standardize.pxi):
 the compiled loops a C-ordered float32 or float64 X takes give the bits of the NumPy
 expressions on a float64 copy of X, which every other X still takes; bad X is refused
-as before."""
+as before.  Also the one-pass column range fit records (_kernels.column_range)."""
 import numpy as np
 import pytest
 
@@ -75,5 +75,26 @@ def test_the_compiled_loops_refuse_what_they_cannot_read():
         with pytest.raises(ValueError):
             _kernels.standardize(*args)
     for bad in (X[:, ::2], X.astype(np.int32), np.empty((0, 4)), np.ones(4)):
-        with pytest.raises(ValueError):
-            _kernels.column_moments(bad)
+        for loop in (_kernels.column_moments, _kernels.column_range):
+            with pytest.raises(ValueError):
+                loop(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES + [(3, 4), (5, 9), (6, 2)])
+def test_column_range_gives_numpys_min_max_and_mean(dtype, shape):
+    """Four rows a time and the rest one by one: every row count up to 7 and more."""
+    rng = np.random.default_rng(shape[0] * 5 + shape[1])
+    X = (rng.normal(size=shape) * rng.uniform(0.01, 1e3, shape[1])
+         + rng.uniform(-1e4, 1e4, shape[1])).astype(dtype)
+    X[-1, 0] = -3e4                             # the extremes in the last row,
+    X[-1, -1] = 3e4                             # which the four-row loop may leave
+    lo, hi, mean = _kernels.column_range(X)
+    assert lo.dtype == hi.dtype == mean.dtype == np.float64
+    assert np.array_equal(lo, X.min(axis=0)) and np.array_equal(hi, X.max(axis=0))
+    # the sums run over the rows in order: NumPy's for a matrix of several columns,
+    # while one column NumPy sums pairwise (np.cumsum adds in order for any shape)
+    in_order = np.cumsum(X.astype(np.float64), axis=0)[-1] / shape[0]
+    assert np.array_equal(mean, in_order)
+    if shape[1] > 1:
+        assert np.array_equal(mean, X.mean(axis=0, dtype=np.float64))
