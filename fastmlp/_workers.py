@@ -103,10 +103,14 @@ def step_threads(mnk, n_threads=None, plan=None, rows=0):
     each training step whose largest GEMM has M·N·K = mnk (_StepThreads).  A step of
     GEMMs OpenBLAS runs on one thread anyway, its count not asked for, gets a shared
     context that sets nothing (its `with` 0.83 -> 0.26 us; 2-3-2 train_step 3.6 -> 2.2 us).
-    With the Plan and the steps' rows, a step shared with helpers whose BLAS calls
-    OpenBLAS would all run on one thread (Plan.step_calls_blas, asked only then)
-    leaves the BLAS's count alone."""
-    if n_threads is None and mnk <= _threads.OPENBLAS_SINGLE and _threads.available():
+    So does such a step asked for one thread (n_threads=1) on two rows or more (a
+    step of one row takes GEMVs, which OpenBLAS threads by other sizes): setting the
+    count and back cost 3.3 us (8-32-2, batch 128: train_step 12.5 -> 9.8 us, the
+    compiled step 7.5).  With the Plan and the steps' rows, a step shared with helpers
+    whose BLAS calls OpenBLAS would all run on one thread (Plan.step_calls_blas, asked
+    only then) leaves the BLAS's count alone."""
+    if (mnk <= _threads.OPENBLAS_SINGLE and _threads.available()
+            and (n_threads is None or n_threads == 1 and rows >= 2)):
         return _ONE_THREAD_STEP
     return _StepThreads(mnk, n_threads, plan, rows)
 
