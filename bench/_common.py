@@ -56,6 +56,18 @@ class CpuMonitor:
 MONITOR = CpuMonitor()
 
 
+def one_thread_start(doc, argv, torch):
+    """The start of the one-thread scripts: usage if asked; PyTorch (if there is one)
+    on one thread; the CPU line and PyTorch's version printed.  (quick, markdown)."""
+    usage_if_asked(doc, argv)
+    if torch is not None:
+        torch.set_num_threads(1)
+    print(cpu_line())
+    if torch is not None:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} thread")
+    return "--quick" in argv, "--markdown" in argv
+
+
 def usage_if_asked(doc, argv=None):
     """For the scripts that read their few options by hand: with -h or --help, print
     the script's docstring and exit instead of running the benchmark."""

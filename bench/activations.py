@@ -22,8 +22,7 @@ import sys
 
 import numpy as np
 
-from _common import (Contender, cpu_line, fmt_ratio, fmt_time, measure, section, table,
-                     usage_if_asked)
+from _common import Contender, fmt_ratio, fmt_time, measure, one_thread_start, section, table
 from fastmlp import Network
 
 try:
@@ -66,14 +65,7 @@ def torch_step(model, X, y):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    usage_if_asked(__doc__, argv)
-    quick, md = "--quick" in argv, "--markdown" in argv
-    if torch is not None:
-        torch.set_num_threads(1)
-    print(cpu_line())
-    if torch is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} thread")
+    quick, md = one_thread_start(__doc__, sys.argv[1:] if argv is None else argv, torch)
     rng = np.random.default_rng(0)
     rows, behind = [], []
     for sizes, batch in NETS:
