@@ -443,6 +443,7 @@ def first_label_outside(cnp.ndarray labels, intp n_classes):
     return -1
 
 
+include "_ready_targets.pxi"
 include "_standardize.pxi"
 include "_inference_inputs.pxi"
 include "_plan.pxi"

@@ -10,6 +10,11 @@ from ._validation import MAX_DIM, as_array, check_matrix, check_targets
 from .preprocessing import Standardizer
 
 
+# the losses whose targets are plain values, and the range check_targets allows them
+_VALUE_TARGETS = {"mse": (-np.inf, np.inf), "binary_cross_entropy": (0.0, 1.0),
+                  "poisson": (0.0, np.inf)}
+
+
 class InputsMixin:
     @property
     def scaler(self):
@@ -68,9 +73,13 @@ class InputsMixin:
         if (self._loss.name == "cross_entropy" and "classes" not in self.training
                 and _kernels.ready_labels(y, batch, self._sizes[-1])):
             return None, y      # already what the kernels take
-        if (self._loss.name == "mse" and _kernels.ready_matrix(y, self._dtype, self._sizes[-1],
-                                                                MAX_DIM) and y.shape[0] == batch):
-            return y, None      # the same (check_targets: 0.9 us a step)
+        bounds = _VALUE_TARGETS.get(self._loss.name)
+        if bounds is not None and "classes" not in self.training:
+            # values as users pass them (float64, int64): cast and checked in one pass
+            # (check_targets: 2.7 us for 128 mse targets, 4.9 for binary cross-entropy)
+            T = _kernels.ready_targets(y, self._dtype, self._sizes[-1], batch, *bounds)
+            if T is not None:
+                return T, None
         if "classes" in self.training or type(y) is not np.ndarray:
             y = self._class_indices(_tables.as_targets(y), name)
         return check_targets(y, name, self._loss.name, self.sizes[-1], batch, self.dtype)
