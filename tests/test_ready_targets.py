@@ -15,7 +15,8 @@ B = 37
 
 
 def _candidates(rng, n_out):
-    """Targets as users pass them, good and bad: dtypes, shapes, layouts, values."""
+    """Targets as users pass them, good and bad: dtypes, shapes, layouts, byte
+    orders, values."""
     base = rng.uniform(0, 1, (B, n_out))
     out = {"float64": base, "float32": base.astype(np.float32),
            "int64 0/1": (base > 0.5).astype(np.int64),
@@ -24,7 +25,8 @@ def _candidates(rng, n_out):
            "huge float32": np.full((B, n_out), 3.5e38), "-0.0": -0.0 * base,
            "fortran": np.asfortranarray(base), "strided": np.repeat(base, 2, axis=1)[:, ::2],
            "short": base[:-1], "wide": np.hstack([base, base]), "3-D": base[..., None],
-           "0-d": np.array(0.5), "empty": np.zeros((0, n_out))}
+           "0-d": np.array(0.5), "empty": np.zeros((0, n_out)),
+           "big-endian": base.astype(">f8")}
     for name, value in (("nan", np.nan), ("inf", np.inf), ("-inf", -np.inf)):
         bad = base.copy()
         bad[B // 2, -1] = value
