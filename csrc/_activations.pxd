@@ -192,6 +192,15 @@ cdef inline void _act_rows(const floating* z, floating* a, Py_ssize_t rows,
         _act_row(z, a, rows * n, act, alpha)
 
 
+cdef inline void _act_block(const floating* z, floating* a, Py_ssize_t B, Py_ssize_t n,
+                            int act, floating alpha) noexcept nogil:
+    """a := act(z) for B adjacent rows of n values (a may alias z): _act_rows a group
+    of _rows_per_call(n) rows at a time."""
+    cdef Py_ssize_t i, g = _rows_per_call(n)
+    for i in range((B + g - 1) // g):
+        _act_rows(z + i * g * n, a + i * g * n, min(g, B - i * g), n, act, alpha)
+
+
 cdef inline void _dact_row(const floating* g, const floating* a, const floating* z,
                            floating* dz, Py_ssize_t n, int act,
                            floating alpha) noexcept nogil:

@@ -298,23 +298,18 @@ def layer_backward(cnp.ndarray G, cnp.ndarray dZ, cnp.ndarray A, cnp.ndarray Z,
 
 def activate(cnp.ndarray Z, cnp.ndarray A, int act, double alpha):
     """A := act(Z), row by row (Z and A are B×n; A may be Z; rows narrower than
-    VCHUNK values a group at a time, _act_rows)."""
-    cdef Py_ssize_t i, B = Z.shape[0], n = Z.shape[1]
-    cdef Py_ssize_t g = _rows_per_call(n)
+    VCHUNK values a group at a time, _act_block)."""
+    cdef Py_ssize_t B = Z.shape[0], n = Z.shape[1]
     cdef void* z = _ptr(Z)
     cdef void* a = _ptr(A)
     if FASTMLP_DEBUG:
         _expect("A", A, B, n, _is_f64(Z))
     if _is_f64(Z):
         with nogil:
-            for i in range((B + g - 1) // g):
-                _act_rows(<double*>z + i * g * n, <double*>a + i * g * n,
-                          min(g, B - i * g), n, act, alpha)
+            _act_block(<double*>z, <double*>a, B, n, act, alpha)
     else:
         with nogil:
-            for i in range((B + g - 1) // g):
-                _act_rows(<float*>z + i * g * n, <float*>a + i * g * n,
-                          min(g, B - i * g), n, act, <float>alpha)
+            _act_block(<float*>z, <float*>a, B, n, act, <float>alpha)
 
 
 def loss_forward(int loss, cnp.ndarray out, cnp.ndarray T, cnp.ndarray labels,

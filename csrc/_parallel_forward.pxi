@@ -158,16 +158,14 @@ cdef void _dense(const floating* X, int ldx, const floating* W, int ldw,
     rows of X, W, Z/A are ldx, ldw, ldz apart).  float32 on an AVX-512 or AVX2 CPU, up
     to _own_sgemm_rows rows: sgemm.h (faster than OpenBLAS there; not on larger
     blocks), a ReLU that writes Z in place applied as its sums are stored."""
-    cdef Py_ssize_t i, g
+    cdef Py_ssize_t i
     cdef int done = _affine(X, ldx, W, ldw, b, Z, ldz, B, K, n,
                             _own_sgemm and B <= _own_sgemm_rows,
                             act == ACT_RELU and A == Z)
     if (act == ACT_IDENTITY and A == Z) or done == n:
         return
     if done == 0 and ldz == n:      # whole rows that touch: a group at a time
-        g = _rows_per_call(n)
-        for i in range((B + g - 1) // g):
-            _act_rows(Z + i * g * n, A + i * g * n, min(g, B - i * g), n, act, alpha)
+        _act_block(Z, A, B, n, act, alpha)
     else:
         for i in range(B):
             _act_row(Z + i * ldz + done, A + i * ldz + done, n - done, act, alpha)
