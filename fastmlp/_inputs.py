@@ -6,13 +6,8 @@ import numpy as np
 import scipy.sparse
 
 from . import _kernels, _tables
-from ._validation import MAX_DIM, as_array, check_matrix, check_targets
+from ._validation import MAX_DIM, VALUE_TARGET_RANGE, as_array, check_matrix, check_targets
 from .preprocessing import Standardizer
-
-
-# the losses whose targets are plain values, and the range check_targets allows them
-_VALUE_TARGETS = {"mse": (-np.inf, np.inf), "binary_cross_entropy": (0.0, 1.0),
-                  "poisson": (0.0, np.inf)}
 
 
 class InputsMixin:
@@ -73,7 +68,7 @@ class InputsMixin:
         if (self._loss.name == "cross_entropy" and "classes" not in self.training
                 and _kernels.ready_labels(y, batch, self._sizes[-1])):
             return None, y      # already what the kernels take
-        bounds = _VALUE_TARGETS.get(self._loss.name)
+        bounds = VALUE_TARGET_RANGE.get(self._loss.name)
         if bounds is not None and "classes" not in self.training:
             # values as users pass them (float64, int64): cast and checked in one pass
             # (check_targets: 2.7 us for 128 mse targets, 4.9 for binary cross-entropy)

@@ -194,6 +194,12 @@ def check_matrix(x, name, dtype, n_cols, allow_vector=True):
     return out
 
 
+# the losses whose targets are plain values, and the range check_targets allows them
+# (fastmlp._inputs gives the same to _kernels.ready_targets, its one-pass check)
+VALUE_TARGET_RANGE = {"mse": (-np.inf, np.inf), "binary_cross_entropy": (0.0, 1.0),
+                      "poisson": (0.0, np.inf)}
+
+
 def check_targets(y, name, loss, n_out, batch, dtype):
     """Targets for `loss` as (T, labels): exactly one of them is not None.
 
@@ -219,9 +225,10 @@ def check_targets(y, name, loss, n_out, batch, dtype):
     check_finite(T, name, arr)
     if loss == "cross_entropy" and T.min() < 0:
         raise ValueError(f"{name}: cross-entropy target rows must be non-negative")
-    if loss == "binary_cross_entropy" and (T.min() < 0 or T.max() > 1):
+    lo, hi = VALUE_TARGET_RANGE.get(loss, (-np.inf, np.inf))
+    if loss == "binary_cross_entropy" and (T.min() < lo or T.max() > hi):
         raise ValueError(f"{name}: binary cross-entropy targets must lie in [0, 1]")
-    if loss == "poisson" and T.min() < 0:
+    if loss == "poisson" and T.min() < lo:
         raise ValueError(f"{name}: Poisson targets (counts or rates) must be >= 0")
     return T, None
 
